@@ -1,0 +1,97 @@
+"""People and service users, and their personal access tokens."""
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+
+from apikeys.credentials import CredentialModel
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, email):
+        return self.get(email__iexact=email)
+
+    def create_user(self, email, password=None, **fields):
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **fields):
+        fields.update(is_staff=True, is_superuser=True)
+        fields.setdefault("verification_status", User.Verification.VERIFIED)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    class Type(models.TextChoices):
+        HUMAN = "human"
+        SERVICE = "service"
+
+    class Verification(models.TextChoices):
+        VERIFIED = "verified"
+        NOT_VERIFIED = "not_verified"
+        BLOCKED = "blocked"
+        NOT_REQUIRED = "not_required"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        INACTIVE = "inactive"
+        BLOCKED = "blocked"
+        DELETED = "deleted"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField(max_length=254, unique=True)
+    name = models.CharField(max_length=150, blank=True)
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.HUMAN)
+    verification_status = models.CharField(
+        max_length=16, choices=Verification.choices, default=Verification.NOT_VERIFIED
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    is_staff = models.BooleanField(default=False, help_text="Can sign in to the admin and use /api/admin/.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["name"]
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_active(self) -> bool:
+        """Only active accounts sign in (admin, JWT, tokens); the rest are refused everywhere."""
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def is_email_verified(self) -> bool:
+        return self.verification_status in (self.Verification.VERIFIED, self.Verification.NOT_REQUIRED)
+
+    def save(self, *args, **kwargs):
+        # Stored lower-case; the constraint below also guards rows written around the ORM.
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class PersonalAccessToken(CredentialModel):
+    """A long-lived credential that acts as its user; only the digest of the secret is stored."""
+
+    PREFIX = "gsp"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="personal_tokens")
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,1 @@
+"""Cross-cutting API plumbing shared by every app: errors, request ids, auth, tenancy, paging."""

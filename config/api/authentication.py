@@ -1,0 +1,56 @@
+"""One DRF authentication class for every credential: JWT, personal token or tenant API key.
+
+`Authorization: Bearer <credential>` or `X-API-Key: <key>`; the credential's prefix says
+which kind it is, so a lookup never tries the wrong table.
+"""
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+from accounts.authentication import authenticate_personal_token
+from accounts.models import PersonalAccessToken
+from apikeys import credentials
+from apikeys.authentication import authenticate_api_key
+from apikeys.models import ApiKey
+
+CREDENTIAL_PREFIXES = (f"{ApiKey.PREFIX}_", f"{PersonalAccessToken.PREFIX}_")
+
+
+def presented_credential(request) -> str | None:
+    header = get_authorization_header(request).decode("latin-1").strip()
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip() or " " in value.strip():
+            raise AuthenticationFailed("Use 'Authorization: Bearer <credential>'.")
+        return value.strip()
+    api_key = request.META.get("HTTP_X_API_KEY", "").strip()
+    return api_key or None
+
+
+class BearerCredentialAuthentication(BaseAuthentication):
+    _jwt = JWTAuthentication()
+
+    def authenticate(self, request):
+        raw = presented_credential(request)
+        if raw is None:
+            return None
+        if raw.startswith(CREDENTIAL_PREFIXES):
+            parsed = credentials.parse(raw)
+            if parsed is None:
+                raise AuthenticationFailed("Malformed credential.")
+            if parsed.prefix == ApiKey.PREFIX:
+                return authenticate_api_key(parsed)
+            return authenticate_personal_token(parsed)
+        return self._authenticate_jwt(raw)
+
+    def _authenticate_jwt(self, raw: str):
+        try:
+            validated = self._jwt.get_validated_token(raw.encode())
+        except (InvalidToken, TokenError) as exc:
+            raise AuthenticationFailed("Invalid or expired token.") from exc
+        user = self._jwt.get_user(validated)
+        return user, validated
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'

@@ -1,0 +1,78 @@
+"""Structured logging: JSON lines or console output, request context on every line, no secrets."""
+import logging.config
+import re
+
+import structlog
+
+SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|api[_-]?key|cookie|digest", re.I)
+# Credentials of ours, JWTs, and `Bearer …` values, wherever they appear in a message.
+SENSITIVE_VALUE = re.compile(
+    r"\b(gs[kp]_[A-Za-z0-9]+_[A-Za-z0-9]+|eyJ[\w-]+\.[\w-]+\.[\w-]+)|(?i:bearer\s+)\S+"
+)
+REDACTED = "[redacted]"
+
+
+def redact(value):
+    if isinstance(value, str):
+        return SENSITIVE_VALUE.sub(REDACTED, value)
+    if isinstance(value, dict):
+        return {k: REDACTED if SENSITIVE_KEY.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact(v) for v in value)
+    return value
+
+
+def redact_secrets(_logger, _method, event_dict):
+    return redact(event_dict)
+
+
+def configure_logging(*, log_format: str, level: str) -> None:
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.ExtraAdder(),
+    ]
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared[:-1],
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "structured": {
+                    "()": structlog.stdlib.ProcessorFormatter,
+                    "foreign_pre_chain": shared,
+                    "processors": [
+                        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        structlog.processors.format_exc_info,
+                        redact_secrets,
+                        renderer,
+                    ],
+                }
+            },
+            "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+            "root": {"handlers": ["console"], "level": level},
+            "loggers": {
+                # Our access log replaces Django's per-request lines.
+                "django.server": {"level": "WARNING"},
+                "django.request": {"level": "ERROR"},
+                "uvicorn.access": {"level": "WARNING"},
+            },
+        }
+    )

@@ -1,0 +1,4 @@
+"""WebSocket routes of every app."""
+from monitoring.routing import websocket_urlpatterns as monitoring_ws
+
+websocket_urlpatterns = [*monitoring_ws]

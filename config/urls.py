@@ -1,0 +1,40 @@
+"""URL map: platform endpoints, docs, the admin, the public API and the staff API."""
+from importlib import import_module
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from monitoring import health
+
+admin.site.site_header = "Groundstation"
+admin.site.site_title = "Groundstation"
+admin.site.index_title = "Operators' console"
+
+API_APPS = ("accounts", "tenants", "apikeys", "monitoring", "orchestration")
+
+
+def _collect(attribute: str) -> list:
+    """Each app's `api/urls.py` contributes `urlpatterns` (public) and `staff_urlpatterns`."""
+    patterns = []
+    for app in API_APPS:
+        patterns += getattr(import_module(f"{app}.api.urls"), attribute, [])
+    return patterns
+
+
+urlpatterns = [
+    path("health", health.liveness, name="health"),
+    path("health/ready", health.readiness, name="health-ready"),
+    path("metrics", health.metrics, name="metrics"),
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    re_path(r"^api/redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(_collect("urlpatterns"))),
+    path("api/admin/", include(_collect("staff_urlpatterns"))),
+]
+
+handler400 = "config.api.errors.bad_request"
+handler403 = "config.api.errors.permission_denied"
+handler404 = "config.api.errors.page_not_found"
+handler500 = "config.api.errors.server_error"

@@ -1,0 +1,64 @@
+"""The platform's own liveness, readiness and metrics endpoints."""
+import hmac
+import logging
+import uuid
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connections
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+from django_prometheus.exports import ExportToDjangoView
+
+from config.api.errors import error_response
+from config.celery import app as celery_app
+
+logger = logging.getLogger("groundstation.health")
+
+
+@require_GET
+def liveness(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> None:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_cache() -> None:
+    probe = uuid.uuid4().hex
+    cache.set("health:probe", probe, timeout=10)
+    if cache.get("health:probe") != probe:
+        raise RuntimeError("cache did not return what was written")
+
+
+def _check_broker() -> None:
+    with celery_app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=2)
+
+
+CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+
+
+@require_GET
+def readiness(request):
+    states = {}
+    for name, check in CHECKS.items():
+        try:
+            check()
+            states[name] = "ok"
+        except Exception as exc:  # any failure of a dependency means "not ready", never a 500
+            logger.warning("readiness check failed", extra={"dependency": name, "error": type(exc).__name__})
+            states[name] = "unavailable"
+    ready = all(state == "ok" for state in states.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": states}, status=200 if ready else 503)
+
+
+@require_GET
+def metrics(request):
+    if settings.METRICS_TOKEN:
+        presented = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(presented.encode(), settings.METRICS_TOKEN.encode()):
+            return error_response(401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    return ExportToDjangoView(request)

@@ -1,0 +1,2 @@
+"""WebSocket routes of the monitoring app."""
+websocket_urlpatterns: list = []

@@ -1,0 +1,74 @@
+"""The one role × action policy table, used by API permissions, the admin and the tests.
+
+A person acts through their membership role; an API key acts through its scopes. Every
+tenant-scoped endpoint names the `Action` it needs; `allows()` answers for either principal.
+"""
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    OWNER = "owner"
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
+ROLE_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.OPERATOR: 2, Role.ADMIN: 3, Role.OWNER: 4}
+
+
+class Scope(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    EXECUTE = "execute"
+    ADMIN = "admin"
+
+
+class Action(StrEnum):
+    READ = "read"  # see anything in the tenant
+    WRITE = "write"  # create and manage own resources (clusters, agents, tasks)
+    OPERATE = "operate"  # manage nodes, checks, groups, alert channels; acknowledge incidents
+    EXECUTE = "execute"  # trigger, execute, cancel and retry runs
+    ADMINISTER = "administer"  # members, invitations, API keys, tenant settings
+    OWN = "own"  # delete or transfer the tenant
+
+
+@dataclass(frozen=True)
+class Rule:
+    min_role: Role
+    scope: Scope | None  # None: no API key may do it
+
+
+POLICY: dict[Action, Rule] = {
+    Action.READ: Rule(Role.VIEWER, Scope.READ),
+    Action.WRITE: Rule(Role.MEMBER, Scope.WRITE),
+    Action.OPERATE: Rule(Role.OPERATOR, Scope.WRITE),
+    Action.EXECUTE: Rule(Role.OPERATOR, Scope.EXECUTE),
+    Action.ADMINISTER: Rule(Role.ADMIN, Scope.ADMIN),
+    Action.OWN: Rule(Role.OWNER, None),
+}
+
+
+def role_at_least(role: str | None, minimum: str) -> bool:
+    return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(minimum)]
+
+
+def role_allows(role: str | None, action: Action) -> bool:
+    return role_at_least(role, POLICY[action].min_role)
+
+
+def scopes_allow(scopes, action: Action) -> bool:
+    """Any scope lets a key read; otherwise the action's own scope is required."""
+    scopes = set(scopes or ())
+    if action == Action.READ:
+        return bool(scopes)
+    rule = POLICY[action]
+    return rule.scope is not None and rule.scope in scopes
+
+
+def scopes_for_role(role: str) -> set[str]:
+    """The scopes a person of this role may put on a key they mint."""
+    return {rule.scope.value for action, rule in POLICY.items() if rule.scope and role_allows(role, action)}
