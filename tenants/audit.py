@@ -1,0 +1,34 @@
+"""Recording security-relevant changes. Services call `audit_record`; views never do."""
+from django.db import models
+
+from config.api.request_context import current_request_id
+from config.logging import SENSITIVE_KEY, redact
+from tenants.models import AuditEvent, Tenant
+
+
+def _scrub(changes: dict) -> dict:
+    """Drop anything that looks like a secret, then redact credential-looking values."""
+    return redact({k: v for k, v in (changes or {}).items() if not SENSITIVE_KEY.search(str(k))})
+
+
+def audit_record(
+    *,
+    action: str,
+    target: models.Model,
+    actor=None,
+    tenant: Tenant | None = None,
+    changes: dict | None = None,
+) -> AuditEvent:
+    """`actor` is a User, an `ApiKeyPrincipal`, or None (system)."""
+    user = actor if getattr(actor, "pk", None) is not None else None
+    key_id = getattr(actor, "key_id", None)
+    return AuditEvent.objects.create(
+        tenant=tenant,
+        actor=user,
+        actor_api_key_id=key_id,
+        action=action,
+        target_type=target._meta.label_lower,
+        target_id=str(target.pk),
+        changes=_scrub(changes or {}),
+        request_id=current_request_id(),
+    )
