@@ -1,0 +1,77 @@
+"""OpenAPI post-processing: every operation documents the error envelope it can answer with.
+
+The envelope is one component (`ErrorEnvelope`); operations gain 400/401/403/404/429 (and
+413/415 where they take a body) unless they already describe those codes themselves, so
+schema-conformance checks (e.g. Schemathesis) hold the API to its real error contract.
+"""
+
+ERROR_COMPONENT = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details", "request_id", "timestamp"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "enum": [
+                        "VALIDATION_ERROR",
+                        "TENANT_REQUIRED",
+                        "AUTHENTICATION_FAILED",
+                        "EMAIL_NOT_VERIFIED",
+                        "FORBIDDEN",
+                        "NOT_FOUND",
+                        "METHOD_NOT_ALLOWED",
+                        "CONFLICT",
+                        "PAYLOAD_TOO_LARGE",
+                        "UNSUPPORTED_MEDIA_TYPE",
+                        "RATE_LIMIT_EXCEEDED",
+                        "INTERNAL_ERROR",
+                        "SERVICE_UNAVAILABLE",
+                    ],
+                },
+                "message": {"type": "string"},
+                "details": {"type": "object", "additionalProperties": True},
+                "request_id": {"type": "string"},
+                "timestamp": {"type": "string", "format": "date-time"},
+            },
+        }
+    },
+}
+DESCRIPTIONS = {
+    "400": "Invalid input (VALIDATION_ERROR) or no tenant named (TENANT_REQUIRED).",
+    "401": "Missing, invalid, expired or revoked credential.",
+    "403": "Authenticated but not allowed (role, scope, suspended tenant, unverified e-mail).",
+    "404": "Not found, or owned by another tenant.",
+    "409": "Conflicts with the current state.",
+    "413": "Request body too large.",
+    "415": "Unsupported media type.",
+    "429": "Rate limit exceeded; see Retry-After.",
+    "503": "A dependency is unavailable.",
+}
+BODY_METHODS = {"post", "put", "patch"}
+
+
+def _error_response(code: str) -> dict:
+    response = {
+        "description": DESCRIPTIONS[code],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+    }
+    if code == "429":
+        response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
+    return response
+
+
+def add_error_responses(result, generator, request, public):
+    result.setdefault("components", {}).setdefault("schemas", {})["ErrorEnvelope"] = ERROR_COMPONENT
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            codes = ["400", "401", "403", "404", "429", "503"]
+            if method in BODY_METHODS:
+                codes += ["409", "413", "415"]
+            for code in codes:
+                operation["responses"].setdefault(code, _error_response(code))
+    return result
