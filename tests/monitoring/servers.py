@@ -1,0 +1,99 @@
+"""Real local servers the monitoring and outbound tests talk to (no mocks)."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes: /ok, /json, /slow?…, /status/<code>, /redirect?to=<url>, /big, /hook (records bodies)."""
+
+    server: RecordingServer
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    def _reply(self, status: int, body: bytes, content_type: str = "text/plain", headers: dict | None = None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self.server.hits.append(("GET", self.path, dict(self.headers), b""))
+        path, _, query = self.path.partition("?")
+        if path == "/slow":
+            time.sleep(float(query.removeprefix("s=") or 2))
+            return self._reply(200, b"slow")
+        if path.startswith("/status/"):
+            return self._reply(int(path.rsplit("/", 1)[1]), b"status")
+        if path == "/json":
+            return self._reply(200, json.dumps({"status": "ok", "version": 3}).encode(), "application/json")
+        if path == "/redirect":
+            return self._reply(302, b"", headers={"Location": query.removeprefix("to=")})
+        if path == "/big":
+            return self._reply(200, b"x" * 50_000)
+        return self._reply(200, b"hello from the test server")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        self.server.hits.append(("POST", self.path, dict(self.headers), body))
+        status = self.server.post_statuses.pop(0) if self.server.post_statuses else 200
+        self._reply(status, b"received")
+
+
+class RecordingServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.hits: list[tuple[str, str, dict, bytes]] = []
+        self.post_statuses: list[int] = []
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@contextmanager
+def http_server():
+    server = RecordingServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def tcp_listener():
+    """A listening TCP socket that accepts (the kernel completes the handshake)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
