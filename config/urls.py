@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+import config.api.schema  # noqa: F401  (registers the OpenAPI auth extension)
 from monitoring import health
 
 admin.site.site_header = "Groundstation"

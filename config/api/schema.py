@@ -4,6 +4,7 @@ The envelope is one component (`ErrorEnvelope`); operations gain 400/401/403/404
 413/415 where they take a body) unless they already describe those codes themselves, so
 schema-conformance checks (e.g. Schemathesis) hold the API to its real error contract.
 """
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 ERROR_COMPONENT = {
     "type": "object",
@@ -75,3 +76,20 @@ def add_error_responses(result, generator, request, public):
             for code in codes:
                 operation["responses"].setdefault(code, _error_response(code))
     return result
+
+
+class BearerCredentialScheme(OpenApiAuthenticationExtension):
+    """One bearer scheme for JWTs, personal tokens and API keys, plus the X-API-Key header."""
+
+    target_class = "config.api.authentication.BearerCredentialAuthentication"
+    name = ["bearerAuth", "apiKeyHeader"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A JWT access token, a personal access token (gsp_…) or a tenant API key (gsk_…).",
+            },
+            {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        ]

@@ -1,0 +1,86 @@
+"""Secrets never reach the logs: a whole-run check.
+
+Every secret the test run creates (API keys, personal tokens, JWTs, random tokens, passwords)
+is remembered; every log line of the run is written, formatted as in production, to
+`artifacts/test-run.log`. At the end the log is searched for each secret; any hit fails the run.
+The figures go to `artifacts/secret-scan.json`.
+"""
+import json
+import logging
+import secrets
+from pathlib import Path
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+LOG_FILE = ARTIFACTS / "test-run.log"
+MIN_SECRET_LENGTH = 8
+_created: set[str] = set()
+
+
+def remember(value) -> None:
+    if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
+        _created.add(value)
+
+
+def _recording(function, pick=lambda result: result):
+    def wrapper(*args, **kwargs):
+        result = function(*args, **kwargs)
+        remember(pick(result))
+        return result
+
+    wrapper.__wrapped__ = function
+    return wrapper
+
+
+# Installed at plugin import, before any application module binds these names.
+secrets.token_urlsafe = _recording(secrets.token_urlsafe)
+secrets.token_hex = _recording(secrets.token_hex)
+
+
+def pytest_configure(config):
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from rest_framework_simplejwt.tokens import Token
+
+    from apikeys import credentials
+
+    credentials.generate = _recording(credentials.generate, pick=lambda result: result[1])
+    Token.__str__ = _recording(Token.__str__)
+    original_set_password = AbstractBaseUser.set_password
+
+    def set_password(self, raw_password):
+        remember(raw_password)
+        return original_set_password(self, raw_password)
+
+    AbstractBaseUser.set_password = set_password
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    root = logging.getLogger()
+    handler = logging.FileHandler(LOG_FILE, mode="w")
+    handler.setLevel(logging.DEBUG)
+    if root.handlers:
+        handler.setFormatter(root.handlers[0].formatter)
+        for existing in root.handlers:
+            existing.setLevel(max(existing.level, root.level))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    for noisy in ("asyncio", "urllib3", "selenium", "faker", "factory", "httpcore", "amqp", "kombu", "celery"):
+        logging.getLogger(noisy).setLevel(logging.INFO)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    text = LOG_FILE.read_text(errors="replace") if LOG_FILE.exists() else ""
+    leaked = sorted(s for s in _created if s in text)
+    report = {"secrets_created": len(_created), "log_bytes": len(text), "secrets_found_in_logs": len(leaked)}
+    (ARTIFACTS / "secret-scan.json").write_text(json.dumps(report, indent=2))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter:
+        reporter.write_line(
+            f"secret scan: {report['secrets_created']} secrets created, {report['log_bytes']} bytes of logs, "
+            f"{len(leaked)} found in logs"
+        )
+    if leaked:
+        if reporter:
+            for value in leaked[:10]:
+                reporter.write_line(f"  LEAKED: {value[:6]}… ({len(value)} chars)", red=True)
+        session.exitstatus = 1
