@@ -138,12 +138,13 @@ else:
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
 CELERY_BROKER_FOLDER = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "broker")))
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (CELERY_BROKER_FOLDER / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_FOLDER / "out"),
         "data_folder_out": str(CELERY_BROKER_FOLDER / "out"),
         "processed_folder": str(CELERY_BROKER_FOLDER / "processed"),
+        "control_folder": str(CELERY_BROKER_FOLDER / "control"),
         "store_processed": False,
     }
 else:
@@ -206,6 +207,11 @@ OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=False)
 
 # --- Monitoring -----------------------------------------------------------------------------
 MONITORING_DEFAULT_INTERVAL_SECONDS = env.int("MONITORING_DEFAULT_INTERVAL_SECONDS", default=60)
+MONITORING_FAILURE_THRESHOLD = env.int("MONITORING_FAILURE_THRESHOLD", default=2)  # consecutive failures → down
+MONITORING_DEGRADED_LATENCY_MS = env.int("MONITORING_DEGRADED_LATENCY_MS", default=2000)
+MONITORING_RAW_RETENTION_DAYS = env.int("MONITORING_RAW_RETENTION_DAYS", default=14)  # rollups are kept forever
+MONITORING_CHECK_CONCURRENCY = env.int("MONITORING_CHECK_CONCURRENCY", default=200)  # per worker task
+MONITORING_DISPATCH_BATCH_SIZE = env.int("MONITORING_DISPATCH_BATCH_SIZE", default=1000)  # nodes per task
 
 # --- E-mail ---------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))

@@ -77,6 +77,7 @@ def live_worker(transactional_db, tmp_path, settings):
         app.conf.broker_transport_options = {
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         }
     app.conf.task_always_eager = False
