@@ -162,7 +162,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Every periodic task is declared here, in one place (see README "Background work").
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Beat's own tick, seen by a worker: the console shows when beat and workers last ran.
+    "platform-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 30.0},
+    # Fails steps whose worker died (running past their deadline) and expires idempotency keys.
+    "orchestration-reap": {"task": "orchestration.reap", "schedule": 30.0},
+}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -204,6 +209,14 @@ TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 # --- Outbound requests ----------------------------------------------------------------------
 OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=False)
+
+# --- Orchestration --------------------------------------------------------------------------
+# Fernet key (or any random string, hashed into one) for tenant secrets; defaults to one
+# derived from SECRET_KEY, so rotating SECRET_KEY without setting this makes secrets unreadable.
+SECRETS_ENCRYPTION_KEY = env_secret("SECRETS_ENCRYPTION_KEY", default="") or f"gs-secrets:{SECRET_KEY}"
+LLM_BASE_URL = env.str("LLM_BASE_URL", default="")  # OpenAI-compatible; unset → local provider
+LLM_API_KEY = env_secret("LLM_API_KEY", default="")
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60.0)
 
 # --- Monitoring -----------------------------------------------------------------------------
 MONITORING_DEFAULT_INTERVAL_SECONDS = env.int("MONITORING_DEFAULT_INTERVAL_SECONDS", default=60)
