@@ -1,0 +1,128 @@
+"""Operators' console for accounts: writes go through the same services as the API."""
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
+from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
+from rest_framework.exceptions import APIException
+
+from accounts import services
+from accounts.models import PersonalAccessToken, User
+
+
+def _run_each(modeladmin, request, queryset, verb: str, fn) -> None:
+    """Apply a service to each selected row; report counts and per-row refusals."""
+    done = 0
+    for obj in queryset:
+        try:
+            fn(obj)
+            done += 1
+        except APIException as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+    modeladmin.message_user(request, f"{verb} {done} of {queryset.count()}.", messages.SUCCESS)
+
+
+class UserCreationForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "name", "type")
+
+
+class UserChangeForm(DjangoUserChangeForm):
+    """Shows the password hash read-only with a link to Django's change-password form."""
+
+    class Meta:
+        model = User
+        fields = ("email", "password", "name", "type", "verification_status", "is_staff")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    list_display = ("email", "name", "type", "status", "verification_status", "is_staff", "created_at", "last_login")
+    list_filter = ("status", "verification_status", "type", "is_staff")
+    search_fields = ("email", "name")
+    ordering = ("email",)
+    readonly_fields = ("id", "status", "last_login", "created_at", "updated_at")
+    show_full_result_count = False
+    filter_horizontal = ()
+    fieldsets = (
+        (None, {"fields": ("id", "email", "password")}),
+        ("Profile", {"fields": ("name", "type")}),
+        ("State", {"fields": ("status", "verification_status", "is_staff")}),
+        ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {"classes": ("wide",), "fields": ("email", "name", "type", "usable_password", "password1", "password2")},
+        ),
+    )
+    actions = ("block_users", "unblock_users", "mark_verified")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The address is the login; changing it would need re-verification, which the API owns.
+        return (*self.readonly_fields, "email") if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            editable = {"name", "type", "verification_status", "is_staff"}
+            changed = {field: form.cleaned_data[field] for field in form.changed_data if field in editable}
+            # The form already applied the values to `obj`; the service compares against the row.
+            services.user_update(user=User.objects.get(pk=obj.pk), actor=request.user, **changed)
+            return
+        created = services.user_create(
+            email=form.cleaned_data["email"],
+            name=form.cleaned_data.get("name", ""),
+            type=form.cleaned_data.get("type") or User.Type.HUMAN,
+            password=form.cleaned_data.get("password1") or None,
+            actor=request.user,
+        )
+        obj.__dict__.update(created.__dict__)  # the admin goes on with `obj` (log entry, redirect)
+
+    @admin.action(description="Block selected users (ends their sessions)")
+    def block_users(self, request, queryset):
+        _run_each(
+            self, request, queryset, "Blocked",
+            lambda user: services.user_set_status(user=user, status=User.Status.BLOCKED, actor=request.user),
+        )
+
+    @admin.action(description="Unblock (reactivate) selected users")
+    def unblock_users(self, request, queryset):
+        _run_each(
+            self, request, queryset, "Reactivated",
+            lambda user: services.user_set_status(user=user, status=User.Status.ACTIVE, actor=request.user),
+        )
+
+    @admin.action(description="Mark e-mail verified")
+    def mark_verified(self, request, queryset):
+        _run_each(
+            self, request, queryset, "Verified", lambda user: services.user_mark_verified(user=user, actor=request.user)
+        )
+
+
+@admin.register(PersonalAccessToken)
+class PersonalAccessTokenAdmin(admin.ModelAdmin):
+    """Tokens are read-only here (the digest is never shown); revoke them with the action."""
+
+    list_display = ("name", "display_prefix", "user", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "public_id", "user__email")
+    list_select_related = ("user",)
+    fields = ("id", "name", "display_prefix", "user", "created_at", "expires_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    show_full_result_count = False
+    actions = ("revoke",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected tokens", permissions=["view"])
+    def revoke(self, request, queryset):
+        _run_each(
+            self, request, queryset, "Revoked",
+            lambda token: services.personal_token_revoke(token=token, actor=request.user),
+        )

@@ -1,0 +1,390 @@
+"""Writes of the accounts app: registration, sessions, e-mail flows, tokens, status changes.
+
+Called alike by the API views, the admin and Celery tasks. Security-relevant changes are
+audited through `tenants.audit.audit_record`.
+"""
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.utils import timezone
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
+
+from accounts import tokens
+from accounts.emails import email_enqueue, public_url
+from accounts.models import PersonalAccessToken, User
+from config.api.exceptions import Conflict, EmailNotVerified
+from tenants.audit import audit_record
+from tenants.models import Membership, Tenant
+from tenants.policy import Role
+
+INVALID_LOGIN = "Invalid e-mail or password."
+# A password hash to check against when the e-mail is unknown, so timing does not tell.
+_DUMMY_USER = User(email="nobody@invalid")
+
+
+def _validate_password(password: str, user: User) -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ValidationError({"password": list(exc.messages)})
+
+
+# --- Registration and verification ----------------------------------------------------------
+def _send_verification(user: User) -> None:
+    email_enqueue(
+        template="verify_email",
+        to=user.email,
+        context={
+            "name": user.name or user.email,
+            "link": public_url(f"auth/verify-email?token={tokens.make_verification_token(user)}"),
+            "token": tokens.make_verification_token(user),
+        },
+    )
+
+
+@transaction.atomic
+def user_register(*, email: str, password: str, name: str = "") -> User:
+    email = User.objects.normalize_email(email).strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": ["An account with this e-mail address already exists."]})
+    user = User(email=email, name=name, verification_status=User.Verification.NOT_VERIFIED)
+    _validate_password(password, user)
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # a concurrent registration of the same address won
+        raise ValidationError({"email": ["An account with this e-mail address already exists."]})
+    _send_verification(user)
+    return user
+
+
+@transaction.atomic
+def user_verify_email(*, token: str) -> User:
+    user = tokens.read_verification_token(token)
+    if user is None:
+        raise ValidationError({"token": ["This verification link is invalid or has expired."]})
+    if user.verification_status == User.Verification.NOT_VERIFIED:
+        user.verification_status = User.Verification.VERIFIED
+        user.save(update_fields=["verification_status", "updated_at"])
+        audit_record(action="user.verify_email", target=user, actor=user)
+    return user
+
+
+@transaction.atomic
+def user_resend_verification(*, user: User) -> None:
+    if user.verification_status == User.Verification.NOT_VERIFIED:
+        _send_verification(user)
+
+
+# --- Sessions (JWT) ---------------------------------------------------------------------------
+def _session_payload(refresh: RefreshToken) -> dict:
+    return {
+        "access": str(refresh.access_token),
+        "refresh": str(refresh),
+        "token_type": "Bearer",
+        "expires_in": int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()),
+    }
+
+
+def session_issue(*, user: User) -> dict:
+    """A new access/refresh pair; the refresh token is recorded as outstanding."""
+    return _session_payload(RefreshToken.for_user(user))
+
+
+@transaction.atomic
+def user_login(*, email: str, password: str) -> dict:
+    user = User.objects.filter(email__iexact=(email or "").strip()).first()
+    if user is None:
+        _DUMMY_USER.set_password(password)  # spend the same hashing time as a real check
+        raise AuthenticationFailed(INVALID_LOGIN)
+    if not user.check_password(password):
+        raise AuthenticationFailed(INVALID_LOGIN)
+    # Only someone who knows the password learns why an account is refused.
+    if not user.is_active:
+        raise AuthenticationFailed("This account is not active.")
+    if settings.REQUIRE_EMAIL_VERIFICATION and not user.is_email_verified:
+        raise EmailNotVerified()
+    user.last_login = timezone.now()
+    user.save(update_fields=["last_login"])
+    return session_issue(user=user)
+
+
+def _decode_refresh(raw: str) -> RefreshToken:
+    try:
+        return RefreshToken(raw)  # signature, expiry, type and blacklist
+    except TokenError as exc:
+        raise AuthenticationFailed("Invalid, expired or revoked refresh token.") from exc
+
+
+def _blacklist_once(refresh: RefreshToken) -> None:
+    """Kill the token; the unique row makes a second (concurrent) use fail, not both succeed."""
+    jti = refresh.payload[settings.SIMPLE_JWT.get("JTI_CLAIM", "jti")]
+    outstanding, _ = OutstandingToken.objects.get_or_create(
+        jti=jti,
+        defaults={
+            "user_id": refresh.payload.get("user_id"),
+            "token": str(refresh),
+            "expires_at": datetime.fromtimestamp(refresh.payload["exp"], tz=UTC),
+        },
+    )
+    try:
+        with transaction.atomic():
+            BlacklistedToken.objects.create(token=outstanding)
+    except IntegrityError:
+        raise AuthenticationFailed("Invalid, expired or revoked refresh token.")
+
+
+def _session_user(refresh: RefreshToken) -> User:
+    user = User.objects.filter(pk=refresh.payload.get("user_id")).first()
+    if user is None or not user.is_active:
+        raise AuthenticationFailed("This account is not active.")
+    claim = settings.SIMPLE_JWT["REVOKE_TOKEN_CLAIM"]
+    if refresh.payload.get(claim) != get_md5_hash_password(user.password):
+        raise AuthenticationFailed("Invalid, expired or revoked refresh token.")
+    return user
+
+
+@transaction.atomic
+def session_refresh(*, refresh: str) -> dict:
+    """Rotate: the presented refresh token dies, a new pair is issued. Reuse answers 401."""
+    token = _decode_refresh(refresh)
+    user = _session_user(token)
+    _blacklist_once(token)
+    return session_issue(user=user)
+
+
+@transaction.atomic
+def session_logout(*, refresh: str) -> None:
+    _blacklist_once(_decode_refresh(refresh))
+
+
+def refresh_tokens_revoke_all(*, user: User) -> int:
+    """Blacklist every outstanding refresh token of the user; returns how many died."""
+    alive = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
+    rows = [BlacklistedToken(token=outstanding) for outstanding in alive]
+    BlacklistedToken.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+# --- Profile and passwords ------------------------------------------------------------------
+@transaction.atomic
+def user_update_profile(*, user: User, name: str) -> User:
+    user.name = name
+    user.save(update_fields=["name", "updated_at"])
+    return user
+
+
+@transaction.atomic
+def user_password_change(*, user: User, old_password: str, new_password: str) -> dict:
+    """Sets the password, kills every refresh token (access tokens die with the old hash) and
+    returns a fresh session so the caller stays signed in."""
+    if not user.check_password(old_password):
+        raise ValidationError({"old_password": ["The current password is wrong."]})
+    _set_password(user=user, password=new_password, field="new_password")
+    audit_record(action="user.password_change", target=user, actor=user)
+    return session_issue(user=user)
+
+
+def _set_password(*, user: User, password: str, field: str) -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ValidationError({field: list(exc.messages)})
+    user.set_password(password)
+    user.save(update_fields=["password", "updated_at"])
+    refresh_tokens_revoke_all(user=user)
+
+
+@transaction.atomic
+def password_reset_request(*, email: str) -> None:
+    """Sends a reset link if an active account has this address; silent otherwise."""
+    user = User.objects.filter(email__iexact=(email or "").strip()).first()
+    if user is None or not user.is_active:
+        return
+    token = tokens.make_reset_token(user)
+    email_enqueue(
+        template="password_reset",
+        to=user.email,
+        context={
+            "name": user.name or user.email,
+            "link": public_url(f"auth/password/reset?token={token}"),
+            "token": token,
+        },
+    )
+
+
+@transaction.atomic
+def password_reset_confirm(*, token: str, new_password: str) -> User:
+    user = tokens.read_reset_token(token)
+    if user is None or not user.is_active:
+        raise ValidationError({"token": ["This reset link is invalid, used or expired."]})
+    _set_password(user=user, password=new_password, field="new_password")
+    audit_record(action="user.password_reset", target=user, actor=user)
+    return user
+
+
+# --- Account status ---------------------------------------------------------------------------
+def _sole_owner_tenants(user: User) -> list[str]:
+    """Slugs of live tenants in which this user is the only owner."""
+    owned = Membership.objects.filter(user=user, role=Role.OWNER).exclude(tenant__status=Tenant.Status.DELETED)
+    slugs = []
+    for membership in owned.select_related("tenant"):
+        owners = (
+            Membership.objects.filter(tenant=membership.tenant_id, role=Role.OWNER)
+            .exclude(user__status__in=[User.Status.DELETED])
+            .aggregate(n=Count("id"))["n"]
+        )
+        if owners <= 1:
+            slugs.append(membership.tenant.slug)
+    return slugs
+
+
+def _deactivate_credentials(user: User) -> None:
+    refresh_tokens_revoke_all(user=user)
+    user.personal_tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+@transaction.atomic
+def user_set_status(*, user: User, status: str, actor=None) -> User:
+    """Block, unblock, deactivate or delete an account; leaving `active` kills its sessions."""
+    if status not in User.Status.values:
+        raise ValidationError({"status": [f"Unknown status {status!r}."]})
+    user = User.objects.select_for_update().get(pk=user.pk)
+    before = user.status
+    if before == status:
+        return user
+    if status == User.Status.DELETED:
+        blocking = _sole_owner_tenants(user)
+        if blocking:
+            raise Conflict(
+                "Transfer ownership or delete these tenants first: " + ", ".join(sorted(blocking)) + "."
+            )
+    user.status = status
+    user.save(update_fields=["status", "updated_at"])
+    if status != User.Status.ACTIVE:
+        refresh_tokens_revoke_all(user=user)
+    if status == User.Status.DELETED:
+        _deactivate_credentials(user)
+    audit_record(action=f"user.status.{status}", target=user, actor=actor, changes={"status": [before, status]})
+    return user
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> User:
+    """Soft delete of one's own account: it can no longer sign in."""
+    return user_set_status(user=user, status=User.Status.DELETED, actor=user)
+
+
+@transaction.atomic
+def user_mark_verified(*, user: User, actor=None) -> User:
+    if user.verification_status != User.Verification.VERIFIED:
+        before = user.verification_status
+        user.verification_status = User.Verification.VERIFIED
+        user.save(update_fields=["verification_status", "updated_at"])
+        audit_record(
+            action="user.verify_email",
+            target=user,
+            actor=actor,
+            changes={"verification_status": [before, user.verification_status]},
+        )
+    return user
+
+
+@transaction.atomic
+def user_create(
+    *,
+    email: str,
+    name: str = "",
+    password: str | None = None,
+    type: str = User.Type.HUMAN,  # noqa: A002 - the field's public name
+    verification_status: str | None = None,
+    is_staff: bool = False,
+    status: str = User.Status.ACTIVE,
+    actor=None,
+) -> User:
+    """Staff-created account; without a password it cannot sign in until a reset."""
+    email = User.objects.normalize_email(email).strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": ["An account with this e-mail address already exists."]})
+    if verification_status is None:
+        verification_status = (
+            User.Verification.NOT_REQUIRED if type == User.Type.SERVICE else User.Verification.NOT_VERIFIED
+        )
+    user = User(
+        email=email, name=name, type=type, verification_status=verification_status, is_staff=is_staff, status=status
+    )
+    if password:
+        _validate_password(password, user)
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    audit_record(action="user.create", target=user, actor=actor, changes={"email": email, "is_staff": is_staff})
+    return user
+
+
+@transaction.atomic
+def user_update(*, user: User, actor=None, **fields) -> User:
+    """Staff edit: name, type, verification_status, is_staff, status (through `user_set_status`)."""
+    status = fields.pop("status", None)
+    allowed = {"name", "type", "verification_status", "is_staff"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
+    changes = {k: [getattr(user, k), v] for k, v in fields.items() if getattr(user, k) != v}
+    for field, value in fields.items():
+        setattr(user, field, value)
+    if changes:
+        user.save(update_fields=[*changes, "updated_at"])
+        if {"is_staff", "verification_status"} & set(changes):
+            audit_record(action="user.update", target=user, actor=actor, changes=changes)
+    if status is not None:
+        user = user_set_status(user=user, status=status, actor=actor)
+    return user
+
+
+# --- Personal access tokens ----------------------------------------------------------------
+@transaction.atomic
+def personal_token_create(
+    *, user: User, name: str, expires_at: datetime | None = None
+) -> tuple[PersonalAccessToken, str]:
+    """Returns the token row and its secret; the secret exists only in this return value."""
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": ["Must be in the future."]})
+    token = PersonalAccessToken(user=user, name=name, expires_at=expires_at)
+    raw = token.set_new_secret()
+    token.save()
+    audit_record(action="personal_token.create", target=token, actor=user, changes={"name": name})
+    return token, raw
+
+
+@transaction.atomic
+def personal_token_revoke(*, token: PersonalAccessToken, actor=None) -> PersonalAccessToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_record(action="personal_token.revoke", target=token, actor=actor, changes={"name": token.name})
+    return token
+
+
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+def personal_token_touch(*, token: PersonalAccessToken, now: datetime) -> None:
+    """Record use at most once a minute per token: a conditional update on the value we read,
+    so concurrent requests (even across processes) write once and most requests write never."""
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_GRANULARITY:
+        return
+    PersonalAccessToken.objects.filter(pk=token.pk, last_used_at=token.last_used_at).update(last_used_at=now)
+    token.last_used_at = now
+
+

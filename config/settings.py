@@ -225,6 +225,7 @@ MONITORING_DEGRADED_LATENCY_MS = env.int("MONITORING_DEGRADED_LATENCY_MS", defau
 MONITORING_RAW_RETENTION_DAYS = env.int("MONITORING_RAW_RETENTION_DAYS", default=14)  # rollups are kept forever
 MONITORING_CHECK_CONCURRENCY = env.int("MONITORING_CHECK_CONCURRENCY", default=200)  # per worker task
 MONITORING_DISPATCH_BATCH_SIZE = env.int("MONITORING_DISPATCH_BATCH_SIZE", default=1000)  # nodes per task
+MONITORING_ALERT_RETRY_BASE_SECONDS = env.float("MONITORING_ALERT_RETRY_BASE_SECONDS", default=30.0)
 
 # --- E-mail ---------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
@@ -259,7 +260,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "UserStatusEnum": "accounts.models.User.Status",
+        "VerificationStatusEnum": "accounts.models.User.Verification",
+        "TenantStatusEnum": "tenants.models.Tenant.Status",
+        "RoleEnum": "tenants.policy.Role",
+        "InvitationStatusEnum": ["pending", "accepted", "revoked", "expired"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.schema.add_error_responses",

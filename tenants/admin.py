@@ -1,0 +1,221 @@
+"""Operators' console for tenants: writes go through the same services as the API."""
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils import timezone
+from rest_framework.exceptions import APIException
+
+from tenants import services
+from tenants.billing import clean_billing_account
+from tenants.models import AuditEvent, Invitation, Membership, Plan, Tenant
+from tenants.policy import Action, role_allows
+
+
+def _run_each(modeladmin, request, queryset, verb: str, fn) -> None:
+    done = 0
+    for obj in queryset:
+        try:
+            fn(obj)
+            done += 1
+        except APIException as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+    modeladmin.message_user(request, f"{verb} {done} of {queryset.count()}.", messages.SUCCESS)
+
+
+class TenantForm(forms.ModelForm):
+    class Meta:
+        model = Tenant
+        fields = ("name", "slug", "plan", "billing_account")
+        help_texts = {
+            "billing_account": 'JSON: {"company_name", "company_address", "tax_number_type" (vat|gst|ein), '
+            '"tax_number", "country" (ISO 3166 alpha-2)}',
+        }
+
+    def clean_billing_account(self):
+        try:
+            return clean_billing_account(self.cleaned_data.get("billing_account"))
+        except APIException as exc:
+            raise forms.ValidationError(json.dumps(exc.detail["billing_account"]))
+
+
+class MembershipInline(admin.TabularInline):
+    """Members at a glance; role changes here go through the last-owner rule."""
+
+    model = Membership
+    extra = 0
+    fields = ("user", "role", "joined_at")
+    readonly_fields = ("joined_at",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    form = TenantForm
+    list_display = ("name", "slug", "status", "plan", "member_count", "country", "created_at")
+    list_filter = ("status", "plan")
+    search_fields = ("name", "slug", "billing_account__company_name")
+    list_select_related = ("plan",)
+    readonly_fields = ("id", "status", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("id", "name", "slug", "status", "plan")}),
+        ("Billing", {"fields": ("billing_account",)}),
+        ("Dates", {"fields": ("created_at", "updated_at")}),
+    )
+    inlines = (MembershipInline,)
+    actions = ("suspend", "reactivate")
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+
+    @admin.display(description="members", ordering="_member_count")
+    def member_count(self, tenant) -> int:
+        return tenant._member_count
+
+    @admin.display(description="country")
+    def country(self, tenant) -> str:
+        return (tenant.billing_account or {}).get("country", "")
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "slug") if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change) -> None:
+        data = {field: form.cleaned_data[field] for field in ("name", "billing_account", "plan")}
+        if change:
+            services.tenant_update(tenant=Tenant.objects.get(pk=obj.pk), actor=request.user, **data)
+            return
+        created = services.tenant_create(creator=None, actor=request.user, slug=form.cleaned_data["slug"], **data)
+        obj.__dict__.update(created.__dict__)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        """Membership rows go through the services (ceiling and last-owner rules, audit)."""
+        tenant = form.instance
+        formset.save(commit=False)  # fills deleted/changed/new objects without writing
+        for membership in formset.deleted_objects:
+            self._apply(request, lambda m=membership: services.membership_remove(membership=m, actor=request.user))
+        for membership, changed in formset.changed_objects:
+            if "role" in changed:
+                self._apply(
+                    request,
+                    lambda m=membership: services.membership_change_role(
+                        membership=m, role=m.role, actor=request.user
+                    ),
+                )
+        for membership in formset.new_objects:
+            self._apply(
+                request,
+                lambda m=membership: services.membership_add(
+                    tenant=tenant, user=m.user, role=m.role, actor=request.user
+                ),
+            )
+
+    def _apply(self, request, fn) -> None:
+        try:
+            fn()
+        except APIException as exc:
+            self.message_user(request, str(exc.detail), messages.ERROR)
+
+    @admin.action(description="Suspend selected tenants (their keys and members get 403)")
+    def suspend(self, request, queryset):
+        _run_each(self, request, queryset, "Suspended",
+                  lambda tenant: services.tenant_suspend(tenant=tenant, actor=request.user))
+
+    @admin.action(description="Reactivate selected tenants")
+    def reactivate(self, request, queryset):
+        _run_each(self, request, queryset, "Reactivated",
+                  lambda tenant: services.tenant_reactivate(tenant=tenant, actor=request.user))
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "tenant", "role", "can_administer", "joined_at")
+    list_filter = ("role",)
+    search_fields = ("user__email", "tenant__slug", "tenant__name")
+    list_select_related = ("user", "tenant")
+    raw_id_fields = ("user", "tenant")
+    readonly_fields = ("joined_at",)
+    show_full_result_count = False
+
+    @admin.display(boolean=True, description="administers")
+    def can_administer(self, membership) -> bool:
+        return role_allows(membership.role, Action.ADMINISTER)
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "user", "tenant") if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change) -> None:
+        try:
+            if change:
+                services.membership_change_role(membership=obj, role=obj.role, actor=request.user)
+            else:
+                created = services.membership_add(tenant=obj.tenant, user=obj.user, role=obj.role, actor=request.user)
+                obj.__dict__.update(created.__dict__)
+        except APIException as exc:
+            self.message_user(request, str(exc.detail), messages.ERROR)
+
+    def delete_model(self, request, obj) -> None:
+        try:
+            services.membership_remove(membership=obj, actor=request.user)
+        except APIException as exc:
+            self.message_user(request, str(exc.detail), messages.ERROR)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for membership in queryset:
+            self.delete_model(request, membership)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations are created through the API (the token is only ever e-mailed)."""
+
+    list_display = ("email", "tenant", "role", "state", "invited_by", "expires_at", "created_at")
+    list_filter = ("role", ("accepted_at", admin.EmptyFieldListFilter), ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("email", "tenant__slug")
+    list_select_related = ("tenant", "invited_by")
+    readonly_fields = ("id", "tenant", "email", "role", "invited_by", "expires_at", "accepted_at", "revoked_at",
+                       "created_at")
+    exclude = ("token_digest",)
+    actions = ("revoke",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="state")
+    def state(self, invitation) -> str:
+        return invitation.status_at(timezone.now())
+
+    @admin.action(description="Revoke selected invitations")
+    def revoke(self, request, queryset):
+        _run_each(self, request, queryset, "Revoked",
+                  lambda invitation: services.invitation_revoke(invitation=invitation, actor=request.user))
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "rates", "created_at")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "action", "tenant", "actor", "actor_api_key_id", "target_type", "target_id")
+    list_filter = ("action", "tenant")
+    search_fields = ("action", "target_id", "actor__email", "request_id")
+    list_select_related = ("tenant", "actor")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+

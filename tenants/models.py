@@ -97,6 +97,14 @@ class Invitation(models.Model):
     def __str__(self) -> str:
         return f"{self.email} → {self.tenant} ({self.role})"
 
+    def status_at(self, now) -> str:
+        """pending | accepted | revoked | expired."""
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "pending"
+
 
 class AuditEvent(models.Model):
     """Who changed security-relevant state, when, under which request, and what changed.

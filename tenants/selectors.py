@@ -1,0 +1,22 @@
+"""Reads of the tenants app: every queryset is scoped to a tenant or to a person."""
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+
+from tenants.models import Invitation, Membership, Tenant
+
+
+def tenants_visible_to(user) -> QuerySet[Tenant]:
+    """The user's live tenants, each annotated with the user's `my_role`."""
+    role = Membership.objects.filter(tenant=OuterRef("pk"), user=user).values("role")[:1]
+    return Tenant.objects.visible_to(user).select_related("plan").annotate(my_role=Subquery(role)).distinct()
+
+
+def memberships_of(tenant: Tenant) -> QuerySet[Membership]:
+    return Membership.objects.filter(tenant=tenant).select_related("user")
+
+
+def invitations_of(tenant: Tenant) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(tenant=tenant).select_related("invited_by")
+
+
+def tenants_for_staff() -> QuerySet[Tenant]:
+    return Tenant.objects.select_related("plan").annotate(member_count=Count("memberships"))

@@ -1,0 +1,291 @@
+"""Writes of the tenants app: tenants, memberships, invitations. Every role or status change is
+audited. `actor_role` is the acting person's role in the tenant (the ceiling for what they may
+grant); None means platform staff (admin site, staff API), who have no ceiling.
+"""
+import secrets
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from rest_framework.exceptions import PermissionDenied, ValidationError
+
+from accounts.emails import email_enqueue, public_url
+from accounts.models import User
+from apikeys.credentials import digest
+from config.api.exceptions import Conflict
+from tenants.audit import audit_record
+from tenants.billing import clean_billing_account
+from tenants.models import Invitation, Membership, Plan, Tenant
+from tenants.policy import Role, role_at_least
+
+INVITATION_LIFETIME = timedelta(days=7)
+DEFAULT_PLAN_SLUG = "default"
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:40].strip("-") or "tenant"
+    slug, n = base, 1
+    while Tenant.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def default_plan() -> Plan | None:
+    return Plan.objects.filter(slug=DEFAULT_PLAN_SLUG).first()
+
+
+# --- Tenants ----------------------------------------------------------------------------------
+@transaction.atomic
+def tenant_create(
+    *,
+    name: str,
+    creator: User | None,
+    slug: str | None = None,
+    billing_account: dict | None = None,
+    plan: Plan | None = None,
+    actor=None,
+) -> Tenant:
+    """Creates the tenant; the creator (if any) becomes its owner."""
+    slug = slug or _unique_slug(name)
+    if Tenant.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": ["This slug is taken."]})
+    tenant = Tenant(
+        name=name, slug=slug, billing_account=clean_billing_account(billing_account), plan=plan or default_plan()
+    )
+    try:
+        with transaction.atomic():
+            tenant.save()
+    except IntegrityError:  # a concurrent create took the slug
+        raise ValidationError({"slug": ["This slug is taken."]})
+    audit_record(action="tenant.create", target=tenant, actor=actor or creator, tenant=tenant, changes={"slug": slug})
+    if creator is not None:
+        Membership.objects.create(tenant=tenant, user=creator, role=Role.OWNER)
+        audit_record(
+            action="membership.create",
+            target=tenant,
+            actor=actor or creator,
+            tenant=tenant,
+            changes={"user": str(creator.pk), "role": Role.OWNER},
+        )
+    return tenant
+
+
+@transaction.atomic
+def tenant_update(*, tenant: Tenant, actor=None, **fields) -> Tenant:
+    """Edit name, billing account and (staff) plan and status."""
+    status = fields.pop("status", None)
+    allowed = {"name", "billing_account", "plan"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError({field: ["This field cannot be changed here."] for field in unknown})
+    if "billing_account" in fields:
+        fields["billing_account"] = clean_billing_account(fields["billing_account"])
+    changed = [field for field, value in fields.items() if getattr(tenant, field) != value]
+    for field in changed:
+        setattr(tenant, field, fields[field])
+    if changed:
+        tenant.save(update_fields=[*changed, "updated_at"])
+        if "plan" in changed:
+            audit_record(
+                action="tenant.plan", target=tenant, actor=actor, tenant=tenant,
+                changes={"plan": getattr(tenant.plan, "slug", None)},
+            )
+    if status is not None:
+        tenant = tenant_set_status(tenant=tenant, status=status, actor=actor)
+    return tenant
+
+
+@transaction.atomic
+def tenant_set_status(*, tenant: Tenant, status: str, actor=None) -> Tenant:
+    """Suspend, reactivate or (soft) delete a tenant."""
+    if status not in Tenant.Status.values:
+        raise ValidationError({"status": [f"Unknown status {status!r}."]})
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    before = tenant.status
+    if before != status:
+        tenant.status = status
+        tenant.save(update_fields=["status", "updated_at"])
+        audit_record(
+            action=f"tenant.status.{status}", target=tenant, actor=actor, tenant=tenant,
+            changes={"status": [before, status]},
+        )
+    return tenant
+
+
+def tenant_suspend(*, tenant: Tenant, actor=None) -> Tenant:
+    return tenant_set_status(tenant=tenant, status=Tenant.Status.SUSPENDED, actor=actor)
+
+
+def tenant_reactivate(*, tenant: Tenant, actor=None) -> Tenant:
+    return tenant_set_status(tenant=tenant, status=Tenant.Status.ACTIVE, actor=actor)
+
+
+def tenant_delete(*, tenant: Tenant, actor=None) -> Tenant:
+    return tenant_set_status(tenant=tenant, status=Tenant.Status.DELETED, actor=actor)
+
+
+# --- Memberships ------------------------------------------------------------------------------
+def _check_ceiling(*, role: str, actor_role: str | None) -> None:
+    if actor_role is not None and not role_at_least(actor_role, role):
+        raise PermissionDenied("You cannot grant a role above your own.")
+
+
+def _lock_tenant(tenant: Tenant) -> Tenant:
+    """Serialise membership changes of one tenant, so two demotions cannot both pass the
+    'at least one owner' check (a row lock on PostgreSQL; SQLite serialises writers anyway)."""
+    return Tenant.objects.select_for_update().get(pk=tenant.pk)
+
+
+def _other_owners(membership: Membership) -> int:
+    return (
+        Membership.objects.filter(tenant=membership.tenant_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exclude(user__status=User.Status.DELETED)
+        .count()
+    )
+
+
+@transaction.atomic
+def membership_add(*, tenant: Tenant, user: User, role: str, actor=None, actor_role: str | None = None) -> Membership:
+    _check_ceiling(role=role, actor_role=actor_role)
+    if not user.is_active:
+        raise ValidationError({"email": ["This account is not active."]})
+    _lock_tenant(tenant)
+    if Membership.objects.filter(tenant=tenant, user=user).exists():
+        raise Conflict("This user is already a member.")
+    membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+    audit_record(
+        action="membership.create", target=membership, actor=actor, tenant=tenant,
+        changes={"user": str(user.pk), "role": role},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_change_role(
+    *, membership: Membership, role: str, actor=None, actor_role: str | None = None
+) -> Membership:
+    if role not in Role.values:
+        raise ValidationError({"role": [f"Unknown role {role!r}."]})
+    _check_ceiling(role=role, actor_role=actor_role)
+    _lock_tenant(membership.tenant)
+    membership = Membership.objects.select_related("tenant", "user").get(pk=membership.pk)
+    _check_ceiling(role=membership.role, actor_role=actor_role)  # nobody demotes a stronger role
+    before = membership.role
+    if before == role:
+        return membership
+    if before == Role.OWNER and _other_owners(membership) == 0:
+        raise Conflict("A tenant keeps at least one owner; promote another member first.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(
+        action="membership.role", target=membership, actor=actor, tenant=membership.tenant,
+        changes={"user": str(membership.user_id), "role": [before, role]},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor=None, actor_role: str | None = None) -> None:
+    _lock_tenant(membership.tenant)
+    membership = Membership.objects.select_related("tenant").get(pk=membership.pk)
+    leaving = getattr(actor, "pk", None) == membership.user_id
+    if not leaving:
+        _check_ceiling(role=membership.role, actor_role=actor_role)
+    if membership.role == Role.OWNER and _other_owners(membership) == 0:
+        raise Conflict("A tenant keeps at least one owner; promote another member first.")
+    audit_record(
+        action="membership.delete", target=membership, actor=actor, tenant=membership.tenant,
+        changes={"user": str(membership.user_id), "role": membership.role},
+    )
+    membership.delete()
+
+
+# --- Invitations ------------------------------------------------------------------------------
+@transaction.atomic
+def invitation_create(
+    *, tenant: Tenant, email: str, role: str, actor=None, actor_role: str | None = None
+) -> tuple[Invitation, str]:
+    """Invite an address; a pending invitation to the same address is replaced. Returns the
+    invitation and its token (only ever sent by e-mail)."""
+    _check_ceiling(role=role, actor_role=actor_role)
+    email = User.objects.normalize_email(email).strip().lower()
+    if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
+        raise Conflict("This address already belongs to a member.")
+    now = timezone.now()
+    Invitation.objects.filter(
+        tenant=tenant, email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now)
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        tenant=tenant,
+        email=email,
+        role=role,
+        token_digest=digest(f"invitation:{token}"),
+        invited_by=actor if isinstance(actor, User) else None,
+        expires_at=now + INVITATION_LIFETIME,
+    )
+    audit_record(
+        action="invitation.create", target=invitation, actor=actor, tenant=tenant,
+        changes={"email": email, "role": role},
+    )
+    inviter = (actor.name or actor.email) if isinstance(actor, User) else tenant.name
+    email_enqueue(
+        template="invitation",
+        to=email,
+        context={
+            "inviter": inviter,
+            "tenant_name": tenant.name,
+            "role": role,
+            "link": public_url(f"invitations/accept?token={token}"),
+            "token": token,
+            "expires_at": invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+        },
+    )
+    return invitation, token
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, actor=None) -> Invitation:
+    if invitation.accepted_at is None and invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        audit_record(
+            action="invitation.revoke", target=invitation, actor=actor, tenant=invitation.tenant,
+            changes={"email": invitation.email},
+        )
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: User) -> Membership:
+    """The signed-in user whose address was invited joins with the invited role, once."""
+    invitation = (
+        Invitation.objects.select_for_update()
+        .select_related("tenant")
+        .filter(token_digest=digest(f"invitation:{token}"))
+        .first()
+    )
+    if invitation is None:
+        raise ValidationError({"token": ["This invitation does not exist."]})
+    state = invitation.status_at(timezone.now())
+    if state != "pending":
+        raise ValidationError({"token": [f"This invitation has been {state}."]}, code=state)
+    if invitation.tenant.status != Tenant.Status.ACTIVE:
+        raise ValidationError({"token": ["This tenant no longer accepts members."]})
+    if invitation.email.lower() != user.email.lower():
+        raise PermissionDenied("This invitation was sent to another e-mail address.")
+    if Membership.objects.filter(tenant=invitation.tenant, user=user).exists():
+        raise Conflict("You are already a member of this tenant.")
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    membership = Membership.objects.create(tenant=invitation.tenant, user=user, role=invitation.role)
+    audit_record(
+        action="invitation.accept", target=membership, actor=user, tenant=invitation.tenant,
+        changes={"user": str(user.pk), "role": invitation.role, "invitation": str(invitation.pk)},
+    )
+    return membership
+
+
