@@ -1,11 +1,10 @@
 """Resolving a presented tenant API key to the principal it acts as."""
 from dataclasses import dataclass
 
-from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 
 from apikeys.credentials import ParsedCredential
-from apikeys.models import ApiKey
+from apikeys.gateway.keys import load_key_snapshot, snapshot_accepts
 
 
 @dataclass(frozen=True)
@@ -29,15 +28,17 @@ class ApiKeyPrincipal:
         return f"api-key:{self.key_id}"
 
 
-def authenticate_api_key(parsed: ParsedCredential) -> tuple[ApiKeyPrincipal, ApiKey]:
-    key = ApiKey.objects.select_related("tenant").filter(public_id=parsed.public_id).first()
-    if key is None or not key.matches(parsed.raw) or not key.is_usable(timezone.now()):
+def authenticate_api_key(parsed: ParsedCredential, snapshot: dict | None = None) -> tuple[ApiKeyPrincipal, None]:
+    """`snapshot` is the one the gateway already read for this request, if any (no 2nd lookup)."""
+    if snapshot is None:
+        snapshot = load_key_snapshot(parsed.public_id)
+    if not snapshot_accepts(snapshot, parsed.raw):
         raise AuthenticationFailed("Invalid, expired or revoked API key.")
     principal = ApiKeyPrincipal(
-        key_id=str(key.id),
-        tenant_id=str(key.tenant_id),
-        scopes=frozenset(key.scopes),
-        rate_limit=key.rate_limit,
-        name=key.name,
+        key_id=snapshot["key_id"],
+        tenant_id=snapshot["tenant_id"],
+        scopes=frozenset(snapshot["scopes"]),
+        rate_limit=snapshot["rate_limit"],
+        name=snapshot["name"],
     )
-    return principal, key
+    return principal, None

@@ -1,0 +1,15 @@
+"""Thin Celery wrappers over the usage services (scheduled in settings.CELERY_BEAT_SCHEDULE)."""
+from celery import shared_task
+
+from apikeys import services
+
+
+@shared_task(name="apikeys.usage_flush", ignore_result=True, autoretry_for=(Exception,),
+             retry_backoff=True, max_retries=3)
+def usage_flush() -> int:
+    return services.usage_flush()
+
+
+@shared_task(name="apikeys.usage_prune", ignore_result=True)
+def usage_prune() -> int:
+    return services.usage_prune()

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "config.api.middleware.RequestIdMiddleware",
+    # Rate limits, their headers and usage metering for /api/ (see docs/apikeys-and-usage.md).
+    "config.api.gateway.GatewayMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -167,6 +169,16 @@ CELERY_BEAT_SCHEDULE: dict = {
     "platform-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 30.0},
     # Fails steps whose worker died (running past their deadline) and expires idempotency keys.
     "orchestration-reap": {"task": "orchestration.reap", "schedule": 30.0},
+    # Buffered usage records → ApiCall rows → daily rollups; then old raw rows are pruned.
+    "usage-flush": {"task": "apikeys.usage_flush", "schedule": 5.0},
+    "usage-prune": {"task": "apikeys.usage_prune", "schedule": 3600.0},
+    # Claims nodes whose own interval has elapsed (a conditional UPDATE, so overlapping or
+    # duplicated beats never double-check) and fans them out in batches to workers.
+    "monitoring-dispatch": {"task": "monitoring.tasks.dispatch_due_checks", "schedule": 5.0},
+    # Rolls complete hours/days of snapshots up (idempotent; a no-op between hours).
+    "monitoring-rollup": {"task": "monitoring.tasks.rollup_snapshots", "schedule": 600.0},
+    "monitoring-purge": {"task": "monitoring.tasks.purge_snapshots", "schedule": 3600.0},
+    "monitoring-alert-reminders": {"task": "monitoring.tasks.send_alert_reminders", "schedule": 60.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -204,6 +216,21 @@ RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=True)
 RATELIMIT_USE_CACHE = "default"
 AUTH_RATE_LIMIT = env.str("AUTH_RATE_LIMIT", default="5/m")
 AUTH_IP_RATE_LIMIT = env.str("AUTH_IP_RATE_LIMIT", default="60/m")
+# Per-route classes, per tenant (views set `rate_limit_class = "execution"`).
+RATE_LIMIT_CLASSES = {"execution": env.list("EXECUTION_RATE_LIMIT", default=["10/m"])}
+# People (JWT, personal tokens) are limited per user and tenant by their role there; "none" is
+# for calls outside any tenant. Tenant plan limits apply on top.
+API_USER_RATE_LIMITS = {
+    "owner": ["1000/m"], "admin": ["1000/m"], "operator": ["600/m"], "member": ["300/m"], "viewer": ["300/m"],
+    "none": ["300/m"],
+}
+# Cached credential snapshots live this long (they are also dropped on every relevant change).
+APIKEY_CACHE_SECONDS = env.int("APIKEY_CACHE_SECONDS", default=300)
+# Usage metering: raw call rows are kept this long (daily rollups forever).
+USAGE_RAW_RETENTION_DAYS = env.int("USAGE_RAW_RETENTION_DAYS", default=30)
+USAGE_SHIP_INTERVAL_SECONDS = env.float("USAGE_SHIP_INTERVAL_SECONDS", default=0.5)
+USAGE_BUFFER_MAX = env.int("USAGE_BUFFER_MAX", default=200_000)
+USAGE_BUFFER_AUTOFLUSH = env.bool("USAGE_BUFFER_AUTOFLUSH", default=True)  # tests ship by hand
 # Proxies whose X-Forwarded-For we believe (comma list of IPs/CIDRs); empty = use REMOTE_ADDR.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 

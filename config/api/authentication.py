@@ -28,6 +28,14 @@ def presented_credential(request) -> str | None:
     return api_key or None
 
 
+def _gateway_snapshot(request, raw: str) -> dict | None:
+    """The key snapshot the gateway middleware already read for this very credential, if any."""
+    state = getattr(request._request, "gateway", None)
+    if state is not None and state.kind == "key" and state.raw == raw:
+        return state.snapshot
+    return None
+
+
 class BearerCredentialAuthentication(BaseAuthentication):
     _jwt = JWTAuthentication()
 
@@ -40,7 +48,7 @@ class BearerCredentialAuthentication(BaseAuthentication):
             if parsed is None:
                 raise AuthenticationFailed("Malformed credential.")
             if parsed.prefix == ApiKey.PREFIX:
-                return authenticate_api_key(parsed)
+                return authenticate_api_key(parsed, snapshot=_gateway_snapshot(request, raw))
             return authenticate_personal_token(parsed)
         return self._authenticate_jwt(raw)
 

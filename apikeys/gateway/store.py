@@ -1,0 +1,172 @@
+"""Where snapshots and rate-limit counters live: Redis (one Lua round trip) or the local cache.
+
+Both stores answer `check()` with the same semantics: read the credential's snapshot; if limits
+are on, read every window's counter, and only when *all* are under their limit increment them
+all. Rejected requests therefore consume no budget, and the check-then-increment is atomic
+(Lua in Redis; a process lock around the local-memory cache, which is per-process anyway), so N
+parallel clients against a limit L get at most L successes per window. Windows are fixed and
+aligned to the epoch (a day is a UTC day); every counter is written with a TTL to its window's
+end, so no counter outlives its window.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+
+from apikeys.gateway import snapshots
+
+COUNTER_PREFIX = "gs:rl:"
+NEGATIVE = {"kind": "none"}  # cached "no such credential", so garbage keys cost no SQL either
+NEGATIVE_TTL = 60
+
+CHECK_SCRIPT = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local snap = cjson.decode(raw)
+if snap.kind == 'none' or ARGV[5] == '0' then return {raw, 0, '[]'} end
+-- Only a genuine, usable credential spends budget: a forged secret for a known public id
+-- must not exhaust its tenant's limits.
+if ARGV[6] ~= '' and snap.digest ~= ARGV[6] then return {raw, 0, '[]'} end
+if snap.revoked or (snap.expires ~= nil and snap.expires ~= cjson.null and snap.expires <= tonumber(ARGV[1])) then
+  return {raw, 0, '[]'}
+end
+local chosen = snap.set
+if not chosen then
+  chosen = snap.sets[ARGV[2]]
+  if not chosen then chosen = snap.sets[''] end
+end
+local limits = {}
+for _, l in ipairs(chosen.limits) do table.insert(limits, l) end
+if chosen.tenant ~= nil and chosen.tenant ~= cjson.null then
+  for _, l in ipairs(cjson.decode(ARGV[3])) do
+    table.insert(limits, {l[1] .. ':' .. chosen.tenant, l[2], l[3]})
+  end
+end
+local now = tonumber(ARGV[1])
+local keys, counts, blocked = {}, {}, 0
+for i, l in ipairs(limits) do
+  keys[i] = ARGV[4] .. l[1] .. ':' .. l[3] .. ':' .. math.floor(now / l[3])
+  counts[i] = tonumber(redis.call('GET', keys[i]) or '0')
+  if counts[i] >= l[2] then blocked = 1 end
+end
+if blocked == 0 then
+  for i, l in ipairs(limits) do
+    counts[i] = redis.call('INCR', keys[i])
+    if counts[i] == 1 then
+      redis.call('EXPIRE', keys[i], (math.floor(now / l[3]) + 1) * l[3] - now + 1)
+    end
+  end
+end
+return {raw, blocked, cjson.encode(counts)}
+"""
+
+
+class StoreUnavailable(Exception):
+    """The limiter's store (Redis) did not answer."""
+
+
+@dataclass
+class CheckResult:
+    snapshot: dict | None  # None: no such credential
+    blocked: bool = False
+    limits: list[list] = field(default_factory=list)  # [bucket, limit, period], tenant-expanded
+    counts: list[int] = field(default_factory=list)  # after increment, or current if blocked
+    tenant_id: str | None = None
+
+
+def _result(snapshot: dict, blocked: bool, counts: list[int], selector: str, extra: list[list]) -> CheckResult:
+    if snapshot.get("kind") == "none":
+        return CheckResult(snapshot=None)
+    tenant_id, limits = snapshots.select_limits(snapshot, selector, extra)
+    if not counts:  # limits off: nothing was counted
+        limits = []
+    return CheckResult(snapshot=snapshot, blocked=blocked, limits=limits, counts=counts, tenant_id=tenant_id)
+
+
+class RedisStore:
+    def __init__(self, cache: RedisCache):
+        self.client = cache._cache.get_client(write=True)
+        self.script = self.client.register_script(CHECK_SCRIPT)
+
+    def check(
+        self, cache_key, build: Callable[[], dict | None], *, selector, extra, now, count, ttl, digest=""
+    ) -> CheckResult:
+        import redis
+
+        args = [int(now), selector, json.dumps(extra), COUNTER_PREFIX, "1" if count else "0", digest]
+        try:
+            reply = self.script(keys=[cache_key], args=args)
+            if reply is None:  # cold: load from the database once, then ask again
+                snapshot = build()
+                self.client.set(cache_key, snapshots.dumps(snapshot or NEGATIVE), ex=ttl if snapshot else NEGATIVE_TTL)
+                reply = self.script(keys=[cache_key], args=args)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if reply is None:  # evicted between the two calls; treat as not counted
+            return CheckResult(snapshot=build())
+        raw, blocked, counts = reply
+        return _result(json.loads(raw), bool(blocked), json.loads(counts) or [], selector, extra)
+
+    def forget(self, cache_keys: list[str]) -> None:
+        import redis
+
+        if not cache_keys:
+            return
+        try:
+            self.client.delete(*cache_keys)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+
+class LocalStore:
+    """The embedded default: Django's local-memory cache, made atomic with one process lock."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def check(self, cache_key, build, *, selector, extra, now, count, ttl, digest="") -> CheckResult:
+        raw = self.cache.get(cache_key)
+        if raw is None:
+            snapshot = build()
+            raw = snapshots.dumps(snapshot or NEGATIVE)
+            self.cache.set(cache_key, raw, ttl if snapshot else NEGATIVE_TTL)
+        snapshot = json.loads(raw)
+        spends = count and (not digest or snapshot.get("digest") == digest) and snapshots.is_valid(snapshot, now)
+        if snapshot.get("kind") == "none" or not spends:
+            return _result(snapshot, False, [], selector, extra)
+        _, limits = snapshots.select_limits(snapshot, selector, extra)
+        now = int(now)
+        keys = [f"{COUNTER_PREFIX}{bucket}:{period}:{now // period}" for bucket, _, period in limits]
+        with self._lock:
+            current = self.cache.get_many(keys)
+            counts = [current.get(key, 0) for key in keys]
+            blocked = any(c >= limit for c, (_, limit, _) in zip(counts, limits, strict=True))
+            if not blocked:
+                for index, (key, (_, _, period)) in enumerate(zip(keys, limits, strict=True)):
+                    counts[index] += 1
+                    self.cache.set(key, counts[index], (now // period + 1) * period - now + 1)
+        return _result(snapshot, blocked, counts, selector, extra)
+
+    def forget(self, cache_keys: list[str]) -> None:
+        self.cache.delete_many(cache_keys)
+
+
+_stores: dict[int, RedisStore | LocalStore] = {}
+
+
+def get_store() -> RedisStore | LocalStore:
+    """The store for the current `default` cache (re-read, so settings overrides apply)."""
+    cache = caches["default"]
+    store = _stores.get(id(cache))
+    if store is None or getattr(store, "cache_ref", None) is not cache:
+        store = RedisStore(cache) if isinstance(cache, RedisCache) else LocalStore(cache)
+        store.cache_ref = cache
+        _stores[id(cache)] = store
+    return store

@@ -1,0 +1,257 @@
+"""The API gateway middleware: rate limits, their headers, and usage metering.
+
+Runs for every request under `/api/v1/` and `/api/admin/`:
+
+1. before the view (`process_view`), it identifies the caller from the credential (API key,
+   personal token or JWT; without any SQL for a warm key), checks every window that applies
+   and answers 429 `RATE_LIMIT_EXCEEDED` with `Retry-After` when one is exhausted;
+2. after the response, it adds `X-RateLimit-Limit/Remaining/Reset` (the tightest window) and
+   queues one usage record (`apikeys.gateway.metering`).
+
+Views opt in to stricter per-tenant classes with `rate_limit_class = "execution"` (a class
+attribute, a `{action: class}` dict, or `@action(..., rate_limit_class="execution")`), choose
+their behaviour when the limiter's store is down with `rate_limit_fail_open = True|False`
+(default `RATELIMIT_FAIL_OPEN`), and leave the gateway entirely with `gateway_exempt = True`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.conf import settings
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.models import PersonalAccessToken
+from apikeys import credentials
+from apikeys.gateway import metering, snapshots
+from apikeys.gateway.store import CheckResult, StoreUnavailable, get_store
+from apikeys.models import ApiKey
+from apikeys.rates import parse_rate
+from config.api.errors import error_response
+from config.api.routes import route_pattern
+
+logger = logging.getLogger("groundstation.gateway")
+
+API_PREFIXES = ("/api/v1/", "/api/admin/")
+KEY_PREFIX = f"{ApiKey.PREFIX}_"
+TOKEN_PREFIX = f"{PersonalAccessToken.PREFIX}_"
+# After a store failure, skip it this long: an outage must not add a connect timeout to
+# every request.
+STORE_RETRY_SECONDS = 1.0
+clock = time.time  # the limiter's wall clock (windows are aligned to it); tests may pin it
+
+
+@dataclass
+class GatewayState:
+    """Per-request record of what the gateway saw; read by the authentication class."""
+
+    raw: str | None = None
+    kind: str = ""  # key | pat | user
+    snapshot: dict | None = None
+    result: CheckResult | None = None
+    headers: dict = field(default_factory=dict)
+    exempt: bool = False
+
+
+class _Health:
+    """Logs the store's degradation once, and its recovery once, instead of per request."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.down_since: float | None = None
+        self.retry_at = 0.0
+
+    def skip(self) -> bool:
+        return self.down_since is not None and time.monotonic() < self.retry_at
+
+    def failed(self, exc: Exception) -> None:
+        with self.lock:
+            self.retry_at = time.monotonic() + STORE_RETRY_SECONDS
+            if self.down_since is None:
+                self.down_since = time.monotonic()
+                mode = "open (serving without limits)" if settings.RATELIMIT_FAIL_OPEN else "closed (503)"
+                logger.error("rate-limit store unreachable; failing %s: %s", mode, exc)
+
+    def recovered(self) -> None:
+        if self.down_since is not None:
+            with self.lock:
+                if self.down_since is not None:
+                    logger.warning("rate-limit store reachable again after %.1f s", time.monotonic() - self.down_since)
+                    self.down_since = None
+
+
+health = _Health()
+
+
+def _class_limits(name: str) -> tuple:
+    rates = settings.RATE_LIMIT_CLASSES.get(name, [])
+    return tuple((f"c:{name}", rate.limit, rate.period) for rate in map(parse_rate, rates))
+
+
+def _view_attribute(view_func, request, name: str, default=None):
+    """A view setting: `@action(...)` kwargs first, then the class attribute (maybe per action)."""
+    initkwargs = getattr(view_func, "initkwargs", None) or {}
+    if name in initkwargs:
+        return initkwargs[name]
+    value = getattr(getattr(view_func, "cls", None), name, default)
+    if isinstance(value, dict):
+        action = (getattr(view_func, "actions", None) or {}).get(request.method.lower())
+        return value.get(action, default)
+    return value
+
+
+def presented(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header:
+        scheme, _, value = header.strip().partition(" ")
+        return value.strip() or None if scheme.lower() == "bearer" else None
+    return request.META.get("HTTP_X_API_KEY", "").strip() or None
+
+
+def _jwt_user_id(raw: str) -> str | None:
+    try:
+        return str(AccessToken(raw)[jwt_settings.USER_ID_CLAIM])
+    except (TokenError, KeyError):
+        return None
+
+
+class GatewayMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith(API_PREFIXES):
+            return self.get_response(request)
+        started = time.perf_counter()
+        request.gateway = state = GatewayState()
+        response = self.get_response(request)
+        if state.exempt:
+            return response
+        for name, value in state.headers.items():
+            response[name] = value
+        try:
+            self._meter(request, state, response, started)
+        except Exception:  # metering must never break a response
+            logger.exception("could not meter a request")
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        state = getattr(request, "gateway", None)
+        if state is None:
+            return None
+        if _view_attribute(view_func, request, "gateway_exempt", False):
+            state.exempt = True
+            return None
+        state.raw = presented(request)
+        if state.raw is None:
+            return None
+        try:
+            return self._admit(request, state, view_func)
+        except Exception:  # the gateway must never turn a request into a 500
+            logger.exception("rate limiter failed; request admitted")
+            return None
+
+    # --- admission ------------------------------------------------------------------------
+    def _identify(self, request, raw: str):
+        """(kind, cache key, builder, selector, presented digest) or None when not ours."""
+        tenant_header = request.META.get("HTTP_X_TENANT", "").strip()
+        if raw.startswith((KEY_PREFIX, TOKEN_PREFIX)):
+            parsed = credentials.parse(raw)
+            if parsed is None:
+                return None
+            if raw.startswith(KEY_PREFIX):
+                public_id = parsed.public_id
+                return ("key", snapshots.key_cache_key(public_id), lambda: snapshots.build_key_snapshot(public_id),
+                        "", credentials.digest(raw))
+            return ("pat", snapshots.pat_cache_key(parsed.public_id),
+                    lambda: snapshots.build_pat_snapshot(parsed.public_id), tenant_header, credentials.digest(raw))
+        user_id = _jwt_user_id(raw)
+        if user_id is None:
+            return None
+        return ("user", snapshots.user_cache_key(user_id), lambda: snapshots.build_user_snapshot(user_id),
+                tenant_header, "")
+
+    def _admit(self, request, state: GatewayState, view_func):
+        identity = self._identify(request, state.raw)
+        if identity is None:
+            return None
+        state.kind, cache_key, build, selector, digest = identity
+        route_class = _view_attribute(view_func, request, "rate_limit_class")
+        extra = [list(limit) for limit in _class_limits(route_class)] if route_class else []
+        now = clock()
+        count = settings.RATELIMIT_ENABLE
+        if health.skip():
+            return self._degraded(request, state, view_func, build, None)
+        try:
+            result = get_store().check(
+                cache_key, build, selector=selector, extra=extra, now=now, count=count, digest=digest,
+                ttl=settings.APIKEY_CACHE_SECONDS,
+            )
+        except StoreUnavailable as exc:
+            return self._degraded(request, state, view_func, build, exc)
+        health.recovered()
+        state.snapshot, state.result = result.snapshot, result
+        if not result.limits:
+            return None
+        return self._decide(state, result, now)
+
+    def _degraded(self, request, state, view_func, build, exc):
+        if exc is not None:
+            health.failed(exc)
+        state.snapshot = build()
+        fail_open = _view_attribute(view_func, request, "rate_limit_fail_open")
+        if fail_open is None:
+            fail_open = settings.RATELIMIT_FAIL_OPEN
+        if fail_open or not settings.RATELIMIT_ENABLE:
+            return None
+        return error_response(503, message="Rate limiting is unavailable; retry later.", headers={"Retry-After": "1"})
+
+    @staticmethod
+    def _decide(state: GatewayState, result: CheckResult, now: float):
+        windows = []
+        for (_, limit, period), used in zip(result.limits, result.counts, strict=True):
+            reset = (int(now) // period + 1) * period
+            windows.append((max(limit - used, 0), reset, limit, used >= limit))
+        if result.blocked:
+            remaining, reset, limit, _ = max((w for w in windows if w[3]), key=lambda w: w[1])
+            retry_after = max(1, reset - int(now))
+            headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+            state.headers = headers
+            return error_response(
+                429, message=f"Rate limit of {limit} requests exceeded; retry in {retry_after} s.",
+                headers={**headers, "Retry-After": str(retry_after)},
+            )
+        remaining, reset, limit, _ = min(windows, key=lambda w: (w[0], w[1]))
+        state.headers = {
+            "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": str(reset)
+        }
+        return None
+
+    # --- metering -------------------------------------------------------------------------
+    @staticmethod
+    def _meter(request, state: GatewayState, response, started: float) -> None:
+        snapshot = state.snapshot or {}
+        tenant = getattr(request, "tenant", None)
+        user = getattr(request, "user", None)
+        user_id = getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
+        if user_id is None and state.kind in ("pat", "user"):
+            user_id = snapshot.get("user_id")
+        metering.record({
+            "id": str(uuid.uuid4()),
+            "request_id": getattr(request, "request_id", ""),
+            "tenant_id": str(tenant.pk) if tenant is not None else snapshot.get("tenant_id")
+            or (state.result.tenant_id if state.result else None),
+            "api_key_id": snapshot.get("key_id"),
+            "user_id": str(user_id) if user_id else None,
+            "route": route_pattern(request),
+            "method": request.method,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "at": datetime.now(UTC).isoformat(),
+        })
