@@ -293,6 +293,7 @@ SPECTACULAR_SETTINGS = {
         "TenantStatusEnum": "tenants.models.Tenant.Status",
         "RoleEnum": "tenants.policy.Role",
         "InvitationStatusEnum": ["pending", "accepted", "revoked", "expired"],
+        "MonitoringStatusEnum": "monitoring.models.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -1,5 +1,13 @@
-"""Monitoring models. The platform's own heartbeat lives here beside the fleet's."""
+"""Monitoring models: the fleet (nodes, quorum groups), its history, incidents and alerts.
+
+The platform's own heartbeat lives here beside the fleet's.
+"""
+import uuid
+
+from django.conf import settings
 from django.db import models
+
+from tenants.models import Tenant
 
 
 class Heartbeat(models.Model):
@@ -12,3 +20,326 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} @ {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Status(models.TextChoices):
+    UP = "up"
+    DOWN = "down"
+    DEGRADED = "degraded"
+    UNKNOWN = "unknown"
+
+
+# Statuses that count as "available" for quorum and uptime: a slow answer is still an answer.
+AVAILABLE = (Status.UP, Status.DEGRADED)
+
+
+def default_interval() -> int:
+    return settings.MONITORING_DEFAULT_INTERVAL_SECONDS
+
+
+class TenantScopedQuerySet(models.QuerySet):
+    def for_tenant(self, tenant):
+        return self.filter(tenant=tenant)
+
+
+class NodeGroup(models.Model):
+    """N-of-M quorum ("bridge"): up while at least `min_online` members are up."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="node_groups")
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=500, blank=True)
+    min_online = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNKNOWN)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="monitoring_group_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Node(models.Model):
+    class CheckType(models.TextChoices):
+        HTTP = "http"
+        TCP = "tcp"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="nodes")
+    name = models.CharField(max_length=100)
+    address = models.CharField(max_length=253, help_text="IP address or host name; no scheme, path or port.")
+    port = models.PositiveIntegerField(default=80)
+    pubkey = models.CharField(max_length=512, blank=True)
+    # Exposed as `check` in the API; a model field cannot be called `check` (Model.check()).
+    check_type = models.CharField(max_length=8, choices=CheckType.choices, default=CheckType.HTTP)
+    tls = models.BooleanField(default=False, help_text="Use https for http checks.")
+    path = models.CharField(max_length=500, default="/")
+    expected_status = models.PositiveIntegerField(default=200)
+    expected_body = models.CharField(max_length=200, blank=True, help_text="Substring the body must contain.")
+    expected_json_field = models.CharField(max_length=200, blank=True, help_text="Dotted path, e.g. status.db")
+    expected_json_value = models.CharField(max_length=200, blank=True, help_text="Empty: the field must exist.")
+    interval_seconds = models.PositiveIntegerField(default=default_interval)
+    timeout_seconds = models.PositiveIntegerField(default=10)
+    enabled = models.BooleanField(default=True)
+    group = models.ForeignKey(NodeGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="nodes")
+    tags = models.JSONField(default=list, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNKNOWN)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_latency_ms = models.FloatField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    # Scheduling: the dispatcher claims rows whose next_check_at has passed by moving it one
+    # interval ahead in the same conditional UPDATE and stamping its claim token.
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="monitoring_node_name_unique")]
+        indexes = [
+            # The dispatcher's query: enabled rows whose next_check_at has passed.
+            models.Index(fields=["enabled", "next_check_at"], name="monitoring_node_due"),
+            models.Index(fields=["claim_token"], name="monitoring_node_claim"),
+            models.Index(fields=["tenant", "status"], name="monitoring_node_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def target(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        if self.check_type == self.CheckType.TCP:
+            return f"{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{self.path}"
+
+
+class Snapshot(models.Model):
+    """One check result. High-volume, append-only, purged after the raw retention period;
+    the internal integer key is never exposed (rows are addressed by node and time)."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="snapshots")
+    checked_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    latency_ms = models.FloatField(null=True, blank=True)
+    http_status = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-checked_at"]
+        indexes = [
+            # History of one node, newest first; also serves the raw tail of uptime queries.
+            models.Index(fields=["node", "-checked_at"], name="monitoring_snap_node_time"),
+            # Rollups and retention scan by time alone.
+            models.Index(fields=["checked_at"], name="monitoring_snap_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node_id} {self.status} @ {self.checked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class SnapshotRollup(models.Model):
+    """Aggregated snapshots of one node over one hour or one day; kept indefinitely.
+
+    `latency_histogram` counts successful checks per `LATENCY_BUCKETS_MS` bucket, so
+    percentiles over any window merge a few rows instead of scanning raw snapshots.
+    """
+
+    class Resolution(models.TextChoices):
+        HOUR = "hour"
+        DAY = "day"
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="rollups")
+    resolution = models.CharField(max_length=4, choices=Resolution.choices)
+    bucket_start = models.DateTimeField()
+    checks = models.PositiveIntegerField(default=0)
+    up = models.PositiveIntegerField(default=0)
+    degraded = models.PositiveIntegerField(default=0)
+    down = models.PositiveIntegerField(default=0)
+    latency_sum_ms = models.FloatField(default=0)
+    latency_histogram = models.JSONField(default=list)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-bucket_start"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "resolution", "bucket_start"], name="monitoring_rollup_unique")
+        ]
+        indexes = [
+            # Uptime over a window: one tenant's rows of one resolution in a time range.
+            models.Index(fields=["tenant", "resolution", "bucket_start"], name="monitoring_rollup_window"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node_id} {self.resolution} {self.bucket_start:%Y-%m-%d %H:%M}"
+
+
+class RollupWatermark(models.Model):
+    """How far raw snapshots have been rolled up (exclusive), per resolution."""
+
+    resolution = models.CharField(max_length=4, primary_key=True, choices=SnapshotRollup.Resolution.choices)
+    until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.resolution} until {self.until:%Y-%m-%d %H:%M}"
+
+
+class MaintenanceWindow(models.Model):
+    """While active, failures of the covered nodes/groups open no incident and send no alert.
+
+    Covers one node, one group (and its members), or — with neither set — the whole tenant.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="maintenance_windows")
+    name = models.CharField(max_length=100)
+    node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(NodeGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts_at"]
+        indexes = [models.Index(fields=["tenant", "ends_at"], name="monitoring_maint_active")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Incident(models.Model):
+    """A node or a group went down; resolved when it comes back."""
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="incidents")
+    node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.CASCADE, related_name="incidents")
+    group = models.ForeignKey(NodeGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="incidents")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    title = models.CharField(max_length=300)
+    cause = models.CharField(max_length=500, blank=True)
+    opened_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at"]
+        indexes = [models.Index(fields=["tenant", "state", "-opened_at"], name="monitoring_incident_state")]
+        constraints = [
+            # At most one open incident per node and per group: transitions cannot double-open.
+            models.UniqueConstraint(
+                fields=["node"],
+                condition=models.Q(state="open", node__isnull=False),
+                name="monitoring_incident_node_open",
+            ),
+            models.UniqueConstraint(
+                fields=["group"],
+                condition=models.Q(state="open", group__isnull=False),
+                name="monitoring_incident_group_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def subject(self) -> str:
+        return "group" if self.group_id else "node"
+
+
+class AlertChannel(models.Model):
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook"
+        EMAIL = "email"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alert_channels")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    url = models.URLField(max_length=500, blank=True)
+    email = models.EmailField(blank=True)
+    enabled = models.BooleanField(default=True)
+    remind_every_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Repeat the alert while an incident stays open; empty: never."
+    )
+    # The signing secret is derived from the server's pepper and this salt (see alerts.py), so
+    # no usable secret is stored; rotating the salt rotates the secret.
+    signing_salt = models.CharField(max_length=64, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertDelivery(models.Model):
+    """One notification of one channel about one incident event, with every attempt."""
+
+    class Event(models.TextChoices):
+        OPENED = "incident.opened"
+        RESOLVED = "incident.resolved"
+        REMINDER = "incident.reminder"
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=32, choices=Event.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.JSONField(default=list, help_text="[{at, ok, status, error, elapsed_ms}]")
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["channel", "-created_at"], name="monitoring_delivery_channel")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.channel_id} ({self.state})"

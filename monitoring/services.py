@@ -1,9 +1,54 @@
-"""Monitoring writes."""
-from datetime import datetime
+"""Monitoring writes: the fleet, check results and the state transitions they cause.
 
+Every write is a keyword-only service called alike by the API, the admin, Celery tasks and
+management commands. Status changes publish live events and open/resolve incidents here, in
+one place, so the API's "check now" and the beat poller behave identically.
+"""
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.models import Heartbeat
+from monitoring import alerts, live, metrics
+from monitoring.checks import CheckResult, CheckSpec, run_checks
+from monitoring.models import (
+    AVAILABLE,
+    AlertDelivery,
+    Heartbeat,
+    Incident,
+    MaintenanceWindow,
+    Node,
+    NodeGroup,
+    Snapshot,
+    Status,
+)
+from tenants.audit import audit_record
+from tenants.models import Tenant
+
+NODE_CONFIG_FIELDS = (
+    "name",
+    "address",
+    "port",
+    "pubkey",
+    "check_type",
+    "tls",
+    "path",
+    "expected_status",
+    "expected_body",
+    "expected_json_field",
+    "expected_json_value",
+    "interval_seconds",
+    "timeout_seconds",
+    "enabled",
+    "group",
+    "tags",
+)
+NODE_STATE_FIELDS = ["status", "status_changed_at", "consecutive_failures", "last_checked_at", "last_latency_ms",
+                     "last_error", "updated_at"]
 
 
 def heartbeat_record(*, key: str, sent_at: datetime, worker: str) -> Heartbeat:
@@ -11,3 +56,359 @@ def heartbeat_record(*, key: str, sent_at: datetime, worker: str) -> Heartbeat:
         key=key, defaults={"worker": worker, "sent_at": sent_at, "seen_at": timezone.now()}
     )
     return heartbeat
+
+
+# --- Nodes ----------------------------------------------------------------------------------
+def _audit_fields(values: dict) -> dict:
+    return {k: (str(v.pk) if hasattr(v, "pk") else v) for k, v in values.items()}
+
+
+@transaction.atomic
+def node_create(*, tenant: Tenant, actor=None, **fields) -> Node:
+    unknown = set(fields) - set(NODE_CONFIG_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown node fields: {sorted(unknown)}")
+    node = Node.objects.create(tenant=tenant, next_check_at=timezone.now(), **fields)
+    audit_record(action="node.create", target=node, actor=actor, tenant=tenant, changes=_audit_fields(fields))
+    if node.group_id:
+        group_recompute(group=node.group)
+    return node
+
+
+@transaction.atomic
+def node_update(*, node: Node, actor=None, **fields) -> Node:
+    unknown = set(fields) - set(NODE_CONFIG_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown node fields: {sorted(unknown)}")
+    old_group_id = node.group_id
+    was_enabled = node.enabled
+    for name, value in fields.items():
+        setattr(node, name, value)
+    if "interval_seconds" in fields or ("enabled" in fields and node.enabled and not was_enabled):
+        node.next_check_at = timezone.now()  # apply a new schedule right away
+    if "enabled" in fields and not node.enabled and was_enabled:
+        _node_set_unknown(node)
+    node.save()
+    audit_record(action="node.update", target=node, actor=actor, tenant=node.tenant, changes=_audit_fields(fields))
+    for group in NodeGroup.objects.filter(pk__in={old_group_id, node.group_id} - {None}):
+        group_recompute(group=group)
+    return node
+
+
+@transaction.atomic
+def node_delete(*, node: Node, actor=None) -> None:
+    group = node.group
+    audit_record(action="node.delete", target=node, actor=actor, tenant=node.tenant, changes={"name": node.name})
+    node.delete()
+    if group is not None:
+        group_recompute(group=group)
+
+
+def _node_set_unknown(node: Node) -> None:
+    """A node nobody checks has no known status; its open incident is closed."""
+    now = timezone.now()
+    if node.status == Status.DOWN:
+        _incident_resolve(node=node, now=now, reason="monitoring paused")
+    node.status, node.status_changed_at, node.consecutive_failures = Status.UNKNOWN, now, 0
+
+
+@transaction.atomic
+def node_pause(*, node: Node, actor=None) -> Node:
+    return node_update(node=node, actor=actor, enabled=False)
+
+
+@transaction.atomic
+def node_resume(*, node: Node, actor=None) -> Node:
+    return node_update(node=node, actor=actor, enabled=True)
+
+
+def node_check_now(*, node: Node) -> Snapshot:
+    """Run the node's check at once (outside the schedule) and record it like a polled one."""
+    results = run_checks([CheckSpec.from_node(node)], concurrency=1)
+    return checks_record(results=results)[0]
+
+
+# --- Scheduling -----------------------------------------------------------------------------
+def nodes_claim_due(*, now: datetime | None = None, limit: int = 1000) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """Claim up to `limit` due nodes for one batch; returns (claim token, node ids).
+
+    The claim is the conditional UPDATE `next_check_at <= now → next_check_at = now + interval`:
+    a row can only satisfy the condition once per interval, so overlapping dispatchers (two beat
+    processes, a slow dispatch overlapping the next) never claim the same node twice. The UPDATE
+    is issued per distinct interval so the new `next_check_at` is a plain value on every backend.
+    """
+    now = now or timezone.now()
+    token = uuid.uuid4()
+    due = Node.objects.filter(enabled=True, next_check_at__lte=now)
+    candidates = list(due.order_by("next_check_at").values_list("pk", "interval_seconds")[:limit])
+    by_interval: dict[int, list] = {}
+    for pk, interval in candidates:
+        by_interval.setdefault(interval, []).append(pk)
+    for interval, pks in by_interval.items():
+        for start in range(0, len(pks), 500):  # stay under SQLite's parameter limit
+            due.filter(pk__in=pks[start : start + 500], interval_seconds=interval).update(
+                next_check_at=now + timedelta(seconds=interval), claim_token=token
+            )
+    claimed = list(Node.objects.filter(claim_token=token).values_list("pk", flat=True))
+    return token, claimed
+
+
+def nodes_run_claimed(*, token: uuid.UUID | str, node_ids: Iterable) -> list[Snapshot]:
+    """Check the nodes this batch claimed (skipping any re-claimed by a later batch)."""
+    nodes = list(Node.objects.filter(pk__in=list(node_ids), claim_token=token, enabled=True))
+    results = run_checks([CheckSpec.from_node(n) for n in nodes], concurrency=settings.MONITORING_CHECK_CONCURRENCY)
+    return checks_record(results=results)
+
+
+# --- Recording results ----------------------------------------------------------------------
+@transaction.atomic
+def checks_record(*, results: list[CheckResult], now: datetime | None = None) -> list[Snapshot]:
+    """Write snapshots in bulk, advance each node's state and act on the transitions.
+
+    A failure only turns a node `down` after MONITORING_FAILURE_THRESHOLD consecutive failures;
+    one success brings it back `up` (or `degraded` when slower than the latency threshold).
+    """
+    now = now or timezone.now()
+    threshold = max(1, settings.MONITORING_FAILURE_THRESHOLD)
+    degraded_ms = settings.MONITORING_DEGRADED_LATENCY_MS
+    nodes = {str(n.pk): n for n in Node.objects.filter(pk__in=[r.node_id for r in results])}
+    snapshots: list[Snapshot] = []
+    transitions: list[tuple[Node, str, str]] = []
+    for result in results:
+        node = nodes.get(result.node_id)
+        if node is None:  # deleted while its check ran
+            continue
+        outcome = result.snapshot_status(degraded_ms)
+        snapshots.append(
+            Snapshot(
+                tenant_id=node.tenant_id,
+                node=node,
+                checked_at=result.checked_at,
+                status=outcome,
+                latency_ms=result.latency_ms,
+                http_status=result.http_status,
+                error=result.error,
+            )
+        )
+        old = node.status
+        if outcome == Status.DOWN:
+            node.consecutive_failures += 1
+            new = Status.DOWN if node.consecutive_failures >= threshold else old
+        else:
+            node.consecutive_failures = 0
+            new = outcome
+        node.last_checked_at = result.checked_at
+        node.last_latency_ms = result.latency_ms
+        node.last_error = result.error
+        node.updated_at = now
+        if new != old:
+            node.status, node.status_changed_at = new, now
+            transitions.append((node, old, new))
+    Snapshot.objects.bulk_create(snapshots, batch_size=1000)
+    Node.objects.bulk_update(list(nodes.values()), NODE_STATE_FIELDS, batch_size=500)
+
+    for node, old, new in transitions:
+        _node_transition(node=node, old=old, new=new, now=now)
+    group_ids = {n.group_id for n in nodes.values() if n.group_id}
+    if group_ids:
+        NodeGroup.objects.filter(pk__in=group_ids).update(last_checked_at=now)
+        changed_groups = {n.group_id for n, _, _ in transitions if n.group_id}
+        for group in NodeGroup.objects.filter(pk__in=changed_groups):
+            group_recompute(group=group, now=now)
+    transaction.on_commit(lambda: metrics.record_checks(snapshots))
+    return snapshots
+
+
+def _node_payload(node: Node, old: str) -> dict:
+    return {
+        "node_id": str(node.pk),
+        "name": node.name,
+        "status": node.status,
+        "previous_status": old,
+        "group_id": str(node.group_id) if node.group_id else None,
+        "latency_ms": node.last_latency_ms,
+        "error": node.last_error,
+        "last_checked_at": node.last_checked_at.isoformat() if node.last_checked_at else None,
+    }
+
+
+def _node_transition(*, node: Node, old: str, new: str, now: datetime) -> None:
+    live.publish_on_commit(tenant_id=node.tenant_id, event="node.status", data=_node_payload(node, old))
+    if new == Status.DOWN:
+        if not in_maintenance(tenant_id=node.tenant_id, node=node, now=now):
+            _incident_open(node=node, now=now, cause=node.last_error or "check failed")
+    elif old == Status.DOWN:
+        _incident_resolve(node=node, now=now, reason=f"node is {new}")
+
+
+def in_maintenance(*, tenant_id, now: datetime, node: Node | None = None, group: NodeGroup | None = None) -> bool:
+    scope = Q(node__isnull=True, group__isnull=True)
+    if node is not None:
+        scope |= Q(node=node)
+        if node.group_id:
+            scope |= Q(group_id=node.group_id, node__isnull=True)
+    if group is not None:
+        scope |= Q(group=group, node__isnull=True)
+    return MaintenanceWindow.objects.filter(scope, tenant_id=tenant_id, starts_at__lte=now, ends_at__gt=now).exists()
+
+
+# --- Groups ---------------------------------------------------------------------------------
+def group_status(*, min_online: int, member_statuses: list[str]) -> str:
+    """Quorum: `up` while ≥ min_online members are available; `degraded` when the quorum holds
+    but a checked member is down or slow; `unknown` until any member has been checked."""
+    checked = [s for s in member_statuses if s != Status.UNKNOWN]
+    if not checked:
+        return Status.UNKNOWN
+    available = sum(1 for s in checked if s in AVAILABLE)
+    if available < max(1, min_online):
+        return Status.DOWN
+    return Status.UP if all(s == Status.UP for s in checked) else Status.DEGRADED
+
+
+@transaction.atomic
+def group_recompute(*, group: NodeGroup, now: datetime | None = None) -> NodeGroup:
+    now = now or timezone.now()
+    group = NodeGroup.objects.select_for_update().get(pk=group.pk)
+    statuses = list(group.nodes.filter(enabled=True).values_list("status", flat=True))
+    new = group_status(min_online=group.min_online, member_statuses=statuses)
+    old = group.status
+    if new == old:
+        return group
+    group.status, group.status_changed_at = new, now
+    group.save(update_fields=["status", "status_changed_at", "updated_at"])
+    available = sum(1 for s in statuses if s in AVAILABLE)
+    live.publish_on_commit(
+        tenant_id=group.tenant_id,
+        event="group.status",
+        data={
+            "group_id": str(group.pk),
+            "name": group.name,
+            "status": new,
+            "previous_status": old,
+            "members_up": available,
+            "members": len(statuses),
+            "min_online": group.min_online,
+        },
+    )
+    if new == Status.DOWN:
+        if not in_maintenance(tenant_id=group.tenant_id, group=group, now=now):
+            _incident_open(group=group, now=now, cause=f"{available} of {len(statuses)} members up, "
+                                                         f"{group.min_online} required")
+    elif old == Status.DOWN:
+        _incident_resolve(group=group, now=now, reason=f"group is {new}")
+    return group
+
+
+@transaction.atomic
+def group_create(*, tenant: Tenant, actor=None, name: str, min_online: int = 1, description: str = "") -> NodeGroup:
+    group = NodeGroup.objects.create(tenant=tenant, name=name, min_online=min_online, description=description)
+    audit_record(action="node_group.create", target=group, actor=actor, tenant=tenant,
+                 changes={"name": name, "min_online": min_online})
+    return group
+
+
+@transaction.atomic
+def group_update(*, group: NodeGroup, actor=None, **fields) -> NodeGroup:
+    for name in set(fields) - {"name", "min_online", "description"}:
+        raise TypeError(f"unknown group field: {name}")
+    for name, value in fields.items():
+        setattr(group, name, value)
+    group.save()
+    audit_record(action="node_group.update", target=group, actor=actor, tenant=group.tenant, changes=fields)
+    return group_recompute(group=group)
+
+
+@transaction.atomic
+def group_delete(*, group: NodeGroup, actor=None) -> None:
+    audit_record(action="node_group.delete", target=group, actor=actor, tenant=group.tenant,
+                 changes={"name": group.name})
+    group.delete()
+
+
+# --- Maintenance ----------------------------------------------------------------------------
+@transaction.atomic
+def maintenance_window_create(*, tenant: Tenant, actor=None, **fields) -> MaintenanceWindow:
+    window = MaintenanceWindow.objects.create(tenant=tenant, **fields)
+    audit_record(action="maintenance_window.create", target=window, actor=actor, tenant=tenant,
+                 changes=_audit_fields(fields))
+    return window
+
+
+@transaction.atomic
+def maintenance_window_update(*, window: MaintenanceWindow, actor=None, **fields) -> MaintenanceWindow:
+    for name, value in fields.items():
+        setattr(window, name, value)
+    window.save()
+    audit_record(action="maintenance_window.update", target=window, actor=actor, tenant=window.tenant,
+                 changes=_audit_fields(fields))
+    return window
+
+
+@transaction.atomic
+def maintenance_window_delete(*, window: MaintenanceWindow, actor=None) -> None:
+    audit_record(action="maintenance_window.delete", target=window, actor=actor, tenant=window.tenant,
+                 changes={"name": window.name})
+    window.delete()
+
+
+# --- Incidents ------------------------------------------------------------------------------
+def _incident_payload(incident: Incident) -> dict:
+    return {
+        "incident_id": str(incident.pk),
+        "title": incident.title,
+        "state": incident.state,
+        "node_id": str(incident.node_id) if incident.node_id else None,
+        "group_id": str(incident.group_id) if incident.group_id else None,
+        "opened_at": incident.opened_at.isoformat(),
+        "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
+    }
+
+
+def _incident_open(*, now: datetime, cause: str, node: Node | None = None, group: NodeGroup | None = None):
+    subject = node or group
+    kind = "Node" if node else "Group"
+    try:
+        with transaction.atomic():  # savepoint: the partial unique index may refuse a second open
+            incident = Incident.objects.create(
+                tenant_id=subject.tenant_id,
+                node=node,
+                group=group,
+                title=f"{kind} {subject.name} is down",
+                cause=cause[:500],
+                opened_at=now,
+                last_notified_at=now,
+            )
+    except IntegrityError:
+        return None  # already open
+    live.publish_on_commit(tenant_id=incident.tenant_id, event="incident.opened", data=_incident_payload(incident))
+    alerts.alerts_enqueue(incident=incident, event=AlertDelivery.Event.OPENED)
+    metrics.record_incident_opened()
+    return incident
+
+
+def _incident_resolve(*, now: datetime, reason: str, node: Node | None = None, group: NodeGroup | None = None):
+    lookup = {"node": node} if node is not None else {"group": group}
+    incident = Incident.objects.select_for_update().filter(state=Incident.State.OPEN, **lookup).first()
+    if incident is None:
+        return None
+    incident.state, incident.resolved_at = Incident.State.RESOLVED, now
+    incident.save(update_fields=["state", "resolved_at"])
+    live.publish_on_commit(tenant_id=incident.tenant_id, event="incident.resolved", data=_incident_payload(incident))
+    alerts.alerts_enqueue(incident=incident, event=AlertDelivery.Event.RESOLVED)
+    return incident
+
+
+@transaction.atomic
+def incident_acknowledge(*, incident: Incident, actor=None) -> Incident:
+    """Idempotent: the first acknowledgement wins and stops reminders."""
+    if incident.acknowledged_at is None:
+        incident.acknowledged_at = timezone.now()
+        incident.acknowledged_by = actor if getattr(actor, "pk", None) is not None else None
+        incident.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        audit_record(action="incident.acknowledge", target=incident, actor=actor, tenant=incident.tenant)
+        live.publish_on_commit(
+            tenant_id=incident.tenant_id,
+            event="incident.acknowledged",
+            data=_incident_payload(incident) | {"acknowledged_at": incident.acknowledged_at.isoformat()},
+        )
+    return incident

@@ -1,0 +1,202 @@
+"""Alert channels and their deliveries: signed webhooks and e-mail, retried with backoff.
+
+A webhook's signing secret is never stored: it is HMAC(pepper, channel id + salt), shown once
+when the channel is created or its secret rotated. Receivers verify
+`X-Groundstation-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+"""
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from config import outbound
+from monitoring.models import AlertChannel, AlertDelivery, Incident
+from tenants.audit import audit_record
+from tenants.models import Tenant
+
+SIGNATURE_HEADER = "X-Groundstation-Signature"
+MAX_ATTEMPTS = 5
+WEBHOOK_TIMEOUT_SECONDS = 10.0
+
+
+def signing_secret(channel: AlertChannel) -> str:
+    raw = hmac.new(
+        settings.CREDENTIAL_PEPPER.encode(), f"alert-channel:{channel.pk}:{channel.signing_salt}".encode(),
+        hashlib.sha256,
+    ).hexdigest()
+    return f"whsec_{raw}"
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff after the n-th failed attempt (1-based)."""
+    return settings.MONITORING_ALERT_RETRY_BASE_SECONDS * (2 ** (attempt - 1))
+
+
+# --- Channels -------------------------------------------------------------------------------
+@transaction.atomic
+def alert_channel_create(*, tenant: Tenant, actor=None, **fields) -> tuple[AlertChannel, str | None]:
+    """Returns the channel and, for webhooks, its signing secret (shown once)."""
+    channel = AlertChannel.objects.create(
+        tenant=tenant, signing_salt=secrets.token_hex(16), created_by=actor if getattr(actor, "pk", None) else None,
+        **fields,
+    )
+    audit_record(action="alert_channel.create", target=channel, actor=actor, tenant=tenant,
+                 changes={"name": channel.name, "kind": channel.kind})
+    return channel, signing_secret(channel) if channel.kind == AlertChannel.Kind.WEBHOOK else None
+
+
+@transaction.atomic
+def alert_channel_update(*, channel: AlertChannel, actor=None, **fields) -> AlertChannel:
+    for name, value in fields.items():
+        setattr(channel, name, value)
+    channel.save()
+    audit_record(action="alert_channel.update", target=channel, actor=actor, tenant=channel.tenant,
+                 changes={k: v for k, v in fields.items() if k != "url"})
+    return channel
+
+
+@transaction.atomic
+def alert_channel_rotate_secret(*, channel: AlertChannel, actor=None) -> str:
+    channel.signing_salt = secrets.token_hex(16)
+    channel.save(update_fields=["signing_salt", "updated_at"])
+    audit_record(action="alert_channel.rotate_secret", target=channel, actor=actor, tenant=channel.tenant)
+    return signing_secret(channel)
+
+
+@transaction.atomic
+def alert_channel_delete(*, channel: AlertChannel, actor=None) -> None:
+    audit_record(action="alert_channel.delete", target=channel, actor=actor, tenant=channel.tenant,
+                 changes={"name": channel.name})
+    channel.delete()
+
+
+# --- Deliveries -----------------------------------------------------------------------------
+def alerts_enqueue(*, incident: Incident, event: str, channels=None) -> list[AlertDelivery]:
+    """One delivery per enabled channel of the tenant; sent by the worker after commit."""
+    from monitoring.tasks import deliver_alert  # tasks import services; avoid the cycle
+
+    if channels is None:
+        channels = AlertChannel.objects.filter(tenant_id=incident.tenant_id, enabled=True)
+    deliveries = AlertDelivery.objects.bulk_create(
+        [AlertDelivery(tenant_id=incident.tenant_id, channel=c, incident=incident, event=event) for c in channels]
+    )
+    for delivery in deliveries:
+        transaction.on_commit(lambda pk=str(delivery.pk): deliver_alert.delay(pk))
+    return deliveries
+
+
+def payload(delivery: AlertDelivery) -> dict:
+    incident = delivery.incident
+    return {
+        "id": str(delivery.pk),
+        "event": delivery.event,
+        "created_at": delivery.created_at.isoformat(),
+        "tenant": incident.tenant.slug,
+        "incident": {
+            "id": str(incident.pk),
+            "title": incident.title,
+            "cause": incident.cause,
+            "state": incident.state,
+            "subject": incident.subject,
+            "node_id": str(incident.node_id) if incident.node_id else None,
+            "group_id": str(incident.group_id) if incident.group_id else None,
+            "opened_at": incident.opened_at.isoformat(),
+            "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
+            "acknowledged_at": incident.acknowledged_at.isoformat() if incident.acknowledged_at else None,
+        },
+    }
+
+
+def _send_webhook(delivery: AlertDelivery) -> tuple[bool, int | None, str]:
+    body = json.dumps(payload(delivery), separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Groundstation-Event": delivery.event,
+        "X-Groundstation-Delivery": str(delivery.pk),
+        SIGNATURE_HEADER: sign(signing_secret(delivery.channel), body, int(time.time())),
+    }
+    try:
+        response = outbound.request_sync(
+            "POST", delivery.channel.url, headers=headers, content=body, timeout=WEBHOOK_TIMEOUT_SECONDS,
+            max_bytes=4096, follow_redirects=0,
+        )
+    except (outbound.OutboundBlocked, outbound.OutboundError) as exc:
+        return False, None, str(exc)[:300]
+    ok = 200 <= response.status < 300
+    return ok, response.status, "" if ok else f"HTTP {response.status}"
+
+
+def _send_email(delivery: AlertDelivery) -> tuple[bool, int | None, str]:
+    data = payload(delivery)["incident"]
+    verb = {"incident.opened": "OPEN", "incident.resolved": "RESOLVED"}.get(delivery.event, "STILL OPEN")
+    try:
+        send_mail(
+            subject=f"[Groundstation] {verb}: {data['title']}",
+            message=f"{data['title']}\nCause: {data['cause']}\nOpened: {data['opened_at']}\n"
+            f"Resolved: {data['resolved_at'] or '-'}\nIncident: {data['id']}\n",
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[delivery.channel.email],
+        )
+    except OSError as exc:  # SMTP errors are OSErrors (smtplib.SMTPException included)
+        return False, None, f"{type(exc).__name__}: {exc}"[:300]
+    return True, None, ""
+
+
+def alert_delivery_attempt(*, delivery_id: str) -> bool | None:
+    """Make one attempt; True delivered, False failed (caller retries), None nothing to do."""
+    delivery = (
+        AlertDelivery.objects.select_related("channel", "incident", "incident__tenant").filter(pk=delivery_id).first()
+    )
+    if delivery is None or delivery.state != AlertDelivery.State.PENDING:
+        return None
+    started = time.perf_counter()
+    sender = _send_webhook if delivery.channel.kind == AlertChannel.Kind.WEBHOOK else _send_email
+    ok, status, error = sender(delivery)
+    attempt = {
+        "at": timezone.now().isoformat(),
+        "ok": ok,
+        "status": status,
+        "error": error,
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    with transaction.atomic():
+        delivery = AlertDelivery.objects.select_for_update().get(pk=delivery.pk)
+        delivery.attempts = [*delivery.attempts, attempt]
+        if ok:
+            delivery.state, delivery.delivered_at = AlertDelivery.State.DELIVERED, timezone.now()
+        elif len(delivery.attempts) >= MAX_ATTEMPTS:
+            delivery.state = AlertDelivery.State.FAILED
+        delivery.save(update_fields=["attempts", "state", "delivered_at"])
+    return ok
+
+
+def alert_reminders_send(*, now: datetime | None = None) -> int:
+    """Remind channels that asked for it about open incidents nobody has acknowledged."""
+    now = now or timezone.now()
+    sent = 0
+    channels = AlertChannel.objects.filter(enabled=True, remind_every_minutes__isnull=False)
+    for channel in channels:
+        incidents = Incident.objects.filter(
+            tenant_id=channel.tenant_id, state=Incident.State.OPEN, acknowledged_at__isnull=True
+        )
+        for incident in incidents:
+            last = channel.deliveries.filter(incident=incident).order_by("-created_at").first()
+            since = last.created_at if last else incident.opened_at
+            if now - since >= timedelta(minutes=channel.remind_every_minutes):
+                with transaction.atomic():
+                    alerts_enqueue(incident=incident, event=AlertDelivery.Event.REMINDER, channels=[channel])
+                    Incident.objects.filter(pk=incident.pk).update(last_notified_at=now)
+                sent += 1
+    return sent
