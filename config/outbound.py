@@ -362,7 +362,7 @@ def request_sync(
     follow_redirects: int = 3,
 ) -> OutboundResponse:
     """`request()` for synchronous code (views, Celery tasks): same guard, same rules."""
-    return _run_sync(
+    return run_sync(
         request(
             method,
             url,
@@ -375,7 +375,8 @@ def request_sync(
     )
 
 
-def _run_sync(coroutine):
+def run_sync(coroutine):
+    """Run a coroutine to completion from synchronous code, even if this thread runs a loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -424,4 +425,4 @@ async def tcp_connect(host: str, port: int, *, timeout: float) -> float:
 
 
 def tcp_connect_sync(host: str, port: int, *, timeout: float) -> float:
-    return _run_sync(tcp_connect(host, port, timeout=timeout))
+    return run_sync(tcp_connect(host, port, timeout=timeout))
