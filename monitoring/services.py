@@ -255,14 +255,17 @@ def in_maintenance(*, tenant_id, now: datetime, node: Node | None = None, group:
 # --- Groups ---------------------------------------------------------------------------------
 def group_status(*, min_online: int, member_statuses: list[str]) -> str:
     """Quorum: `up` while ≥ min_online members are available; `degraded` when the quorum holds
-    but a checked member is down or slow; `unknown` until any member has been checked."""
+    but a checked member is down or slow; `down` below the quorum; `unknown` while members not
+    yet checked could still make up the quorum (no false alarm right after creation)."""
     checked = [s for s in member_statuses if s != Status.UNKNOWN]
-    if not checked:
-        return Status.UNKNOWN
+    unchecked = len(member_statuses) - len(checked)
     available = sum(1 for s in checked if s in AVAILABLE)
-    if available < max(1, min_online):
-        return Status.DOWN
-    return Status.UP if all(s == Status.UP for s in checked) else Status.DEGRADED
+    required = max(1, min_online)
+    if available >= required:
+        return Status.UP if all(s == Status.UP for s in checked) else Status.DEGRADED
+    if not checked or available + unchecked >= required:
+        return Status.UNKNOWN
+    return Status.DOWN
 
 
 @transaction.atomic
