@@ -1,0 +1,21 @@
+"""Celery tasks of the orchestration app: thin wrappers over the engine and services."""
+
+from celery import shared_task
+
+from orchestration import engine, services
+
+
+@shared_task(bind=True, name="orchestration.execute_step", acks_late=True, ignore_result=True)
+def execute_step(self, step_pk: str) -> None:
+    """Run one attempt of one step; the task id is the attempt's claim token."""
+    engine.step_execute(step_pk=step_pk, task_id=self.request.id, worker=self.request.hostname or "")
+
+
+@shared_task(name="orchestration.trigger_scheduled", ignore_result=True)
+def trigger_scheduled(cluster_id: str) -> None:
+    services.cluster_trigger_scheduled(cluster_id=cluster_id)
+
+
+@shared_task(name="orchestration.reap", ignore_result=True)
+def reap() -> int:
+    return engine.steps_reap()

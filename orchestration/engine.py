@@ -1,0 +1,766 @@
+"""The run engine: a DAG of steps advanced on Celery, one short transaction per transition.
+
+- Every transition of a run happens under that run's row lock (`select_for_update`), so
+  concurrent step completions never race; no worker ever waits for another task.
+- Each step keeps counters of unfinished and failed upstream steps; when a step ends, its
+  dependents' counters drop and the ones that reach zero are queued (or skipped, by their join
+  rule). Advancing a run is therefore proportional to the edges touched, not to the DAG size.
+- A queued step carries a fresh Celery task id, its *claim token*. A worker runs a step only
+  after a conditional UPDATE `status=queued AND task_id=<token> → running` changed exactly one
+  row, so a redelivered message (acks_late after a worker died) never repeats side effects.
+- Tasks are sent on commit; timeouts are enforced by Celery time limits, cooperative checks in
+  the satellites, and the reaper for steps whose worker vanished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache, partial
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import OperationalError, connection, transaction
+from django.db.models import F
+from rest_framework.exceptions import ValidationError
+
+from config.api.exceptions import Conflict
+from orchestration import vault
+from orchestration.definitions import check_run_inputs
+from orchestration.models import (
+    TERMINAL_STEP_STATUSES,
+    AgentTask,
+    Cluster,
+    ClusterVersion,
+    IdempotencyRecord,
+    Run,
+    RunStatus,
+    Secret,
+    StepLog,
+    StepRun,
+    StepStatus,
+)
+from orchestration.satellites import (
+    SatelliteError,
+    StepCancelled,
+    StepContext,
+    StepTimedOut,
+    get_satellite,
+    input_errors,
+)
+from orchestration.templating import TemplateError, references, render
+from tenants.audit import audit_record
+
+logger = logging.getLogger("groundstation.orchestration")
+
+EXECUTION_STEP_ID = "main"
+DEADLINE_GRACE_SECONDS = 30  # after timeout_seconds, before the reaper calls a worker lost
+HARD_LIMIT_GRACE_SECONDS = 15  # Celery's time_limit kills a prefork child this long after the soft limit
+MAX_OUTPUT_BYTES = 512 * 1024
+MAX_LOG_CHARS = 4000
+IDEMPOTENCY_TTL = timedelta(hours=24)
+FAILING = (StepStatus.FAILED, StepStatus.TIMED_OUT, StepStatus.SKIPPED, StepStatus.CANCELLED)
+
+
+def now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+# --- The graph of a run -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Graph:
+    steps: dict  # step id → normalised step spec
+    dependents: dict  # step id → ids of steps that depend on it
+    concurrency: dict | None
+
+
+def _build_graph(spec: dict) -> Graph:
+    steps = {s["id"]: s for s in spec["steps"] + spec.get("on_failure", [])}
+    dependents: dict[str, list[str]] = {sid: [] for sid in steps}
+    for step in steps.values():
+        for dep in step["depends_on"]:
+            dependents[dep].append(step["id"])
+    return Graph(steps=steps, dependents=dependents, concurrency=spec.get("concurrency"))
+
+
+@lru_cache(maxsize=256)
+def _version_graph(version_id: str) -> Graph:
+    # Versions are immutable, so their graphs are cached per process.
+    return _build_graph(ClusterVersion.objects.values_list("spec", flat=True).get(pk=version_id))
+
+
+def execution_spec(*, satellite: str, inputs: dict, timeout_seconds: int) -> dict:
+    return {
+        "steps": [
+            {
+                "id": EXECUTION_STEP_ID,
+                "satellite": satellite,
+                "inputs": inputs,
+                "depends_on": [],
+                "retries": {
+                    "max_attempts": 1,
+                    "backoff": "fixed",
+                    "delay_seconds": 0,
+                    "max_delay_seconds": 0,
+                    "jitter": 0,
+                },
+                "timeout_seconds": timeout_seconds,
+                "join": "all_success",
+                "handler": False,
+            }
+        ],
+        "on_failure": [],
+        "concurrency": None,
+    }
+
+
+def graph_for(run: Run) -> Graph:
+    if run.kind == Run.Kind.EXECUTION:
+        sat = get_satellite(run.satellite)
+        timeout = run.timeout_seconds or (sat.default_timeout if sat else 300)
+        return _build_graph(execution_spec(satellite=run.satellite, inputs=run.inputs, timeout_seconds=timeout))
+    return _version_graph(str(run.cluster_version_id))
+
+
+# --- Small helpers ----------------------------------------------------------------------------
+def _retrying(func, *, attempts: int = 8):
+    """Run a short DB operation, retrying transient lock errors (SQLite 'database is locked',
+    PostgreSQL deadlock victims) so a busy database never loses a step's result."""
+    for attempt in range(attempts):
+        try:
+            return func()
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (2**attempt) * (0.5 + random.random()))
+
+
+def _lock_run(run_pk) -> Run:
+    if connection.vendor == "sqlite":
+        # SQLite has no row locks: take the database write lock first, so the reads that
+        # follow cannot go stale before our writes (SELECT … FOR UPDATE is a no-op there).
+        Run.objects.filter(pk=run_pk).update(status=F("status"))
+    return Run.objects.select_for_update().get(pk=run_pk)
+
+
+def _summary(value, limit: int = 200) -> str:
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _mask(value, secrets: list[str]):
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {k: _mask(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, secrets) for v in value]
+    return value
+
+
+def step_log(*, run_id, step_id: str, attempt: int, message: str, level: str = StepLog.Level.INFO) -> None:
+    """Append one log line to a step (its own tiny transaction)."""
+    _retrying(
+        lambda: StepLog.objects.create(
+            run_id=run_id, step_id=step_id, attempt=attempt, level=level, message=message[:MAX_LOG_CHARS]
+        )
+    )
+
+
+def _publish(run: Run) -> None:
+    """Push the run's status on the monitoring WebSocket once the transaction commits."""
+    payload = {
+        "id": str(run.id),
+        "kind": run.kind,
+        "cluster_id": str(run.cluster_id) if run.cluster_id else None,
+        "status": run.status,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+    tenant_id = str(run.tenant_id)
+
+    def send() -> None:
+        try:
+            from monitoring import live
+        except ImportError:
+            return
+        try:
+            live.publish(tenant_id=tenant_id, event="run.status", data=payload)
+        except Exception:  # live updates are best effort; the run itself is committed
+            logger.warning("run status push failed", exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def retry_delay(policy: dict, attempt: int) -> float:
+    """Delay before attempt `attempt + 1`, per the step's backoff, cap and jitter."""
+    base = float(policy.get("delay_seconds", 0))
+    backoff = policy.get("backoff", "exponential")
+    if backoff == "linear":
+        delay = base * attempt
+    elif backoff == "exponential":
+        delay = base * (2 ** (attempt - 1))
+    else:
+        delay = base
+    delay = min(delay, float(policy.get("max_delay_seconds", delay)))
+    jitter = float(policy.get("jitter", 0))
+    if jitter:
+        # "Equal jitter": keep (1 - jitter) of the delay, randomise the rest, so retries of many
+        # failed steps spread out without ever retrying immediately.
+        delay = delay * (1 - jitter) + random.uniform(0, delay * jitter)
+    return round(delay, 3)
+
+
+# --- Creating and admitting runs ----------------------------------------------------------------
+def _materialize(run: Run, graph: Graph) -> None:
+    rows = []
+    for position, step in enumerate(graph.steps.values()):
+        rows.append(
+            StepRun(
+                run=run,
+                step_id=step["id"],
+                satellite=step["satellite"],
+                position=position,
+                is_handler=step.get("handler", False),
+                remaining_deps=len(step["depends_on"]),
+            )
+        )
+    StepRun.objects.bulk_create(rows, batch_size=500)
+
+
+def _admit(run: Run, graph: Graph) -> None:
+    """Start the run now, or keep it queued / refuse it under the cluster's concurrency limit."""
+    limit = graph.concurrency
+    if limit and run.cluster_id:
+        active = Run.objects.filter(cluster_id=run.cluster_id, status=RunStatus.RUNNING).exclude(pk=run.pk).count()
+        waiting = (
+            Run.objects.filter(cluster_id=run.cluster_id, status=RunStatus.QUEUED, created_at__lt=run.created_at)
+            .exclude(pk=run.pk)
+            .exists()
+        )
+        if active >= limit["limit"] or waiting:
+            if limit["policy"] == "reject":
+                raise Conflict(
+                    f"The cluster already has {active} active run(s), its concurrency limit; try again later."
+                )
+            run.status = RunStatus.QUEUED
+            run.save(update_fields=["status"])
+            step_log(run_id=run.id, step_id="", attempt=0, message="waiting for a concurrency slot")
+            return
+    _start(run, graph)
+
+
+def _start(run: Run, graph: Graph) -> None:
+    run.status = RunStatus.RUNNING
+    run.started_at = run.started_at or now()
+    run.finished_at = None
+    run.error = ""
+    run.save(update_fields=["status", "started_at", "finished_at", "error"])
+    _publish(run)
+    ready = list(run.steps.filter(is_handler=False, status=StepStatus.PENDING, remaining_deps=0))
+    _release(run, graph, ready)
+
+
+@transaction.atomic
+def run_trigger(*, cluster: Cluster, inputs: dict | None, actor=None, trigger: str = Run.Trigger.API) -> Run:
+    """Start (or queue) a run of the cluster's current version."""
+    cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)  # serialises concurrency decisions
+    version = ClusterVersion.objects.get(cluster=cluster, version=cluster.version)
+    values, errors = check_run_inputs(version.spec.get("inputs", {}), inputs)
+    if errors:
+        raise ValidationError(errors)
+    run = Run.objects.create(
+        tenant_id=cluster.tenant_id,
+        kind=Run.Kind.CLUSTER,
+        cluster=cluster,
+        cluster_version=version,
+        version=version.version,
+        inputs=values,
+        trigger=trigger,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    graph = _version_graph(str(version.pk))
+    _materialize(run, graph)
+    _admit(run, graph)
+    return run
+
+
+@transaction.atomic
+def execution_create(*, tenant, satellite: str, inputs: dict, timeout_seconds: int | None = None, actor=None) -> Run:
+    """Run one satellite as a one-step execution; inputs must already be valid."""
+    sat = get_satellite(satellite)
+    errors = input_errors(sat, inputs)
+    if errors:
+        raise ValidationError(errors)
+    run = Run.objects.create(
+        tenant=tenant,
+        kind=Run.Kind.EXECUTION,
+        satellite=satellite,
+        timeout_seconds=timeout_seconds,
+        inputs=inputs,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    graph = graph_for(run)
+    _materialize(run, graph)
+    _start(run, graph)
+    return run
+
+
+# --- Advancing the DAG ----------------------------------------------------------------------------
+def _release(run: Run, graph: Graph, ready: list[StepRun]) -> None:
+    """Queue or skip steps whose upstream steps have all ended, then propagate and finish."""
+    ended: list[StepRun] = []
+    to_queue: list[StepRun] = []
+    for step in ready:
+        spec = graph.steps[step.step_id]
+        if step.failed_deps and spec.get("join", "all_success") == "all_success":
+            step.status = StepStatus.SKIPPED
+            step.finished_at = now()
+            step.error = "skipped: an upstream step did not succeed"
+            step.save(update_fields=["status", "finished_at", "error"])
+            step_log(run_id=run.id, step_id=step.step_id, attempt=0, message=step.error)
+            ended.append(step)
+        else:
+            to_queue.append(step)
+    _queue_many(run, graph, to_queue)
+    if ended:
+        _propagate(run, graph, ended)
+    else:
+        _maybe_finish(run, graph)
+
+
+def _queue_many(run: Run, graph: Graph, steps: list[StepRun], *, countdown: float = 0) -> None:
+    if not steps:
+        return
+    stamp = now()
+    for step in steps:
+        step.status = StepStatus.QUEUED
+        step.task_id = uuid.uuid4().hex
+        step.queued_at = stamp
+    StepRun.objects.bulk_update(steps, ["status", "task_id", "queued_at"], batch_size=500)
+    sends = [(str(step.pk), step.task_id, int(graph.steps[step.step_id]["timeout_seconds"])) for step in steps]
+    transaction.on_commit(partial(_send_all, sends, countdown))
+
+
+def _send_all(sends: list[tuple[str, str, int]], countdown: float) -> None:
+    from orchestration.tasks import execute_step
+
+    for step_pk, task_id, timeout in sends:
+        execute_step.apply_async(
+            args=[step_pk],
+            task_id=task_id,
+            countdown=countdown or None,
+            soft_time_limit=timeout,
+            time_limit=timeout + HARD_LIMIT_GRACE_SECONDS,
+        )
+
+
+def _propagate(run: Run, graph: Graph, ended: list[StepRun]) -> None:
+    """Worklist over ended steps: update dependents' counters and release those now ready."""
+    work = list(ended)
+    while work:
+        step = work.pop()
+        dependents = graph.dependents.get(step.step_id) or []
+        if not dependents:
+            continue
+        ok = step.status == StepStatus.SUCCEEDED
+        StepRun.objects.filter(run=run, step_id__in=dependents).update(
+            remaining_deps=F("remaining_deps") - 1, failed_deps=F("failed_deps") + (0 if ok else 1)
+        )
+        ready = list(
+            StepRun.objects.filter(run=run, step_id__in=dependents, status=StepStatus.PENDING, remaining_deps=0)
+        )
+        to_queue = []
+        for candidate in ready:
+            spec = graph.steps[candidate.step_id]
+            if candidate.failed_deps and spec.get("join", "all_success") == "all_success":
+                candidate.status = StepStatus.SKIPPED
+                candidate.finished_at = now()
+                candidate.error = "skipped: an upstream step did not succeed"
+                candidate.save(update_fields=["status", "finished_at", "error"])
+                step_log(run_id=run.id, step_id=candidate.step_id, attempt=0, message=candidate.error)
+                work.append(candidate)
+            elif not candidate.is_handler or _main_done(run):
+                to_queue.append(candidate)
+        _queue_many(run, graph, to_queue)
+    _maybe_finish(run, graph)
+
+
+def _main_done(run: Run) -> bool:
+    return not run.steps.filter(is_handler=False).exclude(status__in=TERMINAL_STEP_STATUSES).exists()
+
+
+def _maybe_finish(run: Run, graph: Graph) -> None:
+    if run.status != RunStatus.RUNNING or not _main_done(run):
+        return
+    failing = list(
+        run.steps.filter(is_handler=False, status__in=FAILING)
+        .order_by("finished_at")
+        .values_list("step_id", "status", "error")
+    )
+    handlers = run.steps.filter(is_handler=True)
+    if failing:
+        roots = list(handlers.filter(status=StepStatus.PENDING, remaining_deps=0))
+        if roots:
+            step_log(run_id=run.id, step_id="", attempt=0, message=f"running {len(roots)} on_failure step(s)")
+            _queue_many(run, graph, roots)
+            return
+        if handlers.exclude(status__in=TERMINAL_STEP_STATUSES).exists():
+            return
+        real = [f for f in failing if f[1] != StepStatus.SKIPPED] or failing
+        only_timeouts = all(status == StepStatus.TIMED_OUT for _, status, _ in real)
+        first = real[0]
+        error = f"step {first[0]} {first[1].replace('_', ' ')}: {first[2]}".strip().rstrip(":")
+        _finish(run, RunStatus.TIMED_OUT if only_timeouts else RunStatus.FAILED, error=error)
+    else:
+        handlers.filter(status=StepStatus.PENDING).update(
+            status=StepStatus.SKIPPED, finished_at=now(), error="skipped: the run succeeded"
+        )
+        _finish(run, RunStatus.SUCCEEDED)
+
+
+def _finish(run: Run, status: str, *, error: str = "") -> None:
+    run.status = status
+    run.finished_at = now()
+    run.error = error[:4000]
+    run.save(update_fields=["status", "finished_at", "error"])
+    step_log(
+        run_id=run.id,
+        step_id="",
+        attempt=0,
+        message=f"run {status.replace('_', ' ')}" + (f": {error}" if error else ""),
+    )
+    _publish(run)
+    if run.kind == Run.Kind.EXECUTION:
+        _sync_agent_task(run)
+    if run.cluster_id:
+        _start_waiting_runs(run.cluster_id)
+
+
+def _start_waiting_runs(cluster_id) -> None:
+    """A slot freed up: start the oldest queued runs of the cluster, up to its limit."""
+    cluster = Cluster.objects.select_for_update().filter(pk=cluster_id).first()
+    if cluster is None:
+        return
+    limit = (cluster.spec or {}).get("concurrency") or {"limit": 10**9}
+    active = Run.objects.filter(cluster_id=cluster_id, status=RunStatus.RUNNING).count()
+    free = limit["limit"] - active
+    if free <= 0:
+        return
+    waiting = (
+        Run.objects.select_for_update(skip_locked=True)
+        .filter(cluster_id=cluster_id, status=RunStatus.QUEUED)
+        .order_by("created_at")[:free]
+    )
+    for waiting_run in waiting:
+        _start(waiting_run, graph_for(waiting_run))
+
+
+def _sync_agent_task(run: Run) -> None:
+    step = run.steps.first()
+    if run.status == RunStatus.SUCCEEDED:
+        AgentTask.objects.filter(execution=run).update(
+            status=AgentTask.Status.COMPLETED, result=step.output if step else None, finished_at=run.finished_at
+        )
+    else:
+        AgentTask.objects.filter(execution=run).update(
+            status=AgentTask.Status.FAILED, error=run.error or run.status, finished_at=run.finished_at
+        )
+
+
+# --- Executing one step (in the worker) ------------------------------------------------------
+@dataclass
+class Outcome:
+    status: str
+    output: object = None
+    error: str = ""
+    retryable: bool = True
+
+
+def step_claim(*, step_pk, task_id: str, worker: str = "") -> StepRun | None:
+    """Claim the step for this delivery; None when the message is stale or a duplicate."""
+    step = StepRun.objects.select_related("run").filter(pk=step_pk).first()
+    if step is None or step.task_id != task_id or step.status != StepStatus.QUEUED:
+        return None
+    timeout = int(graph_for(step.run).steps[step.step_id]["timeout_seconds"])
+    started = now()
+    claimed = StepRun.objects.filter(
+        pk=step_pk, task_id=task_id, status=StepStatus.QUEUED, run__status=RunStatus.RUNNING
+    ).update(
+        status=StepStatus.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=started,
+        finished_at=None,
+        worker=worker[:200],
+        deadline_at=started + timedelta(seconds=timeout + DEADLINE_GRACE_SECONDS),
+    )
+    if claimed != 1:
+        return None
+    step.refresh_from_db()
+    if step.run.kind == Run.Kind.EXECUTION:
+        AgentTask.objects.filter(execution_id=step.run_id, status=AgentTask.Status.PENDING).update(
+            status=AgentTask.Status.PROCESSING, started_at=started
+        )
+    return step
+
+
+def _template_context(run: Run, spec: dict) -> dict:
+    wanted = {
+        ref.parts[0]
+        for _, ref in references(spec["inputs"])
+        if not isinstance(ref, TemplateError) and ref.root == "steps"
+    }
+    outputs = {}
+    if wanted:
+        rows = StepRun.objects.filter(run=run, step_id__in=wanted, status=StepStatus.SUCCEEDED).values_list(
+            "step_id", "output"
+        )
+        outputs = {sid: {"outputs": output} for sid, output in rows}
+    return {
+        "inputs": run.inputs,
+        "steps": outputs,
+        "run": {"id": str(run.id), "cluster": str(run.cluster_id or ""), "version": run.version},
+    }
+
+
+def step_execute(*, step_pk, task_id: str, worker: str = "") -> None:
+    """What the Celery task does: claim, resolve inputs, run the satellite, record the outcome."""
+    step = _retrying(lambda: step_claim(step_pk=step_pk, task_id=task_id, worker=worker))
+    if step is None:
+        logger.info("step delivery ignored (duplicate or stale)", extra={"step": str(step_pk), "task_id": task_id})
+        return
+    run = step.run
+    spec = graph_for(run).steps[step.step_id]
+    sat = get_satellite(step.satellite)
+    used_secrets: list[str] = []
+
+    def log_sink(level: str, message: str) -> None:
+        step_log(
+            run_id=run.id,
+            step_id=step.step_id,
+            attempt=step.attempts,
+            level=level,
+            message=_mask(message, used_secrets),
+        )
+
+    def secret(name: str) -> str:
+        row = Secret.objects.filter(tenant_id=run.tenant_id, name=name).first()
+        if row is None:
+            raise TemplateError(f"secret {name!r} is not set")
+        value = vault.decrypt(row.ciphertext)
+        if len(value) >= 3:
+            used_secrets.append(value)
+        return value
+
+    ctx = StepContext(
+        tenant_id=str(run.tenant_id),
+        run_id=str(run.id),
+        step_id=step.step_id,
+        attempt=step.attempts,
+        deadline=time.monotonic() + int(spec["timeout_seconds"]),
+        log_sink=log_sink,
+        cancel_probe=lambda: (
+            not StepRun.objects.filter(pk=step.pk, status=StepStatus.RUNNING, task_id=task_id).exists()
+        ),
+    )
+    log_sink("info", f"attempt {step.attempts} started on {worker or 'a worker'}")
+    started = time.monotonic()
+    try:
+        inputs = render(spec["inputs"], _template_context(run, spec), secret)
+        errors = input_errors(sat, inputs) if sat else {"satellite": [f"unknown satellite {step.satellite!r}"]}
+        if errors:
+            raise TemplateError("invalid inputs: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
+        output = sat.func(inputs, ctx)
+        encoded = json.dumps(output, default=str)
+        if len(encoded) > MAX_OUTPUT_BYTES:
+            raise SatelliteError(f"output is larger than {MAX_OUTPUT_BYTES // 1024} KiB")
+        outcome = Outcome(StepStatus.SUCCEEDED, output=json.loads(encoded))
+    except StepCancelled:
+        outcome = Outcome(StepStatus.CANCELLED, error="cancelled", retryable=False)
+    except (StepTimedOut, SoftTimeLimitExceeded):
+        outcome = Outcome(StepStatus.TIMED_OUT, error=f"exceeded its timeout of {spec['timeout_seconds']}s")
+    except (TemplateError, vault.SecretUnreadable) as exc:
+        outcome = Outcome(StepStatus.FAILED, error=str(exc), retryable=False)
+    except SatelliteError as exc:
+        outcome = Outcome(StepStatus.FAILED, error=str(exc) or "failed")
+    except Exception as exc:  # a satellite bug must fail the step, not the worker
+        logger.exception("satellite raised", extra={"satellite": step.satellite})
+        outcome = Outcome(StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+    outcome.output = _mask(outcome.output, used_secrets)
+    outcome.error = _mask(outcome.error, used_secrets)
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+    if outcome.status == StepStatus.SUCCEEDED:
+        log_sink("info", f"succeeded in {elapsed_ms} ms; output: {_summary(outcome.output)}")
+    elif outcome.status != StepStatus.CANCELLED:
+        log_sink(
+            "error",
+            f"attempt {step.attempts} {outcome.status.replace('_', ' ')} after {elapsed_ms} ms: {outcome.error}",
+        )
+    _retrying(lambda: step_complete(step_pk=step.pk, task_id=task_id, outcome=outcome))
+
+
+@transaction.atomic
+def step_complete(*, step_pk, task_id: str, outcome: Outcome) -> None:
+    """Record an attempt's outcome and advance the run (retry, end the step, release dependents)."""
+    run_pk = StepRun.objects.values_list("run_id", flat=True).get(pk=step_pk)
+    run = _lock_run(run_pk)
+    step = StepRun.objects.get(pk=step_pk)
+    if step.status != StepStatus.RUNNING or step.task_id != task_id:
+        return  # cancelled or reaped meanwhile: the result is discarded
+    graph = graph_for(run)
+    spec = graph.steps[step.step_id]
+    policy = spec["retries"]
+    if (
+        outcome.status in (StepStatus.FAILED, StepStatus.TIMED_OUT)
+        and outcome.retryable
+        and step.attempts < policy["max_attempts"]
+        and run.status == RunStatus.RUNNING
+    ):
+        delay = retry_delay(policy, step.attempts)
+        step.error = outcome.error
+        step.save(update_fields=["error"])
+        step_log(
+            run_id=run.id,
+            step_id=step.step_id,
+            attempt=step.attempts,
+            level=StepLog.Level.WARNING,
+            message=f"retrying in {delay:g}s (attempt {step.attempts + 1} of {policy['max_attempts']})",
+        )
+        _queue_many(run, graph, [step], countdown=delay)
+        return
+    step.status = outcome.status
+    step.output = outcome.output if outcome.status == StepStatus.SUCCEEDED else None
+    step.error = "" if outcome.status == StepStatus.SUCCEEDED else outcome.error
+    step.finished_at = now()
+    step.save(update_fields=["status", "output", "error", "finished_at"])
+    if run.status == RunStatus.RUNNING:
+        _propagate(run, graph, [step])
+
+
+# --- Operator actions -----------------------------------------------------------------------------
+def _revoke(task_ids: list[str]) -> None:
+    if not task_ids:
+        return
+    from config.celery import app
+
+    try:
+        app.control.revoke(task_ids)
+    except Exception:  # best effort: the claim check stops a revoked-too-late task anyway
+        logger.warning("revoke failed", exc_info=True)
+
+
+@transaction.atomic
+def run_cancel(*, run: Run, actor=None) -> Run:
+    """Cancel now: running steps stop at their next cooperative check, nothing more is queued."""
+    run = _lock_run(run.pk)
+    if run.is_terminal:
+        raise Conflict(f"The run already ended ({run.status}).")
+    active = list(run.steps.exclude(status__in=TERMINAL_STEP_STATUSES))
+    task_ids = [s.task_id for s in active if s.status in (StepStatus.QUEUED, StepStatus.RUNNING) and s.task_id]
+    stamp = now()
+    run.steps.filter(pk__in=[s.pk for s in active]).update(status=StepStatus.CANCELLED, finished_at=stamp)
+    for step in active:
+        if step.status == StepStatus.RUNNING:
+            step_log(run_id=run.id, step_id=step.step_id, attempt=step.attempts, message="cancel requested")
+    was_queued = run.status == RunStatus.QUEUED
+    run.status = RunStatus.CANCELLED
+    run.finished_at = stamp
+    run.save(update_fields=["status", "finished_at"])
+    step_log(run_id=run.id, step_id="", attempt=0, message="run cancelled")
+    _publish(run)
+    if run.kind == Run.Kind.EXECUTION:
+        _sync_agent_task(run)
+    if run.cluster_id and not was_queued:
+        _start_waiting_runs(run.cluster_id)
+    audit_record(action="run.cancel", target=run, actor=actor, tenant=run.tenant, changes={"steps": len(active)})
+    transaction.on_commit(partial(_revoke, task_ids))
+    return run
+
+
+@transaction.atomic
+def run_retry(*, run: Run, actor=None) -> Run:
+    """Re-run from the steps that did not succeed, reusing the outputs of those that did."""
+    run = _lock_run(run.pk)
+    if run.status not in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED):
+        raise Conflict(f"Only a failed, timed-out or cancelled run can be retried; this one is {run.status}.")
+    graph = graph_for(run)
+    steps = {s.step_id: s for s in run.steps.all()}
+    reset = {sid for sid, s in steps.items() if s.status != StepStatus.SUCCEEDED or s.is_handler}
+    for sid in reset:
+        step = steps[sid]
+        step.status = StepStatus.PENDING
+        step.attempts = 0
+        step.output = None
+        step.error = ""
+        step.task_id = ""
+        step.queued_at = step.started_at = step.finished_at = step.deadline_at = None
+        step.remaining_deps = sum(1 for dep in graph.steps[sid]["depends_on"] if dep in reset)
+        step.failed_deps = 0
+    StepRun.objects.bulk_update(
+        [steps[sid] for sid in reset],
+        [
+            "status",
+            "attempts",
+            "output",
+            "error",
+            "task_id",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "deadline_at",
+            "remaining_deps",
+            "failed_deps",
+        ],
+        batch_size=500,
+    )
+    step_log(run_id=run.id, step_id="", attempt=0, message=f"retry: re-running {len(reset)} step(s)")
+    run.finished_at = None
+    run.error = ""
+    run.save(update_fields=["finished_at", "error"])
+    audit_record(action="run.retry", target=run, actor=actor, tenant=run.tenant, changes={"steps": len(reset)})
+    if run.kind == Run.Kind.EXECUTION:
+        AgentTask.objects.filter(execution=run).update(status=AgentTask.Status.PENDING, error="", finished_at=None)
+    _admit(run, graph)
+    return run
+
+
+def steps_reap(*, at=None) -> int:
+    """Time out steps whose worker never reported back (killed, lost) and fail their runs.
+
+    No retry here: the step may have had side effects before its worker died.
+    """
+    at = at or now()
+    reaped = 0
+    # (status, deadline_at) index: running steps past their deadline.
+    for step_pk, run_pk in StepRun.objects.filter(status=StepStatus.RUNNING, deadline_at__lt=at).values_list(
+        "pk", "run_id"
+    )[:500]:
+        reaped += _retrying(partial(_reap_one, step_pk, run_pk, at))
+    IdempotencyRecord.objects.filter(created_at__lt=at - IDEMPOTENCY_TTL).delete()
+    return reaped
+
+
+@transaction.atomic
+def _reap_one(step_pk, run_pk, at) -> int:
+    run = _lock_run(run_pk)
+    step = StepRun.objects.get(pk=step_pk)
+    if step.status != StepStatus.RUNNING or not step.deadline_at or step.deadline_at >= at:
+        return 0
+    step.status = StepStatus.TIMED_OUT
+    step.error = "no result before the deadline: the worker was lost or the step overran its timeout"
+    step.finished_at = at
+    step.save(update_fields=["status", "error", "finished_at"])
+    step_log(run_id=run.id, step_id=step.step_id, attempt=step.attempts, level=StepLog.Level.ERROR, message=step.error)
+    if run.status == RunStatus.RUNNING:
+        _propagate(run, graph_for(run), [step])
+    return 1
