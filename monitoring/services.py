@@ -60,7 +60,15 @@ def heartbeat_record(*, key: str, sent_at: datetime, worker: str) -> Heartbeat:
 
 # --- Nodes ----------------------------------------------------------------------------------
 def _audit_fields(values: dict) -> dict:
-    return {k: (str(v.pk) if hasattr(v, "pk") else v) for k, v in values.items()}
+    """JSON-safe summary of the changed fields: related objects by id, datetimes as ISO."""
+    def plain(value):
+        if hasattr(value, "pk"):
+            return str(value.pk)
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return value
+
+    return {k: plain(v) for k, v in values.items()}
 
 
 @transaction.atomic

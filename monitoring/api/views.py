@@ -106,8 +106,7 @@ class NodeViewSet(CrudMixin, TenantScopedViewSet):
         return Response(s.NodeSerializer(node, context=self.get_serializer_context()).data)
 
     @extend_schema(parameters=FROM_TO, responses=s.SnapshotSerializer(many=True), summary="Check history")
-    @action(detail=True, methods=["get"], pagination_class=HistoryPagination, filterset_class=None,
-            ordering_fields=[])
+    @action(detail=True, methods=["get"], pagination_class=HistoryPagination, filter_backends=[])
     def history(self, request, pk=None):
         query = s.HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -172,7 +171,7 @@ class StatusViewSet(mixins.ListModelMixin, TenantScopedViewSet):
         ),
         summary="Counts by status and group health",
     )
-    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
     def summary(self, request):
         return Response(selectors.status_summary(tenant=self.tenant))
 
@@ -294,8 +293,7 @@ class AlertChannelViewSet(CrudMixin, TenantScopedViewSet):
         return Response({"signing_secret": secret})
 
     @extend_schema(responses=s.AlertDeliverySerializer(many=True), summary="Delivery attempts of this channel")
-    @action(detail=True, methods=["get"], pagination_class=DeliveryPagination, filterset_class=None,
-            ordering_fields=[])
+    @action(detail=True, methods=["get"], pagination_class=DeliveryPagination, filter_backends=[])
     def deliveries(self, request, pk=None):
         page = self.paginate_queryset(self.get_object().deliveries.all())
         return self.get_paginated_response(s.AlertDeliverySerializer(page, many=True).data)

@@ -1,0 +1,276 @@
+"""The monitoring API: CRUD, validation, permissions (role × action) and tenant isolation."""
+import pytest
+from rest_framework.test import APIClient
+
+from apikeys import services as apikey_services
+from monitoring.models import AlertChannel, Node
+from tenants.policy import Role
+from tests.conftest import bearer_client
+from tests.monitoring.factories import IncidentFactory, NodeFactory, NodeGroupFactory, SnapshotFactory
+
+pytestmark = pytest.mark.django_db
+
+NODE = {"name": "bridge-1", "address": "10.0.0.7", "port": 8080, "pubkey": "ed25519:abc", "check": "http",
+        "path": "/health", "interval_seconds": 30, "timeout_seconds": 5, "tags": ["eu", "prod"]}
+
+
+def key_client(tenant, scopes):
+    _key, secret = apikey_services.api_key_create(tenant=tenant, name="k", scopes=list(scopes))
+    api = APIClient(raise_request_exception=False)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return api
+
+
+def test_an_operator_creates_reads_updates_and_deletes_a_node(ops, tenant):
+    group = NodeGroupFactory(tenant=tenant)
+    created = ops.post("/api/v1/nodes", {**NODE, "group": str(group.pk)}, format="json")
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["check"] == "http"
+    assert body["status"] == "unknown"
+    assert body["group"] == str(group.pk)
+    assert body["tags"] == ["eu", "prod"]
+    node_id = body["id"]
+
+    assert ops.get(f"/api/v1/nodes/{node_id}/").json()["name"] == "bridge-1"
+    patched = ops.patch(f"/api/v1/nodes/{node_id}", {"port": 9090, "check": "tcp"}, format="json")
+    assert patched.status_code == 200
+    assert (patched.json()["port"], patched.json()["check"]) == (9090, "tcp")
+    listed = ops.get("/api/v1/nodes?check=tcp&tag=eu").json()
+    assert [n["id"] for n in listed["results"]] == [node_id]
+    assert ops.delete(f"/api/v1/nodes/{node_id}").status_code == 204
+    assert not Node.objects.filter(pk=node_id).exists()
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["http://example.com", "example.com/path", "example.com:80", "a b", "host;rm -rf /", "$(id)", "`x`",
+     "-bad.example", "", "300.1.1.1"],
+)
+def test_it_rejects_addresses_that_are_not_a_host_or_ip(ops, address):
+    response = ops.post("/api/v1/nodes", {**NODE, "address": address}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert "address" in response.json()["error"]["details"]
+
+
+@pytest.mark.parametrize("address", ["node-1.example.com", "192.0.2.10", "2001:db8::1", "localhost"])
+def test_it_accepts_host_names_and_ip_addresses(ops, address):
+    assert ops.post("/api/v1/nodes", {**NODE, "address": address}, format="json").status_code == 201
+
+
+def test_it_rejects_bad_node_settings(ops, tenant):
+    NodeFactory(tenant=tenant, name="taken")
+    cases = [
+        {"name": "taken"},
+        {"port": 0},
+        {"port": 70000},
+        {"check": "icmp"},
+        {"path": "no-slash"},
+        {"path": "/with space"},
+        {"interval_seconds": 1},
+        {"timeout_seconds": 30, "interval_seconds": 20},
+        {"group": "00000000-0000-0000-0000-000000000000"},
+    ]
+    for case in cases:
+        response = ops.post("/api/v1/nodes", {**NODE, **case}, format="json")
+        assert response.status_code == 400, case
+
+
+def test_history_is_cursor_paginated_and_filtered_by_time(ops, tenant):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    node = NodeFactory(tenant=tenant)
+    now = timezone.now()
+    for minutes in range(5):
+        SnapshotFactory(node=node, checked_at=now - timedelta(minutes=minutes))
+    first = ops.get(f"/api/v1/nodes/{node.pk}/history?page_size=2").json()
+    assert "count" not in first
+    assert len(first["results"]) == 2
+    assert set(first["results"][0]) == {"node_id", "checked_at", "status", "latency_ms", "http_status", "error"}
+    second = ops.get(first["next"]).json()
+    assert len(second["results"]) == 2
+    window = ops.get(
+        f"/api/v1/nodes/{node.pk}/history",
+        {"from": (now - timedelta(minutes=2, seconds=30)).isoformat(), "to": now.isoformat()},
+    ).json()
+    assert len(window["results"]) == 2  # minutes 1 and 2; `to` is exclusive
+    bad = ops.get(f"/api/v1/nodes/{node.pk}/history?from=yesterday")
+    assert bad.status_code == 400
+
+
+def test_status_lists_every_node_and_the_summary_counts_them(ops, tenant):
+    group = NodeGroupFactory(tenant=tenant, min_online=1, status="up")
+    NodeFactory(tenant=tenant, status="up", group=group)
+    NodeFactory(tenant=tenant, status="down", group=group)
+    NodeFactory(tenant=tenant, status="unknown")
+    IncidentFactory(node=NodeFactory(tenant=tenant, status="down"))
+    status = ops.get("/api/v1/status").json()
+    assert status["count"] == 4
+    assert {"node_id", "status", "last_checked_at"} <= set(status["results"][0])
+    summary = ops.get("/api/v1/status/summary/").json()
+    assert summary["nodes"] == {"total": 4, "up": 1, "down": 2, "degraded": 0, "unknown": 1}
+    assert summary["groups"][0]["members"] == 2
+    assert summary["groups"][0]["members_up"] == 1
+    assert summary["incidents_open"] == 1
+
+
+def test_groups_report_their_members(ops, tenant):
+    created = ops.post("/api/v1/node-groups", {"name": "bridge", "min_online": 2}, format="json")
+    assert created.status_code == 201, created.content
+    group_id = created.json()["id"]
+    NodeFactory(tenant=tenant, group_id=group_id, status="up")
+    body = ops.get(f"/api/v1/node-groups/{group_id}").json()
+    assert (body["members"], body["members_up"], body["status"]) == (1, 1, "unknown")
+    assert ops.post("/api/v1/node-groups", {"name": "bridge"}, format="json").status_code == 400
+    assert ops.post("/api/v1/node-groups", {"name": "x", "min_online": 0}, format="json").status_code == 400
+
+
+def test_incidents_filter_and_acknowledge(ops, tenant, operator):
+    open_one = IncidentFactory(node=NodeFactory(tenant=tenant))
+    IncidentFactory(node=NodeFactory(tenant=tenant), state="resolved")
+    listed = ops.get("/api/v1/incidents?state=open").json()
+    assert [i["id"] for i in listed["results"]] == [str(open_one.pk)]
+    acked = ops.post(f"/api/v1/incidents/{open_one.pk}/acknowledge")
+    assert acked.status_code == 200
+    assert acked.json()["acknowledged_by"] == str(operator.pk)
+    assert ops.get("/api/v1/incidents?acknowledged=true").json()["count"] == 1
+
+
+def test_a_webhook_channel_returns_its_signing_secret_once(ops):
+    created = ops.post("/api/v1/alert-channels", {"name": "ops", "kind": "webhook", "url": "https://hooks.example.com/x"},
+                       format="json")
+    assert created.status_code == 201, created.content
+    secret = created.json()["signing_secret"]
+    assert secret.startswith("whsec_")
+    channel_id = created.json()["id"]
+    assert "signing_secret" not in ops.get(f"/api/v1/alert-channels/{channel_id}").json()
+    rotated = ops.post(f"/api/v1/alert-channels/{channel_id}/rotate-secret").json()["signing_secret"]
+    assert rotated != secret
+    channel = AlertChannel.objects.get(pk=channel_id)
+    assert secret not in str(channel.__dict__) and rotated not in str(channel.__dict__)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"kind": "webhook"}, {"kind": "email"}, {"kind": "webhook", "url": "ftp://x.example/"}, {"kind": "sms"}],
+)
+def test_it_rejects_incomplete_alert_channels(ops, payload):
+    assert ops.post("/api/v1/alert-channels", {"name": "x", **payload}, format="json").status_code == 400
+
+
+def test_maintenance_windows_validate_their_span(ops, tenant):
+    node = NodeFactory(tenant=tenant)
+    good = {"name": "m", "node": str(node.pk), "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T02:00:00Z"}
+    assert ops.post("/api/v1/maintenance-windows", good, format="json").status_code == 201
+    backwards = {**good, "ends_at": "2029-12-31T00:00:00Z"}
+    assert ops.post("/api/v1/maintenance-windows", backwards, format="json").status_code == 400
+
+
+# --- Permissions: role × action ---------------------------------------------------------------
+READ_PATHS = ["/api/v1/nodes", "/api/v1/node-groups", "/api/v1/status", "/api/v1/status/summary",
+              "/api/v1/statistics/uptime", "/api/v1/statistics/groups", "/api/v1/incidents",
+              "/api/v1/alert-channels", "/api/v1/maintenance-windows"]
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.MEMBER, Role.OPERATOR, Role.ADMIN, Role.OWNER])
+def test_every_role_can_read(tenant, make_member, role):
+    client = bearer_client(make_member(tenant, role), tenant)
+    assert {path: client.get(path).status_code for path in READ_PATHS} == dict.fromkeys(READ_PATHS, 200)
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [(Role.VIEWER, False), (Role.MEMBER, False), (Role.OPERATOR, True), (Role.ADMIN, True), (Role.OWNER, True)],
+)
+def test_only_operators_and_above_manage_the_fleet(tenant, make_member, role, allowed, allow_private):
+    client = bearer_client(make_member(tenant, role), tenant)
+    node = NodeFactory(tenant=tenant)
+    incident = IncidentFactory(node=NodeFactory(tenant=tenant))
+    writes = [
+        client.post("/api/v1/nodes", NODE, format="json"),
+        client.patch(f"/api/v1/nodes/{node.pk}", {"port": 81}, format="json"),
+        client.post(f"/api/v1/nodes/{node.pk}/pause"),
+        client.post("/api/v1/node-groups", {"name": "g"}, format="json"),
+        client.post("/api/v1/alert-channels", {"name": "c", "kind": "email", "email": "a@example.com"}, format="json"),
+        client.post(f"/api/v1/incidents/{incident.pk}/acknowledge"),
+        client.delete(f"/api/v1/nodes/{node.pk}"),
+    ]
+    expected = {True: {200, 201, 204}, False: {403}}[allowed]
+    assert {r.status_code for r in writes} <= expected, [(r.status_code, r.content[:80]) for r in writes]
+
+
+@pytest.mark.parametrize(("scopes", "can_write"), [(["read"], False), (["write"], True), (["execute"], False)])
+def test_api_keys_read_with_any_scope_and_write_with_the_write_scope(tenant, scopes, can_write):
+    client = key_client(tenant, scopes)
+    assert client.get("/api/v1/nodes").status_code == 200
+    created = client.post("/api/v1/nodes", NODE, format="json")
+    assert created.status_code == (201 if can_write else 403)
+
+
+def test_anonymous_callers_are_refused(api_client):
+    response = api_client.get("/api/v1/nodes")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "AUTHENTICATION_FAILED"
+
+
+# --- Tenant isolation: foreign objects are 404 everywhere -------------------------------------
+def test_every_object_endpoint_answers_404_for_another_tenants_objects(tenant, outsider, other_tenant):
+    node = NodeFactory(tenant=tenant)
+    group = NodeGroupFactory(tenant=tenant)
+    incident = IncidentFactory(node=node)
+    channel = AlertChannel.objects.create(tenant=tenant, name="c", kind="email", email="a@example.com",
+                                          signing_salt="s")
+    from monitoring.models import MaintenanceWindow
+
+    window = MaintenanceWindow.objects.create(tenant=tenant, name="m", starts_at="2030-01-01T00:00Z",
+                                              ends_at="2030-01-02T00:00Z")
+    client = bearer_client(outsider, other_tenant)
+    calls = [
+        ("get", f"/api/v1/nodes/{node.pk}"),
+        ("patch", f"/api/v1/nodes/{node.pk}"),
+        ("delete", f"/api/v1/nodes/{node.pk}"),
+        ("post", f"/api/v1/nodes/{node.pk}/check"),
+        ("post", f"/api/v1/nodes/{node.pk}/pause"),
+        ("post", f"/api/v1/nodes/{node.pk}/resume"),
+        ("get", f"/api/v1/nodes/{node.pk}/history"),
+        ("get", f"/api/v1/node-groups/{group.pk}"),
+        ("patch", f"/api/v1/node-groups/{group.pk}"),
+        ("delete", f"/api/v1/node-groups/{group.pk}"),
+        ("get", f"/api/v1/incidents/{incident.pk}"),
+        ("post", f"/api/v1/incidents/{incident.pk}/acknowledge"),
+        ("get", f"/api/v1/alert-channels/{channel.pk}"),
+        ("patch", f"/api/v1/alert-channels/{channel.pk}"),
+        ("delete", f"/api/v1/alert-channels/{channel.pk}"),
+        ("post", f"/api/v1/alert-channels/{channel.pk}/rotate-secret"),
+        ("get", f"/api/v1/alert-channels/{channel.pk}/deliveries"),
+        ("get", f"/api/v1/maintenance-windows/{window.pk}"),
+        ("delete", f"/api/v1/maintenance-windows/{window.pk}"),
+    ]
+    for method, path in calls:
+        response = getattr(client, method)(path, {}, format="json")
+        assert response.status_code == 404, (method, path, response.status_code)
+    # Lists and statistics show none of it.
+    for path in ["/api/v1/nodes", "/api/v1/node-groups", "/api/v1/incidents", "/api/v1/status",
+                 "/api/v1/alert-channels", "/api/v1/maintenance-windows"]:
+        assert client.get(path).json()["count"] == 0, path
+    assert client.get("/api/v1/statistics/uptime").json()["results"] == []
+    assert client.get("/api/v1/status/summary").json()["nodes"]["total"] == 0
+    # Naming our tenant is 404 too (no enumeration).
+    assert bearer_client(outsider, tenant).get("/api/v1/nodes").status_code == 404
+
+
+def test_a_node_cannot_join_another_tenants_group(ops, other_tenant):
+    foreign = NodeGroupFactory(tenant=other_tenant)
+    response = ops.post("/api/v1/nodes", {**NODE, "group": str(foreign.pk)}, format="json")
+    assert response.status_code == 400
+    assert "group" in response.json()["error"]["details"]
+
+
+def test_a_key_of_another_tenant_sees_nothing(tenant, other_tenant):
+    node = NodeFactory(tenant=tenant)
+    client = key_client(other_tenant, ["read", "write"])
+    assert client.get(f"/api/v1/nodes/{node.pk}").status_code == 404
+    assert client.post(f"/api/v1/nodes/{node.pk}/check").status_code == 404
