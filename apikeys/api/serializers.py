@@ -9,6 +9,7 @@ from tenants.models import Plan
 from tenants.policy import Scope
 
 SCOPE_CHOICES = [scope.value for scope in Scope]
+DAY_FORMATS = ["iso-8601", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"]
 
 
 def _rate(value: str) -> str:
@@ -94,14 +95,13 @@ class PlanSerializer(serializers.ModelSerializer):
 
 
 class UsageQuerySerializer(serializers.Serializer):
-    # `from` is a Python keyword: the field is renamed in __init__.
-    start = serializers.DateField(required=False, input_formats=["iso-8601", "%Y-%m-%dT%H:%M:%SZ"])
-    to = serializers.DateField(required=False, input_formats=["iso-8601", "%Y-%m-%dT%H:%M:%SZ"])
+    to = serializers.DateField(required=False, input_formats=DAY_FORMATS)
     group_by = serializers.ChoiceField(choices=["day", "endpoint", "api_key"], default="day")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["from"] = self.fields.pop("start")
+        # `from` is a Python keyword, so this field cannot be declared as an attribute.
+        self.fields["from"] = serializers.DateField(required=False, input_formats=DAY_FORMATS)
 
     def validate(self, attrs):
         today = timezone.now().date()
