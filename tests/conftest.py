@@ -81,6 +81,9 @@ def live_worker(transactional_db, tmp_path, settings):
             "store_processed": False,
         }
     app.conf.task_always_eager = False
+    # Producers pooled by earlier tests (eager mode acquires one too) still point at the old
+    # broker folder; reset the pools as Celery does after a fork, so we publish where it consumes.
+    app._after_fork()
     with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=10):
         yield app
 
