@@ -1,0 +1,48 @@
+"""The operators' console: key actions call the services; secrets are never rendered."""
+import pytest
+from django.test import Client
+
+from apikeys import services
+from apikeys.models import ApiKey
+from tests.apikeys.conftest import key_client
+from tests.apikeys.factories import make_key
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.apikeys.urls")]
+
+
+@pytest.fixture
+def console(db):
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_the_key_pages_never_show_a_secret_or_digest(console, tenant):
+    key, secret = make_key(tenant)
+    for url in ("/admin/apikeys/apikey/", f"/admin/apikeys/apikey/{key.pk}/change/"):
+        page = console.get(url).content.decode()
+        assert key.display_prefix in page
+        assert secret not in page and key.digest not in page
+
+
+def test_revoke_and_rotate_actions_kill_the_old_secret(console, tenant):
+    revoked, revoked_secret = make_key(tenant, name="a")
+    rotated, rotated_secret = make_key(tenant, name="b")
+    for secret in (revoked_secret, rotated_secret):
+        assert key_client(secret).get("/api/v1/probe").status_code == 200
+    console.post("/admin/apikeys/apikey/", {"action": "revoke_keys", "_selected_action": [revoked.pk]})
+    console.post("/admin/apikeys/apikey/", {"action": "rotate_keys", "_selected_action": [rotated.pk]})
+    assert key_client(revoked_secret).get("/api/v1/probe").status_code == 401
+    assert key_client(rotated_secret).get("/api/v1/probe").status_code == 401
+    assert ApiKey.objects.get(pk=revoked.pk).revoked_at is not None
+
+
+def test_usage_page_charts_requests_per_day(console, tenant):
+    _, secret = make_key(tenant)
+    for _ in range(3):
+        key_client(secret).get("/api/v1/probe")
+    services.usage_flush()
+    page = console.get(f"/admin/apikeys/usagerollup/?tenant__id__exact={tenant.pk}")
+    assert page.status_code == 200
+    assert "Requests per day" in page.content.decode() and "3 req" in page.content.decode()
