@@ -43,12 +43,17 @@ class BearerCredentialAuthentication(BaseAuthentication):
         raw = presented_credential(request)
         if raw is None:
             return None
+        return self.authenticate_raw(raw, request)
+
+    def authenticate_raw(self, raw: str, request=None):
+        """(principal, auth) for a bare credential; also used by WebSockets (`?token=`, no request)."""
         if raw.startswith(CREDENTIAL_PREFIXES):
             parsed = credentials.parse(raw)
             if parsed is None:
                 raise AuthenticationFailed("Malformed credential.")
             if parsed.prefix == ApiKey.PREFIX:
-                return authenticate_api_key(parsed, snapshot=_gateway_snapshot(request, raw))
+                snapshot = _gateway_snapshot(request, raw) if request is not None else None
+                return authenticate_api_key(parsed, snapshot=snapshot)
             return authenticate_personal_token(parsed)
         return self._authenticate_jwt(raw)
 
