@@ -6,6 +6,7 @@ embeds the password hash and last login, so it is single-use and dies with any p
 """
 from django.contrib.auth.tokens import default_token_generator
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
@@ -41,7 +42,7 @@ def read_reset_token(token: str) -> User | None:
     try:
         user_id = force_str(urlsafe_base64_decode(uid))
         user = User.objects.filter(pk=user_id).first()
-    except (ValueError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError, UnicodeDecodeError, ValidationError):  # not a UUID
         return None
     if user is None or not default_token_generator.check_token(user, secret):
         return None
