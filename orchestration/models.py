@@ -174,9 +174,9 @@ class Run(models.Model):
         return self.status in TERMINAL_RUN_STATUSES
 
 
-class ExecutionManager(models.Manager):
+class ExecutionManager(models.Manager.from_queryset(RunQuerySet)):
     def get_queryset(self):
-        return RunQuerySet(self.model, using=self._db).filter(kind=Run.Kind.EXECUTION)
+        return super().get_queryset().filter(kind=Run.Kind.EXECUTION)
 
 
 class Execution(Run):

@@ -41,7 +41,7 @@ from orchestration.api.serializers import (
     StepLogSerializer,
     TriggerSerializer,
 )
-from orchestration.models import Agent, AgentTask, Cluster, Execution, Run, Secret
+from orchestration.models import TERMINAL_RUN_STATUSES, Agent, AgentTask, Cluster, Execution, Run, Secret
 from orchestration.satellites import all_satellites, get_satellite, input_errors
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -295,7 +295,7 @@ def follow_run(run_id, after_id: int = 0) -> Iterator[str]:
         if state != last_status and state is not None:
             last_status = state
             yield _sse("status", {"run_id": str(run_id), "status": state})
-        if state is None or (state in engine.TERMINAL_RUN_STATUSES and len(logs) < 500):
+        if state is None or (state in TERMINAL_RUN_STATUSES and len(logs) < 500):
             yield _sse("end", {"run_id": str(run_id), "status": state})
             return
         now = time.monotonic()
