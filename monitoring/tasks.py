@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.db import OperationalError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -44,9 +45,18 @@ def dispatch_due_checks() -> int:
     return dispatched
 
 
-@shared_task(ignore_result=True, acks_late=False)
+@shared_task(
+    ignore_result=True,
+    acks_late=False,
+    autoretry_for=(OperationalError,),
+    retry_backoff=0.5,
+    retry_jitter=True,
+    max_retries=3,
+)
 def run_check_batch(token: str, node_ids: list[str]) -> int:
-    """Run one claimed batch concurrently; not re-delivered (the next interval re-checks)."""
+    """Run one claimed batch concurrently; not re-delivered if the worker dies (the next
+    interval re-checks). A locked database (SQLite under concurrent batches) retries the batch:
+    its writes are atomic, so nothing was recorded, and its claim token still holds."""
     return len(services.nodes_run_claimed(token=token, node_ids=node_ids))
 
 
