@@ -6,6 +6,7 @@ while a worker thread writes. The production file database (WAL + busy timeout) 
 This shim gives every connection of these tests the same patience: a statement that hits a
 shared-cache lock is retried briefly (a failed SQLITE_LOCKED statement has had no effect).
 """
+
 import time
 
 import pytest

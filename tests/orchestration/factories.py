@@ -1,4 +1,5 @@
 """Factories and small builders for orchestration tests."""
+
 import textwrap
 
 import factory

@@ -1,4 +1,5 @@
 """Waiting for runs driven by a real worker."""
+
 import time
 
 from orchestration.models import TERMINAL_RUN_STATUSES, AgentTask, Run, StepRun
