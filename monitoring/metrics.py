@@ -37,19 +37,17 @@ def record_checks(snapshots) -> None:
     try:
         statuses = Counter(s.status for s in snapshots)
         buckets = Counter()
-        total_ms = 0.0
-        for snapshot in snapshots:
-            latency = (snapshot.latency_ms or 0.0) / 1000
-            total_ms += snapshot.latency_ms or 0.0
+        timed = [s.latency_ms for s in snapshots if s.latency_ms is not None]
+        for latency_ms in timed:
             for bound in LATENCY_BUCKETS_SECONDS:
-                if latency <= bound:
+                if latency_ms / 1000 <= bound:
                     buckets[bound] += 1
         for status, count in statuses.items():
             _incr(f"checks:{status}", count)
         for bound, count in buckets.items():
             _incr(f"latency_le:{bound}", count)
-        _incr("latency_count", len(snapshots))
-        _incr("latency_sum_ms", int(total_ms))
+        _incr("latency_count", len(timed))
+        _incr("latency_sum_ms", int(sum(timed)))
     except Exception:  # metrics must never break a check batch
         logger.warning("recording check metrics failed", exc_info=True)
 

@@ -132,8 +132,13 @@ def node_resume(*, node: Node, actor=None) -> Node:
 
 def node_check_now(*, node: Node) -> Snapshot:
     """Run the node's check at once (outside the schedule) and record it like a polled one."""
-    results = run_checks([CheckSpec.from_node(node)], concurrency=1)
-    return checks_record(results=results)[0]
+    return nodes_check_now(nodes=[node])[0]
+
+
+def nodes_check_now(*, nodes: list[Node]) -> list[Snapshot]:
+    """Check several nodes at once, concurrently (the admin's "check now")."""
+    specs = [CheckSpec.from_node(node) for node in nodes]
+    return checks_record(results=run_checks(specs, concurrency=settings.MONITORING_CHECK_CONCURRENCY))
 
 
 # --- Scheduling -----------------------------------------------------------------------------
