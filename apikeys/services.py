@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apikeys.gateway import invalidation, metering
+from apikeys.gateway.store import redis_client
 from apikeys.models import LATENCY_BUCKETS_MS, ApiCall, ApiKey, UsageRollup
 from config.api.exceptions import Conflict
 from tenants.audit import audit_record
@@ -190,7 +191,7 @@ def usage_flush(*, stale_after_seconds: int = 120) -> int:
     it is older than `stale_after_seconds` (replays insert nothing twice).
     """
     metering.ship()  # this process's own buffer (the embedded default ships to the database)
-    client = metering.redis_client()
+    client = redis_client()
     stored = 0
     if client is not None:
         now = int(time.time())

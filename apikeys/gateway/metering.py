@@ -17,8 +17,8 @@ import threading
 import time
 
 from django.conf import settings
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
+
+from apikeys.gateway.store import redis_client
 
 logger = logging.getLogger("groundstation.gateway")
 
@@ -56,11 +56,6 @@ def _take(limit: int) -> list[dict]:
     while _buffer and len(batch) < limit:
         batch.append(_buffer.popleft())
     return batch
-
-
-def redis_client():
-    cache = caches["default"]
-    return cache._cache.get_client(write=True) if isinstance(cache, RedisCache) else None
 
 
 def ship() -> int:

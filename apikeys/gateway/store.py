@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
@@ -89,8 +90,19 @@ def _result(snapshot: dict, blocked: bool, counts: list[int], selector: str, ext
 
 
 class RedisStore:
-    def __init__(self, cache: RedisCache):
-        self.client = cache._cache.get_client(write=True)
+    """One process-wide connection pool per cache configuration.
+
+    Not Django's cache object: `caches[...]` is per context under ASGI, so a pool hung on it
+    would mean a new connection per request.
+    """
+
+    def __init__(self, config: dict):
+        import redis
+
+        location = config["LOCATION"]
+        url = (location.split(",") if isinstance(location, str) else list(location))[0]
+        options = {k: v for k, v in config.get("OPTIONS", {}).items() if k not in ("pool_class", "parser_class")}
+        self.client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(url, **options))
         self.script = self.client.register_script(CHECK_SCRIPT)
 
     def check(
@@ -158,15 +170,25 @@ class LocalStore:
         self.cache.delete_many(cache_keys)
 
 
-_stores: dict[int, RedisStore | LocalStore] = {}
+REDIS_BACKEND = f"{RedisCache.__module__}.{RedisCache.__name__}"
+_redis_stores: dict[tuple, RedisStore] = {}
+_redis_stores_lock = threading.Lock()
 
 
 def get_store() -> RedisStore | LocalStore:
-    """The store for the current `default` cache (re-read, so settings overrides apply)."""
-    cache = caches["default"]
-    store = _stores.get(id(cache))
-    if store is None or getattr(store, "cache_ref", None) is not cache:
-        store = RedisStore(cache) if isinstance(cache, RedisCache) else LocalStore(cache)
-        store.cache_ref = cache
-        _stores[id(cache)] = store
+    """The store for the `default` cache's current configuration (settings overrides apply)."""
+    config = settings.CACHES["default"]
+    if config["BACKEND"] != REDIS_BACKEND:
+        return LocalStore(caches["default"])
+    ident = (str(config["LOCATION"]), repr(sorted(config.get("OPTIONS", {}).items())))
+    store = _redis_stores.get(ident)
+    if store is None:
+        with _redis_stores_lock:
+            store = _redis_stores.setdefault(ident, RedisStore(config))
     return store
+
+
+def redis_client():
+    """The raw Redis client behind the limiter, or None in the embedded default."""
+    store = get_store()
+    return store.client if isinstance(store, RedisStore) else None
