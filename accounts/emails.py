@@ -1,11 +1,11 @@
 """Transactional e-mail: rendered from `templates/emails/<name>.{subject,txt,html}`.
 
-Senders call `email_enqueue`, which hands the message to Celery only after the surrounding
-transaction commits, so no mail ever points at a row that was rolled back.
+Services enqueue a task with `transaction.on_commit`, so no mail points at a rolled-back row.
+Tasks carry only ids: the worker rebuilds the link (and its token) from the row, because
+task arguments end up in broker messages and worker logs, where secrets must never be.
 """
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
 from django.template.loader import render_to_string
 
 
@@ -26,8 +26,3 @@ def email_send(*, template: str, to: str, context: dict) -> None:
     message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
     message.send()
 
-
-def email_enqueue(*, template: str, to: str, context: dict) -> None:
-    from accounts.tasks import send_email
-
-    transaction.on_commit(lambda: send_email.delay(template=template, to=to, context=context))

@@ -18,7 +18,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts import tokens
-from accounts.emails import email_enqueue, public_url
+from accounts.emails import email_send, public_url
 from accounts.models import PersonalAccessToken, User
 from config.api.exceptions import Conflict, EmailNotVerified
 from tenants.audit import audit_record
@@ -39,13 +39,25 @@ def _validate_password(password: str, user: User) -> None:
 
 # --- Registration and verification ----------------------------------------------------------
 def _send_verification(user: User) -> None:
-    email_enqueue(
+    from accounts.tasks import send_verification_email  # tasks import this module
+
+    user_id = str(user.pk)
+    transaction.on_commit(lambda: send_verification_email.delay(user_id=user_id))
+
+
+def verification_email_send(*, user_id: str) -> None:
+    """Worker side: mail a fresh verification link if the address still needs verifying."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or user.verification_status != User.Verification.NOT_VERIFIED:
+        return
+    token = tokens.make_verification_token(user)
+    email_send(
         template="verify_email",
         to=user.email,
         context={
             "name": user.name or user.email,
-            "link": public_url(f"auth/verify-email?token={tokens.make_verification_token(user)}"),
-            "token": tokens.make_verification_token(user),
+            "link": public_url(f"auth/verify-email?token={token}"),
+            "token": token,
         },
     )
 
@@ -207,11 +219,22 @@ def _set_password(*, user: User, password: str, field: str) -> None:
 @transaction.atomic
 def password_reset_request(*, email: str) -> None:
     """Sends a reset link if an active account has this address; silent otherwise."""
+    from accounts.tasks import send_password_reset_email  # tasks import this module
+
     user = User.objects.filter(email__iexact=(email or "").strip()).first()
     if user is None or not user.is_active:
         return
+    user_id = str(user.pk)
+    transaction.on_commit(lambda: send_password_reset_email.delay(user_id=user_id))
+
+
+def password_reset_email_send(*, user_id: str) -> None:
+    """Worker side: the reset token is made here, from the account's current state."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or not user.is_active:
+        return
     token = tokens.make_reset_token(user)
-    email_enqueue(
+    email_send(
         template="password_reset",
         to=user.email,
         context={

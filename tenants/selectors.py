@@ -19,4 +19,5 @@ def invitations_of(tenant: Tenant) -> QuerySet[Invitation]:
 
 
 def tenants_for_staff() -> QuerySet[Tenant]:
-    return Tenant.objects.select_related("plan").annotate(member_count=Count("memberships"))
+    # Meta.ordering is dropped from GROUP BY queries; keep pages stable.
+    return Tenant.objects.select_related("plan").annotate(member_count=Count("memberships")).order_by("name", "pk")

@@ -2,15 +2,15 @@
 audited. `actor_role` is the acting person's role in the tenant (the ceiling for what they may
 grant); None means platform staff (admin site, staff API), who have no ceiling.
 """
-import secrets
 from datetime import timedelta
 
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
-from accounts.emails import email_enqueue, public_url
+from accounts.emails import email_send, public_url
 from accounts.models import User
 from apikeys.credentials import digest
 from config.api.exceptions import Conflict
@@ -20,6 +20,7 @@ from tenants.models import Invitation, Membership, Plan, Tenant
 from tenants.policy import Role, role_at_least
 
 INVITATION_LIFETIME = timedelta(days=7)
+INVITATION_SALT = "tenants.invitation"
 DEFAULT_PLAN_SLUG = "default"
 
 
@@ -207,9 +208,9 @@ def membership_remove(*, membership: Membership, actor=None, actor_role: str | N
 @transaction.atomic
 def invitation_create(
     *, tenant: Tenant, email: str, role: str, actor=None, actor_role: str | None = None
-) -> tuple[Invitation, str]:
-    """Invite an address; a pending invitation to the same address is replaced. Returns the
-    invitation and its token (only ever sent by e-mail)."""
+) -> Invitation:
+    """Invite an address; a pending invitation to the same address is replaced. The token is
+    only ever sent by e-mail."""
     _check_ceiling(role=role, actor_role=actor_role)
     email = User.objects.normalize_email(email).strip().lower()
     if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
@@ -218,33 +219,52 @@ def invitation_create(
     Invitation.objects.filter(
         tenant=tenant, email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
     ).update(revoked_at=now)
-    token = secrets.token_urlsafe(32)
-    invitation = Invitation.objects.create(
+    invitation = Invitation(
         tenant=tenant,
         email=email,
         role=role,
-        token_digest=digest(f"invitation:{token}"),
         invited_by=actor if isinstance(actor, User) else None,
         expires_at=now + INVITATION_LIFETIME,
     )
+    token = invitation_token(invitation)
+    invitation.token_digest = digest(token)
+    invitation.save()
     audit_record(
         action="invitation.create", target=invitation, actor=actor, tenant=tenant,
         changes={"email": email, "role": role},
     )
-    inviter = (actor.name or actor.email) if isinstance(actor, User) else tenant.name
-    email_enqueue(
+    from tenants.tasks import send_invitation_email  # tasks import this module
+
+    invitation_id = str(invitation.pk)
+    transaction.on_commit(lambda: send_invitation_email.delay(invitation_id=invitation_id))
+    return invitation
+
+
+def invitation_token(invitation: Invitation) -> str:
+    """The invitation's token: signed from its id with the server key, so the worker can
+    rebuild it for the e-mail and nothing but its digest is stored or passed around."""
+    return signing.Signer(salt=INVITATION_SALT).sign(str(invitation.pk))  # deterministic: no timestamp
+
+
+def invitation_email_send(*, invitation_id: str) -> None:
+    """Worker side: mail the invitation if it is still pending."""
+    invitation = Invitation.objects.select_related("tenant", "invited_by").filter(pk=invitation_id).first()
+    if invitation is None or invitation.status_at(timezone.now()) != "pending":
+        return
+    token = invitation_token(invitation)
+    inviter = invitation.invited_by
+    email_send(
         template="invitation",
-        to=email,
+        to=invitation.email,
         context={
-            "inviter": inviter,
-            "tenant_name": tenant.name,
-            "role": role,
+            "inviter": (inviter.name or inviter.email) if inviter else invitation.tenant.name,
+            "tenant_name": invitation.tenant.name,
+            "role": invitation.role,
             "link": public_url(f"invitations/accept?token={token}"),
             "token": token,
             "expires_at": invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
         },
     )
-    return invitation, token
 
 
 @transaction.atomic
@@ -265,7 +285,7 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     invitation = (
         Invitation.objects.select_for_update()
         .select_related("tenant")
-        .filter(token_digest=digest(f"invitation:{token}"))
+        .filter(token_digest=digest(token))
         .first()
     )
     if invitation is None:

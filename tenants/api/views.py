@@ -174,7 +174,7 @@ class InvitationViewSet(
     @extend_schema(request=s.InvitationCreateSerializer, responses={201: s.InvitationSerializer})
     def create(self, request, *args, **kwargs):
         data = _valid(s.InvitationCreateSerializer, request)
-        invitation, _token = services.invitation_create(
+        invitation = services.invitation_create(
             tenant=self.tenant,
             actor=self.actor(),
             actor_role=grant_ceiling(self.get_tenant_context()),
