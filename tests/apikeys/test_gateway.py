@@ -195,3 +195,13 @@ def test_no_counter_is_left_in_redis_without_a_ttl(tenant):
     assert all(client.ttl(name) > 0 for name in counters)
     snapshots_ = list(client.scan_iter(match="gs:gw:*"))
     assert snapshots_ and all(client.ttl(name) > 0 for name in snapshots_)
+
+
+def test_exempt_views_are_neither_limited_nor_metered(tenant):
+    from apikeys.gateway import metering
+
+    _, secret = make_key(tenant, rate_limit="1/m")
+    responses = [key_client(secret).get("/api/v1/probe/exempt") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert "X-RateLimit-Limit" not in responses[0]
+    assert metering.pending() == 0

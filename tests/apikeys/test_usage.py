@@ -1,6 +1,10 @@
 """Metering exactness, rollups behind /usage, the call log, retention, and the real worker."""
 import json
+import os
+import subprocess
+import sys
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -178,3 +182,24 @@ def test_a_record_is_json_serialisable_and_carries_no_secret(tenant):
     (call,) = list(metering._buffer)
     assert secret not in json.dumps(call)
     assert call["route"] == "/api/v1/api-keys" and call["status"] == 200
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs real Redis (CI sets REDIS_URL)")
+def test_a_process_drains_its_buffer_when_it_exits():
+    from apikeys.gateway.store import redis_client
+
+    client = redis_client()
+    before = client.llen(metering.BUFFER_KEY)
+    call_id = str(uuid.uuid4())
+    script = (
+        "import django; django.setup()\n"
+        "from apikeys.gateway import metering\n"
+        f"metering.record({{'id': '{call_id}', 'route': '/x', 'method': 'GET', 'status': 200,"
+        " 'duration_ms': 1.0, 'at': '2026-01-01T00:00:00+00:00'})\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "USAGE_BUFFER_AUTOFLUSH": "false"}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    shipped = [json.loads(item) for item in client.lrange(metering.BUFFER_KEY, before, -1)]
+    assert call_id in {call["id"] for call in shipped}
+    client.lrem(metering.BUFFER_KEY, 0, next(i for i in client.lrange(metering.BUFFER_KEY, 0, -1)
+                                             if call_id in i.decode()))

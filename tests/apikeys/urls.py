@@ -26,7 +26,15 @@ class ClosedProbe(APIView):
         return Response({"ok": True})
 
 
+class ExemptProbe(APIView):
+    gateway_exempt = True
+
+    def get(self, request):
+        return Response({"ok": True})
+
+
 urlpatterns = [
+    re_path(r"^api/v1/probe/exempt/?$", ExemptProbe.as_view()),
     re_path(r"^api/v1/probe/?$", Probe.as_view()),
     re_path(r"^api/v1/probe/execute/?$", ExecuteProbe.as_view()),
     re_path(r"^api/v1/probe/closed/?$", ClosedProbe.as_view()),
