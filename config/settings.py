@@ -42,7 +42,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin with the operators' console site (dashboard view); see console/sites.py.
+    "console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_prometheus",
     "channels",
+    "console.apps.ConsoleConfig",
     "accounts.apps.AccountsConfig",
     "tenants.apps.TenantsConfig",
     "apikeys.apps.ApikeysConfig",
@@ -179,6 +181,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "monitoring-rollup": {"task": "monitoring.tasks.rollup_snapshots", "schedule": 600.0},
     "monitoring-purge": {"task": "monitoring.tasks.purge_snapshots", "schedule": 3600.0},
     "monitoring-alert-reminders": {"task": "monitoring.tasks.send_alert_reminders", "schedule": 60.0},
+    # Expired refresh-token rows (and their blacklist entries) are deleted once a day.
+    "accounts-flush-expired-sessions": {"task": "accounts.tasks.flush_expired_sessions", "schedule": 86400.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
