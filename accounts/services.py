@@ -187,6 +187,13 @@ def refresh_tokens_revoke_all(*, user: User) -> int:
     return len(rows)
 
 
+def sessions_flush_expired() -> int:
+    """Drop refresh-token bookkeeping past its expiry (their blacklist rows go with them):
+    an expired token is refused by its own `exp`, so the rows only cost space."""
+    deleted, _ = OutstandingToken.objects.filter(expires_at__lt=timezone.now()).delete()
+    return deleted
+
+
 # --- Profile and passwords ------------------------------------------------------------------
 @transaction.atomic
 def user_update_profile(*, user: User, name: str) -> User:

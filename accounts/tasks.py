@@ -15,3 +15,9 @@ def send_verification_email(self, *, user_id: str) -> None:
 @shared_task(**RETRYING)
 def send_password_reset_email(self, *, user_id: str) -> None:
     services.password_reset_email_send(user_id=user_id)
+
+
+@shared_task(ignore_result=True)
+def flush_expired_sessions() -> None:
+    """Periodic (see CELERY_BEAT_SCHEDULE): keeps the refresh-token tables small."""
+    services.sessions_flush_expired()
