@@ -29,6 +29,7 @@ from django.db.models import F
 from rest_framework.exceptions import ValidationError
 
 from config.api.exceptions import Conflict
+from monitoring import live
 from orchestration import vault
 from orchestration.definitions import check_run_inputs
 from orchestration.models import (
@@ -187,19 +188,7 @@ def _publish(run: Run) -> None:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
     }
-    tenant_id = str(run.tenant_id)
-
-    def send() -> None:
-        try:
-            from monitoring import live
-        except ImportError:
-            return
-        try:
-            live.publish(tenant_id=tenant_id, event="run.status", data=payload)
-        except Exception:  # live updates are best effort; the run itself is committed
-            logger.warning("run status push failed", exc_info=True)
-
-    transaction.on_commit(send)
+    live.publish_on_commit(tenant_id=str(run.tenant_id), event="run.status", data=payload)
 
 
 def retry_delay(policy: dict, attempt: int) -> float:

@@ -1,0 +1,99 @@
+"""Engine pieces without a worker: backoff, templates, the reaper, live status pushes,
+duplicate deliveries."""
+
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from monitoring.live import tenant_group
+from orchestration import engine
+from orchestration.models import StepRun
+from orchestration.templating import TemplateError, render
+from tests.orchestration.factories import make_cluster
+
+CHAIN = "name: chain\nsteps:\n  - {id: a, satellite: echo}\n  - {id: b, satellite: echo, depends_on: [a]}\n"
+
+
+@pytest.mark.parametrize(
+    ("backoff", "attempt", "expected"),
+    [
+        ("fixed", 1, 2.0),
+        ("fixed", 3, 2.0),
+        ("linear", 3, 6.0),
+        ("exponential", 1, 2.0),
+        ("exponential", 3, 8.0),
+        ("exponential", 10, 30.0),
+    ],
+)
+def test_backoff_grows_per_policy_and_is_capped(backoff, attempt, expected):
+    policy = {"backoff": backoff, "delay_seconds": 2, "max_delay_seconds": 30, "jitter": 0}
+    assert engine.retry_delay(policy, attempt) == expected
+
+
+def test_jitter_keeps_the_delay_within_its_band():
+    policy = {"backoff": "fixed", "delay_seconds": 10, "max_delay_seconds": 60, "jitter": 0.5}
+    delays = {engine.retry_delay(policy, 1) for _ in range(200)}
+    assert all(5.0 <= d <= 10.0 for d in delays) and len(delays) > 50
+
+
+def test_templates_keep_types_for_whole_values_and_interpolate_inside_text():
+    context = {"inputs": {"n": 3, "tags": ["a"]}, "steps": {"s": {"outputs": {"body": {"items": [1, 2]}}}}, "run": {}}
+    value = {
+        "whole": "${{ steps.s.outputs.body }}",
+        "text": "n=${{ inputs.n }} tags=${{inputs.tags}}",
+        "item": "${{ steps.s.outputs.body.items[1] }}",
+        "secret": "Bearer ${{ secrets.KEY }}",
+    }
+    rendered = render(value, context, secret=lambda name: f"<{name}>")
+    assert rendered == {"whole": {"items": [1, 2]}, "text": 'n=3 tags=["a"]', "item": 2, "secret": "Bearer <KEY>"}
+    with pytest.raises(TemplateError, match="has no field 'missing'"):
+        render("${{ steps.s.outputs.missing }}", context, secret=str)
+
+
+def test_a_duplicate_delivery_of_a_step_is_ignored(db, tenant):
+    run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+    step = run.steps.get(step_id="a")
+    assert engine.step_claim(step_pk=step.pk, task_id=step.task_id, worker="w1") is not None
+    assert engine.step_claim(step_pk=step.pk, task_id=step.task_id, worker="w2") is None  # redelivered
+    assert engine.step_claim(step_pk=step.pk, task_id="stale-token", worker="w3") is None
+    step.refresh_from_db()
+    assert (step.status, step.attempts, step.worker) == ("running", 1, "w1")
+
+
+def test_the_reaper_times_out_orphaned_steps_and_fails_the_run(db, tenant):
+    from orchestration.tasks import reap
+
+    run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+    step = run.steps.get(step_id="a")
+    engine.step_claim(step_pk=step.pk, task_id=step.task_id)
+    assert reap() == 0  # still within its deadline
+    StepRun.objects.filter(pk=step.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))
+    assert reap() == 1
+    run.refresh_from_db()
+    steps = {s.step_id: s.status for s in run.steps.all()}
+    assert steps == {"a": "timed_out", "b": "skipped"}
+    assert run.status == "timed_out" and "worker was lost" in run.error
+
+
+def test_the_reaper_is_declared_in_the_beat_schedule():
+    assert settings.CELERY_BEAT_SCHEDULE["orchestration-reap"]["task"] == "orchestration.reap"
+
+
+def test_run_status_changes_are_pushed_to_the_tenants_live_channel(db, tenant, django_capture_on_commit_callbacks):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(tenant_group(tenant.pk), channel)
+    cluster = make_cluster(tenant, CHAIN)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run = engine.run_trigger(cluster=cluster, inputs={})
+    # Publish only (the step messages are not sent: no worker in this test).
+    for callback in callbacks:
+        if getattr(callback, "func", None) is not engine._send_all:
+            callback()
+    message = async_to_sync(layer.receive)(channel)
+    assert message["event"] == "run.status"
+    assert message["data"]["id"] == str(run.pk) and message["data"]["status"] == "running"
