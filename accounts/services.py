@@ -91,12 +91,6 @@ def user_verify_email(*, token: str) -> User:
     return user
 
 
-@transaction.atomic
-def user_resend_verification(*, user: User) -> None:
-    if user.verification_status == User.Verification.NOT_VERIFIED:
-        _send_verification(user)
-
-
 # --- Sessions (JWT) ---------------------------------------------------------------------------
 def _session_payload(refresh: RefreshToken) -> dict:
     return {

@@ -203,3 +203,18 @@ def test_two_concurrent_refreshes_of_one_token_yield_at_most_one_success(user):
         thread.join()
 
     assert sorted(statuses) == [200, 401, 401, 401]
+
+
+def test_the_periodic_flush_drops_only_expired_refresh_token_rows(user):
+    from django.utils import timezone
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    from accounts.tasks import flush_expired_sessions
+
+    live = RefreshToken.for_user(user)
+    stale = RefreshToken.for_user(user)
+    OutstandingToken.objects.filter(jti=stale["jti"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    flush_expired_sessions()
+
+    assert list(OutstandingToken.objects.values_list("jti", flat=True)) == [live["jti"]]
