@@ -203,3 +203,17 @@ def test_a_process_drains_its_buffer_when_it_exits():
     assert call_id in {call["id"] for call in shipped}
     client.lrem(metering.BUFFER_KEY, 0, next(i for i in client.lrange(metering.BUFFER_KEY, 0, -1)
                                              if call_id in i.decode()))
+
+
+def test_the_flush_command_rolls_up_and_prunes(tenant, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.USAGE_RAW_RETENTION_DAYS = 0
+    _, secret = make_key(tenant)
+    key_client(secret).get("/api/v1/api-keys")
+    out = StringIO()
+    call_command("usage_flush", "--prune", stdout=out)
+    assert "pruned 1 raw call(s)" in out.getvalue()
+    assert UsageRollup.objects.get(tenant=tenant).requests == 1
