@@ -1,0 +1,366 @@
+"""The operators' console for orchestration: clusters, runs, executions, agents, tasks and
+secrets. Every write goes through the services and the engine, as the API's do."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
+
+from config.api.exceptions import Conflict
+from orchestration import engine, services
+from orchestration.definitions import DefinitionInvalid, DefinitionTooLarge, parse_definition
+from orchestration.models import (
+    Agent,
+    AgentTask,
+    Cluster,
+    ClusterVersion,
+    Execution,
+    Run,
+    RunStatus,
+    Secret,
+    StepLog,
+    StepRun,
+    StepStatus,
+)
+
+COLOURS = {
+    RunStatus.SUCCEEDED: "#1a7f37",
+    RunStatus.RUNNING: "#0969da",
+    RunStatus.QUEUED: "#6e7781",
+    RunStatus.FAILED: "#cf222e",
+    RunStatus.TIMED_OUT: "#bc4c00",
+    RunStatus.CANCELLED: "#57606a",
+    StepStatus.PENDING: "#8c959f",
+    StepStatus.SKIPPED: "#8c959f",
+}
+RECENT_LOG_LINES = 200
+
+
+def badge(status: str):
+    return format_html(
+        '<span style="background:{};color:#fff;padding:2px 8px;border-radius:8px;font-weight:600">{}</span>',
+        COLOURS.get(status, "#6e7781"),
+        status.replace("_", " "),
+    )
+
+
+def duration(started, finished) -> str:
+    if not (started and finished):
+        return "—"
+    seconds = (finished - started).total_seconds()
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+# --- Clusters ---------------------------------------------------------------------------------
+class ClusterForm(forms.ModelForm):
+    class Meta:
+        model = Cluster
+        fields = ["tenant", "definition"]
+        widgets = {"definition": forms.Textarea(attrs={"rows": 24, "cols": 100, "style": "font-family:monospace"})}
+
+    def clean_definition(self):
+        text = self.cleaned_data["definition"]
+        try:
+            parse_definition(text)
+        except DefinitionTooLarge as exc:
+            raise ValidationError(str(exc))
+        except DefinitionInvalid as exc:
+            raise ValidationError([f"line {p.line}: {p.message}" for p in exc.problems])
+        return text
+
+
+class ClusterVersionInline(admin.TabularInline):
+    model = ClusterVersion
+    extra = 0
+    can_delete = False
+    fields = ["version", "created_at", "created_by", "formatted"]
+    readonly_fields = fields
+    ordering = ["-version"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="definition")
+    def formatted(self, obj):
+        return format_html('<pre style="max-height:16em;overflow:auto;margin:0">{}</pre>', obj.definition)
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    form = ClusterForm
+    list_display = ["name", "tenant", "version", "schedule", "steps", "updated_at"]
+    list_filter = ["tenant"]
+    search_fields = ["name", "tenant__slug"]
+    list_select_related = ["tenant"]
+    inlines = [ClusterVersionInline]
+    actions = ["trigger_runs"]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else []
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["tenant", "definition"]
+        return ["tenant", "name", "version", "schedule", "periodic_task", "formatted_definition", "definition"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["tenant", "name", "version", "schedule", "periodic_task", "formatted_definition"] if obj else []
+
+    @admin.display(description="current definition")
+    def formatted_definition(self, obj):
+        return format_html(
+            '<pre style="background:#f6f8fa;padding:8px;border-radius:6px;max-height:30em;overflow:auto">{}</pre>',
+            obj.definition,
+        )
+
+    @admin.display(description="steps")
+    def steps(self, obj) -> int:
+        return len(obj.spec.get("steps", []))
+
+    def save_model(self, request, obj, form, change):
+        definition = form.cleaned_data["definition"]
+        try:
+            if change:
+                saved = services.cluster_update(cluster=obj, definition=definition, actor=request.user)
+            else:
+                saved = services.cluster_create(tenant=obj.tenant, definition=definition, actor=request.user)
+        except Conflict as exc:
+            messages.error(request, str(exc.detail))
+            return
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        services.cluster_delete(cluster=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for cluster in queryset:
+            services.cluster_delete(cluster=cluster, actor=request.user)
+
+    @admin.action(description="Trigger a run of the selected clusters (default inputs)")
+    def trigger_runs(self, request, queryset):
+        started, refused = 0, []
+        for cluster in queryset:
+            try:
+                engine.run_trigger(cluster=cluster, inputs={}, actor=request.user, trigger=Run.Trigger.ADMIN)
+                started += 1
+            except Exception as exc:  # report each refusal (missing inputs, concurrency) and go on
+                refused.append(f"{cluster.name}: {getattr(exc, 'detail', exc)}")
+        if started:
+            messages.success(request, f"Triggered {started} run(s).")
+        for problem in refused:
+            messages.error(request, problem)
+
+
+# --- Runs and executions ----------------------------------------------------------------------
+class StepRunInline(admin.TabularInline):
+    model = StepRun
+    extra = 0
+    can_delete = False
+    fields = ["step_id", "satellite", "coloured_status", "attempts", "took", "started_at", "worker", "error"]
+    readonly_fields = fields
+    ordering = ["position"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="status")
+    def coloured_status(self, obj):
+        return badge(obj.status)
+
+    @admin.display(description="duration")
+    def took(self, obj) -> str:
+        return duration(obj.started_at, obj.finished_at)
+
+
+class RunAdminBase(admin.ModelAdmin):
+    list_filter = ["status", "trigger", "tenant"]
+    list_select_related = ["tenant", "cluster"]
+    inlines = [StepRunInline]
+    actions = ["cancel_runs", "retry_runs"]
+    show_full_result_count = False  # counting every run on each page view is the slow part
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="status", ordering="status")
+    def coloured_status(self, obj):
+        return badge(obj.status)
+
+    @admin.display(description="duration")
+    def took(self, obj) -> str:
+        return duration(obj.started_at, obj.finished_at)
+
+    @admin.display(description=f"log (last {RECENT_LOG_LINES} lines)")
+    def recent_logs(self, obj):
+        lines = reversed(StepLog.objects.filter(run=obj).order_by("-id")[:RECENT_LOG_LINES])
+        return format_html(
+            '<pre style="max-height:30em;overflow:auto">{}</pre>',
+            format_html_join(
+                "\n",
+                "{} [{}#{}] {}",
+                (
+                    (log.created_at.strftime("%H:%M:%S.%f")[:-3], log.step_id or "run", log.attempt, log.message)
+                    for log in lines
+                ),
+            ),
+        )
+
+    @admin.action(description="Cancel the selected runs")
+    def cancel_runs(self, request, queryset):
+        done = 0
+        for run in queryset.active():
+            engine.run_cancel(run=run, actor=request.user)
+            done += 1
+        messages.success(request, f"Cancelled {done} run(s).")
+
+    @admin.action(description="Retry the selected runs from their failed steps")
+    def retry_runs(self, request, queryset):
+        done = 0
+        for run in queryset.filter(status__in=[RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED]):
+            try:
+                engine.run_retry(run=run, actor=request.user)
+                done += 1
+            except Conflict as exc:
+                messages.error(request, f"{run.pk}: {exc.detail}")
+        messages.success(request, f"Retrying {done} run(s).")
+
+
+@admin.register(Run)
+class RunAdmin(RunAdminBase):
+    list_display = ["id", "cluster", "version", "tenant", "coloured_status", "trigger", "created_at", "took"]
+    search_fields = ["id", "cluster__name"]
+    readonly_fields = [
+        "tenant",
+        "cluster",
+        "version",
+        "status",
+        "trigger",
+        "inputs",
+        "error",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "recent_logs",
+    ]
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(kind=Run.Kind.CLUSTER)
+
+
+@admin.register(Execution)
+class ExecutionAdmin(RunAdminBase):
+    list_display = ["id", "satellite", "tenant", "coloured_status", "created_at", "took"]
+    list_filter = ["status", "satellite", "tenant"]
+    search_fields = ["id", "satellite"]
+    readonly_fields = [
+        "tenant",
+        "satellite",
+        "status",
+        "inputs",
+        "timeout_seconds",
+        "error",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "recent_logs",
+    ]
+    fields = readonly_fields
+    actions = ["cancel_runs"]
+
+
+# --- Agents, tasks, secrets -------------------------------------------------------------------
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = ["name", "tenant", "model", "is_active", "updated_at"]
+    list_filter = ["is_active", "model", "tenant"]
+    search_fields = ["name", "tenant__slug"]
+    list_select_related = ["tenant"]
+    fields = ["tenant", "name", "description", "prompt", "model", "is_active"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["tenant"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        fields = {f: form.cleaned_data[f] for f in ("name", "description", "prompt", "model", "is_active")}
+        try:
+            if change:
+                services.agent_update(agent=Agent.objects.get(pk=obj.pk), actor=request.user, **fields)
+            else:
+                obj.pk = services.agent_create(tenant=obj.tenant, actor=request.user, **fields).pk
+        except Conflict as exc:
+            messages.error(request, str(exc.detail))
+
+    def delete_model(self, request, obj):
+        services.agent_delete(agent=obj, actor=request.user)
+
+
+@admin.register(AgentTask)
+class AgentTaskAdmin(admin.ModelAdmin):
+    list_display = ["title", "agent", "tenant", "coloured_status", "created_at", "finished_at"]
+    list_filter = ["status", "tenant"]
+    search_fields = ["title", "agent__name"]
+    list_select_related = ["agent", "tenant"]
+    readonly_fields = [
+        "tenant",
+        "agent",
+        "title",
+        "description",
+        "input",
+        "status",
+        "result",
+        "error",
+        "execution",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    fields = readonly_fields
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="status", ordering="status")
+    def coloured_status(self, obj):
+        colour = {"completed": "#1a7f37", "failed": "#cf222e", "processing": "#0969da"}.get(obj.status, "#6e7781")
+        return format_html('<span style="color:{};font-weight:600">{}</span>', colour, obj.status)
+
+
+class SecretForm(forms.ModelForm):
+    value = forms.CharField(widget=forms.PasswordInput(render_value=False), help_text="Write-only; never shown again.")
+
+    class Meta:
+        model = Secret
+        fields = ["tenant", "name"]
+
+
+@admin.register(Secret)
+class SecretAdmin(admin.ModelAdmin):
+    form = SecretForm
+    list_display = ["name", "tenant", "updated_at"]
+    list_filter = ["tenant"]
+    search_fields = ["name", "tenant__slug"]
+    list_select_related = ["tenant"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["tenant", "name"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        saved = services.secret_set(
+            tenant=obj.tenant, name=obj.name, value=form.cleaned_data["value"], actor=request.user
+        )
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        services.secret_delete(secret=obj, actor=request.user)
