@@ -15,3 +15,9 @@ def admin_site_client(superuser) -> Client:
     client = Client(raise_request_exception=False)
     client.force_login(superuser)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Seeding dozens of users must not cost a PBKDF2 run each; hashing is Django's concern."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
