@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
-from tenants.policy import Action, Role, role_allows
+from tenants.policy import Action, Role, Scope, role_allows, scopes_allow
 from tests.conftest import bearer_client
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
-from tests.tenants.factories import InvitationFactory
+from tests.tenants.factories import InvitationFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
 
@@ -53,31 +53,58 @@ def expected_status(caller: str, endpoint: Endpoint) -> int:
     return endpoint.success if role_allows(caller, endpoint.action) else 403
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
-@pytest.mark.parametrize("caller", CALLERS)
-def test_role_matrix(caller, endpoint):
-    tenant = TenantFactory()
+def call(endpoint: Endpoint, tenant, client_for):
     MembershipFactory(tenant=tenant, role=Role.OWNER)  # the tenant always keeps an owner
     target = MembershipFactory(tenant=tenant, role=Role.VIEWER).user
     newcomer = UserFactory()
     invitation = InvitationFactory(tenant=tenant)
-    if caller == "anonymous":
-        client = APIClient(raise_request_exception=False)
-    elif caller == "outsider":
-        client = bearer_client(MembershipFactory(tenant=TenantFactory(), role=Role.OWNER).user)
-    else:
-        client = bearer_client(MembershipFactory(tenant=tenant, role=caller).user)
+    client = client_for()
     values = {"slug": tenant.slug, "target": target.pk, "invitation": invitation.pk, "newcomer": newcomer.email}
     path = endpoint.path.format(**values)
     body = {k: v.format(**values) for k, v in (endpoint.body or {}).items()}
+    return getattr(client, endpoint.method)(path, body, format="json")
 
-    response = getattr(client, endpoint.method)(path, body, format="json")
+
+def key_client(raw: str) -> APIClient:
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_X_API_KEY=raw)
+    return client
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+@pytest.mark.parametrize("caller", CALLERS)
+def test_role_matrix(caller, endpoint):
+    tenant = TenantFactory()
+
+    def client_for():
+        if caller == "anonymous":
+            return APIClient(raise_request_exception=False)
+        if caller == "outsider":
+            return bearer_client(MembershipFactory(tenant=TenantFactory(), role=Role.OWNER).user)
+        return bearer_client(MembershipFactory(tenant=tenant, role=caller).user)
+
+    response = call(endpoint, tenant, client_for)
 
     assert response.status_code == expected_status(caller, endpoint), response.content
     if response.status_code >= 400:
         assert response.json()["error"]["code"] in {
             401: "AUTHENTICATION_FAILED", 403: "FORBIDDEN", 404: "NOT_FOUND"
         }.values()
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+@pytest.mark.parametrize("scope", [*(s.value for s in Scope), "foreign-admin"])
+def test_api_key_scope_matrix(scope, endpoint):
+    """A key never exceeds its scopes; a key of another tenant only ever sees 404."""
+    tenant = TenantFactory()
+    owner_of_key = TenantFactory() if scope == "foreign-admin" else tenant
+    scopes = ["admin"] if scope == "foreign-admin" else [scope]
+
+    response = call(endpoint, tenant, lambda: key_client(api_key_for(owner_of_key, scopes)))
+
+    allowed = scopes_allow(scopes, endpoint.action)
+    expected = 404 if scope == "foreign-admin" else (endpoint.success if allowed else 403)
+    assert response.status_code == expected, response.content
 
 
 def test_the_matrix_covers_every_action_the_tenant_endpoints_use():
