@@ -474,15 +474,21 @@ class Outcome:
     output: object = None
     error: str = ""
     retryable: bool = True
+    log_line: str = ""  # written in the completing transaction
 
 
+@transaction.atomic
 def step_claim(*, step_pk, task_id: str, worker: str = "") -> StepRun | None:
-    """Claim the step for this delivery; None when the message is stale or a duplicate."""
+    """Claim the step for this delivery; None when the message is stale or a duplicate.
+
+    One transaction (one commit) with the "started" log line: commits are what a step costs.
+    """
     step = StepRun.objects.select_related("run").filter(pk=step_pk).first()
     if step is None or step.task_id != task_id or step.status != StepStatus.QUEUED:
         return None
     timeout = int(graph_for(step.run).steps[step.step_id]["timeout_seconds"])
     started = now()
+    deadline = started + timedelta(seconds=timeout + DEADLINE_GRACE_SECONDS)
     claimed = StepRun.objects.filter(
         pk=step_pk, task_id=task_id, status=StepStatus.QUEUED, run__status=RunStatus.RUNNING
     ).update(
@@ -491,11 +497,18 @@ def step_claim(*, step_pk, task_id: str, worker: str = "") -> StepRun | None:
         started_at=started,
         finished_at=None,
         worker=worker[:200],
-        deadline_at=started + timedelta(seconds=timeout + DEADLINE_GRACE_SECONDS),
+        deadline_at=deadline,
     )
     if claimed != 1:
         return None
-    step.refresh_from_db()
+    step.status, step.attempts, step.started_at, step.finished_at = StepStatus.RUNNING, step.attempts + 1, started, None
+    step.worker, step.deadline_at = worker[:200], deadline
+    step_log(
+        run_id=step.run_id,
+        step_id=step.step_id,
+        attempt=step.attempts,
+        message=f"attempt {step.attempts} started on {worker or 'a worker'}",
+    )
     if step.run.kind == Run.Kind.EXECUTION:
         AgentTask.objects.filter(execution_id=step.run_id, status=AgentTask.Status.PENDING).update(
             status=AgentTask.Status.PROCESSING, started_at=started
@@ -562,7 +575,6 @@ def step_execute(*, step_pk, task_id: str, worker: str = "") -> None:
             not StepRun.objects.filter(pk=step.pk, status=StepStatus.RUNNING, task_id=task_id).exists()
         ),
     )
-    log_sink("info", f"attempt {step.attempts} started on {worker or 'a worker'}")
     started = time.monotonic()
     try:
         inputs = render(spec["inputs"], _template_context(run, spec), secret)
@@ -589,23 +601,23 @@ def step_execute(*, step_pk, task_id: str, worker: str = "") -> None:
     outcome.error = _mask(outcome.error, used_secrets)
     elapsed_ms = int((time.monotonic() - started) * 1000)
     if outcome.status == StepStatus.SUCCEEDED:
-        log_sink("info", f"succeeded in {elapsed_ms} ms; output: {_summary(outcome.output)}")
+        outcome.log_line = f"succeeded in {elapsed_ms} ms; output: {_summary(outcome.output)}"
     elif outcome.status != StepStatus.CANCELLED:
-        log_sink(
-            "error",
-            f"attempt {step.attempts} {outcome.status.replace('_', ' ')} after {elapsed_ms} ms: {outcome.error}",
-        )
-    _retrying(lambda: step_complete(step_pk=step.pk, task_id=task_id, outcome=outcome))
+        status = outcome.status.replace("_", " ")
+        outcome.log_line = f"attempt {step.attempts} {status} after {elapsed_ms} ms: {outcome.error}"
+    _retrying(lambda: step_complete(step_pk=step.pk, run_pk=run.pk, task_id=task_id, outcome=outcome))
 
 
 @transaction.atomic
-def step_complete(*, step_pk, task_id: str, outcome: Outcome) -> None:
+def step_complete(*, step_pk, run_pk, task_id: str, outcome: Outcome) -> None:
     """Record an attempt's outcome and advance the run (retry, end the step, release dependents)."""
-    run_pk = StepRun.objects.values_list("run_id", flat=True).get(pk=step_pk)
     run = _lock_run(run_pk)
     step = StepRun.objects.get(pk=step_pk)
     if step.status != StepStatus.RUNNING or step.task_id != task_id:
         return  # cancelled or reaped meanwhile: the result is discarded
+    if outcome.log_line:
+        level = StepLog.Level.INFO if outcome.status == StepStatus.SUCCEEDED else StepLog.Level.ERROR
+        step_log(run_id=run.id, step_id=step.step_id, attempt=step.attempts, level=level, message=outcome.log_line)
     graph = graph_for(run)
     spec = graph.steps[step.step_id]
     policy = spec["retries"]
