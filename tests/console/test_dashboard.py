@@ -3,6 +3,7 @@ while parts of the platform are empty or down."""
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -161,3 +162,25 @@ def test_a_read_only_operator_sees_the_dashboard(client, db):
     client.force_login(user)
     assert client.get(DASHBOARD).status_code == 200
     assert NodeGroup.objects.count() == 0 and Heartbeat.objects.count() == 0
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (CI runs with Redis)")
+def test_it_reads_queue_depth_from_the_redis_broker(admin_site_client):
+    import redis
+
+    from config.celery import app
+
+    saved = app.conf.broker_url
+    app.conf.broker_url = settings.REDIS_URL
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    queue = "celery"
+    before = client.llen(queue)
+    client.rpush(queue, "waiting-1", "waiting-2")
+    try:
+        response = admin_site_client.get(DASHBOARD)
+    finally:
+        client.lrem(queue, 0, "waiting-1")
+        client.lrem(queue, 0, "waiting-2")
+        app.conf.broker_url = saved
+        client.close()
+    assert response.context["celery"]["queue_depth"] == before + 2

@@ -103,3 +103,15 @@ def test_staff_outside_the_groups_see_no_models():
     assert client.get("/admin/tenants/tenant/").status_code == 403
     assert client.get("/admin/dashboard/").status_code == 200  # aggregates only
 
+
+
+def test_the_sync_command_restores_a_stripped_group():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    Group.objects.get(name=OPERATORS_GROUP).permissions.clear()
+    out = StringIO()
+    call_command("sync_operator_groups", stdout=out)
+    assert "monitoring.change_node" in perms(OPERATORS_GROUP)
+    assert f"{READ_ONLY_GROUP}: 0 permission(s) added" in out.getvalue()
