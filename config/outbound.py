@@ -8,11 +8,15 @@ How it holds:
 - the host is resolved once and *every* resolved address is vetted; IP literals written in
   legacy forms (decimal `2130706433`, octal `0177.0.0.1`, hex, short `127.1`) and IPv4-mapped
   IPv6 (`::ffff:127.0.0.1`) are normalised before vetting;
-- the connection goes to the vetted address itself (a custom httpcore network backend), so a
-  DNS answer that changes between check and connect (rebinding) cannot redirect it, while the
-  URL keeps its host name for the Host header, SNI and certificate verification;
-- redirects are followed by hand, each hop re-vetted the same way; proxies from the
-  environment are ignored; the body is capped at `max_bytes` and the whole exchange at `timeout`.
+- the socket is opened to the vetted address itself, so a DNS answer that changes between
+  check and connect (rebinding) cannot move it, while the Host header, SNI and certificate
+  verification keep the URL's host name; the peer address is checked again after connecting;
+- redirects are followed by hand, each hop re-vetted the same way; proxy variables from the
+  environment are never used; the body is capped at `max_bytes`, the whole exchange at `timeout`.
+
+HTTP/1.1 is spoken with h11 over asyncio streams: one connection per request, no pool. That
+keeps the pinning explicit and makes a check cost little more than its TCP round trips (the
+poller runs thousands of them per sweep).
 """
 from __future__ import annotations
 
@@ -23,18 +27,19 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
-import httpcore
-import httpx
+import certifi
+import h11
 from django.conf import settings
-from httpcore._backends.auto import AutoBackend
 
 ALLOWED_SCHEMES = ("http", "https")
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+# Set by the guard itself; a caller's values would break framing or the pinned destination.
+HOP_HEADERS = {"host", "connection", "content-length", "transfer-encoding", "accept-encoding", "keep-alive", "te",
+               "upgrade", "proxy-connection"}
 USER_AGENT = "Groundstation/1.0 (+outbound)"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -182,97 +187,82 @@ async def resolve(host: str, port: int, *, timeout: float) -> list[IPAddress]:
     return addresses
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore backend that resolves and vets the host, then connects to the vetted address."""
-
-    def __init__(self) -> None:
-        self._inner = AutoBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await resolve(host, port, timeout=timeout or 10.0)
-        last_error: Exception | None = None
-        for address in addresses:
-            try:
-                stream = await self._inner.connect_tcp(
-                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last_error = exc
-                continue
-            _verify_peer(stream, addresses)
-            return stream
-        raise last_error or httpcore.ConnectError(f"cannot connect to {host}:{port}")
-
-    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
-        raise OutboundBlocked("unix sockets are not reachable from outbound requests")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+async def _open(host: str, port: int, *, tls: bool, timeout: float):
+    """Connect to a vetted address of `host` (TLS with SNI and certificate checks for `host`)."""
+    addresses = await resolve(host, port, timeout=timeout)
+    last_error: OSError | None = None
+    for address in addresses:
+        try:
+            reader, writer = await asyncio.open_connection(
+                str(address), port, ssl=_ssl_context() if tls else None, server_hostname=host if tls else None,
+                limit=READ_CHUNK,
+            )
+        except ssl.SSLError as exc:
+            raise OutboundError(f"TLS error with {host}: {exc.reason or exc}") from exc
+        except OSError as exc:
+            last_error = exc
+            continue
+        _verify_peer(writer, addresses)
+        return reader, writer
+    raise OutboundError(f"cannot connect to {host}:{port}: {last_error}")
 
 
-def _verify_peer(stream, allowed: list[IPAddress]) -> None:
+def _verify_peer(writer: asyncio.StreamWriter, allowed: list[IPAddress]) -> None:
     """Belt and braces: the socket's peer must be an address we vetted."""
-    peer = stream.get_extra_info("server_addr")
-    if peer is None:
+    peer = writer.get_extra_info("peername")
+    if not peer:
         return
     address = normalise(ipaddress.ip_address(str(peer[0]).split("%", 1)[0]))
     if address not in allowed:
+        writer.close()
         raise OutboundBlocked(f"connected to {address}, which was not the vetted address")
 
 
 # --- HTTP -----------------------------------------------------------------------------------
+READ_CHUNK = 64 * 1024
+
+
 @lru_cache(maxsize=1)
 def _ssl_context() -> ssl.SSLContext:
     # Building a context loads the CA bundle (~10 ms); do it once per process.
-    return httpx.create_ssl_context(trust_env=False)
+    return ssl.create_default_context(cafile=certifi.where())
 
 
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, *, keepalive: bool = True, max_connections: int | None = None) -> None:
-        super().__init__(verify=_ssl_context(), trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=_ssl_context(),
-            max_connections=max_connections,
-            max_keepalive_connections=None if keepalive else 0,
-            keepalive_expiry=5.0,
-            network_backend=GuardedBackend(),
-        )
+@dataclass(frozen=True)
+class _Target:
+    scheme: str
+    host: str  # lower-case, IDNA-encoded, IPv6 without brackets
+    port: int
+    target: str  # path and query
+    url: str
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
 
 
-def guarded_client(*, keepalive: bool = True, max_connections: int | None = None) -> httpx.AsyncClient:
-    """An AsyncClient whose every connection is vetted; share one across many `request()` calls.
-
-    `keepalive=False` makes each request open its own connection (health checks want to
-    measure a fresh connect, not a pooled socket).
-    """
-    return httpx.AsyncClient(
-        transport=GuardedTransport(keepalive=keepalive, max_connections=max_connections),
-        trust_env=False,
-        follow_redirects=False,
-        headers={"User-Agent": USER_AGENT},
-    )
-
-
-def check_url(url: str) -> httpx.URL:
-    """Parse and refuse anything but absolute http(s) URLs with a host."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise OutboundBlocked(f"invalid URL: {exc}") from exc
-    if parsed.scheme not in ALLOWED_SCHEMES:
-        raise OutboundBlocked(f"scheme {parsed.scheme or '(none)'!r} is not allowed; use http or https")
-    if not parsed.host:
-        raise OutboundBlocked("the URL has no host")
-    if parsed.userinfo:
+def check_url(url: str) -> _Target:
+    """Parse and refuse anything but absolute http(s) URLs with a host and no credentials."""
+    if not isinstance(url, str) or any(c in url for c in "\r\n\t ") or any(ord(c) < 32 for c in url):
+        raise OutboundBlocked("invalid URL: it contains whitespace or control characters")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
+        raise OutboundBlocked(f"scheme {scheme or '(none)'!r} is not allowed; use http or https")
+    if parts.username is not None or parts.password is not None:
         raise OutboundBlocked("credentials in the URL are not allowed; send them as a header")
-    return parsed
+    host = parts.hostname or ""
+    if not host:
+        raise OutboundBlocked("the URL has no host")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except (ValueError, UnicodeError) as exc:
+        raise OutboundBlocked(f"invalid URL: {exc}") from exc
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Target(scheme=scheme, host=host, port=port, target=target, url=url)
 
 
 async def request(
@@ -284,71 +274,97 @@ async def request(
     timeout: float = 10.0,
     max_bytes: int = 1_000_000,
     follow_redirects: int = 3,
-    client: httpx.AsyncClient | None = None,
 ) -> OutboundResponse:
-    """Make one guarded HTTP request. Raises OutboundBlocked or OutboundError, never httpx's.
+    """Make one guarded HTTP/1.1 request. Raises OutboundBlocked or OutboundError only.
 
-    `timeout` bounds the whole exchange including redirects; pass a `guarded_client()` as
-    `client` to share connections/TLS setup across many calls.
+    `timeout` bounds the whole exchange, redirects included. Bodies are sent and read as is
+    (`Accept-Encoding: identity`), and reading stops at `max_bytes` (`truncated=True`).
     """
     started = time.perf_counter()
-    owned = client is None
-    client = client or guarded_client()
     try:
-        exchange = _exchange(
-            client, method.upper(), url, headers or {}, content, timeout, max_bytes, follow_redirects, started
-        )
-        return await asyncio.wait_for(exchange, timeout)
+        async with asyncio.timeout(timeout):
+            return await _exchange(method.upper(), url, dict(headers or {}), content, max_bytes, follow_redirects,
+                                   started, timeout)
     except TimeoutError as exc:
         raise OutboundError(f"timed out after {timeout:g}s") from exc
-    finally:
-        if owned:
-            await client.aclose()
 
 
-async def _exchange(client, method, url, headers, content, timeout, max_bytes, hops_left, started) -> OutboundResponse:
+async def _exchange(method, url, headers, content, max_bytes, hops_left, started, timeout) -> OutboundResponse:
     current = check_url(url)
     while True:
+        status, response_headers, body, truncated = await _one_request(method, current, headers, content, max_bytes,
+                                                                       timeout)
+        location = response_headers.get("location")
+        if status in REDIRECT_STATUSES and location and hops_left > 0:
+            hops_left -= 1
+            current = check_url(urljoin(current.url, location))
+            if status == 303 or (status in (301, 302) and method == "POST"):
+                method, content = "GET", None
+            continue
+        return OutboundResponse(
+            status=status,
+            headers=response_headers,
+            body=body,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+            truncated=truncated,
+            url=current.url,
+        )
+
+
+async def _one_request(method, target: _Target, headers: dict, content, max_bytes, timeout):
+    reader, writer = await _open(target.host, target.port, tls=target.scheme == "https", timeout=timeout)
+    try:
+        connection = h11.Connection(our_role=h11.CLIENT)
+        sent = {k.lower() for k in headers}
+        request_headers = [("Host", target.host_header)]
+        request_headers += [(k, str(v)) for k, v in headers.items() if k.lower() not in HOP_HEADERS]
+        if "user-agent" not in sent:
+            request_headers.append(("User-Agent", USER_AGENT))
+        request_headers += [("Accept-Encoding", "identity"), ("Connection", "close")]
+        if content is not None:
+            request_headers.append(("Content-Length", str(len(content))))
         try:
-            async with client.stream(
-                method, current, headers=headers, content=content, timeout=httpx.Timeout(timeout)
-            ) as response:
-                location = response.headers.get("location")
-                if response.status_code in REDIRECT_STATUSES and location and hops_left > 0:
-                    hops_left -= 1
-                    current = check_url(urljoin(str(current), location))
-                    if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
-                        method, content = "GET", None
-                    continue
-                body, truncated = await _read_capped(response, max_bytes)
-                return OutboundResponse(
-                    status=response.status_code,
-                    headers=dict(response.headers),
-                    body=body,
-                    elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
-                    truncated=truncated,
-                    url=str(current),
-                )
-        except httpx.TimeoutException as exc:
-            raise OutboundError(f"timed out: {type(exc).__name__}") from exc
-        except httpx.HTTPError as exc:
-            raise OutboundError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
-        except ssl.SSLError as exc:
-            raise OutboundError(f"TLS error: {exc}") from exc
-        except OSError as exc:
-            raise OutboundError(f"{type(exc).__name__}: {exc}") from exc
+            writer.write(connection.send(h11.Request(method=method, target=target.target, headers=request_headers)))
+            if content:
+                writer.write(connection.send(h11.Data(data=content)))
+            writer.write(connection.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError as exc:
+            raise OutboundBlocked(f"invalid request: {exc}") from exc
+        await writer.drain()
+        return await _read_response(connection, reader, max_bytes)
+    except h11.RemoteProtocolError as exc:
+        raise OutboundError(f"invalid HTTP response: {exc}") from exc
+    except ssl.SSLError as exc:
+        raise OutboundError(f"TLS error: {exc.reason or exc}") from exc
+    except OSError as exc:
+        raise OutboundError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        writer.close()
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        if size + len(chunk) > max_bytes:
-            chunks.append(chunk[: max_bytes - size])
-            return b"".join(chunks), True
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks), False
+async def _read_response(connection: h11.Connection, reader: asyncio.StreamReader, max_bytes: int):
+    status, headers, chunks, size = 0, {}, [], 0
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            connection.receive_data(await reader.read(READ_CHUNK))
+            continue
+        if isinstance(event, h11.InformationalResponse):
+            continue
+        if isinstance(event, h11.Response):
+            status = event.status_code
+            for name, value in event.headers:
+                key = name.decode("latin-1")  # h11 lower-cases names
+                headers[key] = f"{headers[key]}, {value.decode('latin-1')}" if key in headers else value.decode(
+                    "latin-1")
+        elif isinstance(event, h11.Data):
+            if size + len(event.data) > max_bytes:
+                chunks.append(event.data[: max_bytes - size])
+                return status, headers, b"".join(chunks), True
+            chunks.append(event.data)
+            size += len(event.data)
+        elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+            return status, headers, b"".join(chunks), False
 
 
 def request_sync(

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-import httpx
 from django.utils import timezone
 
 from config import outbound
@@ -105,7 +104,7 @@ def evaluate_http(spec: CheckSpec, response: outbound.OutboundResponse) -> str:
     return ""
 
 
-async def run_one(spec: CheckSpec, client: httpx.AsyncClient | None = None) -> CheckResult:
+async def run_one(spec: CheckSpec) -> CheckResult:
     checked_at = timezone.now()
     started = time.perf_counter()
     try:
@@ -118,7 +117,6 @@ async def run_one(spec: CheckSpec, client: httpx.AsyncClient | None = None) -> C
             timeout=spec.timeout_seconds,
             max_bytes=MAX_CHECK_BODY_BYTES,
             follow_redirects=3,
-            client=client,
         )
     except (outbound.OutboundBlocked, outbound.OutboundError) as exc:
         elapsed = round((time.perf_counter() - started) * 1000, 2)
@@ -128,16 +126,15 @@ async def run_one(spec: CheckSpec, client: httpx.AsyncClient | None = None) -> C
 
 
 async def run_many(specs: list[CheckSpec], *, concurrency: int) -> list[CheckResult]:
-    """Check every spec, at most `concurrency` at a time, sharing one guarded client."""
+    """Check every spec, at most `concurrency` at a time. Every check opens its own connection,
+    so it measures what a new client of the node would see."""
     semaphore = asyncio.Semaphore(max(1, concurrency))
-    # No keep-alive: every check measures a fresh connection, as a client of the node would see.
-    async with outbound.guarded_client(keepalive=False) as client:
 
-        async def bounded(spec: CheckSpec) -> CheckResult:
-            async with semaphore:
-                return await run_one(spec, client)
+    async def bounded(spec: CheckSpec) -> CheckResult:
+        async with semaphore:
+            return await run_one(spec)
 
-        return list(await asyncio.gather(*(bounded(spec) for spec in specs)))
+    return list(await asyncio.gather(*(bounded(spec) for spec in specs)))
 
 
 def run_checks(specs: list[CheckSpec], *, concurrency: int) -> list[CheckResult]:

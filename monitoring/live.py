@@ -23,15 +23,22 @@ def tenant_group(tenant_id) -> str:
 
 def publish(*, tenant_id, event: str, data: dict) -> None:
     """Send `{"event", "data", "at"}` to every live connection of the tenant."""
+    publish_many([(tenant_id, event, data)])
+
+
+def publish_many(events: list[tuple]) -> None:
+    """Send several `(tenant_id, event, data)` at once: one hop into the layer's event loop
+    for a whole batch of status changes instead of one per change."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not events:
         return
-    message = {
-        "type": MESSAGE_TYPE,
-        "event": event,
-        "data": data,
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-    }
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    async def send_all() -> None:
+        for tenant_id, event, data in events:
+            message = {"type": MESSAGE_TYPE, "event": event, "data": data, "at": at}
+            await layer.group_send(tenant_group(tenant_id), message)
+
     try:
         try:
             loop = asyncio.get_running_loop()
@@ -39,12 +46,17 @@ def publish(*, tenant_id, event: str, data: dict) -> None:
             loop = None
         if loop is not None:
             # Called from async code (a consumer, the poller's loop): don't block the loop.
-            loop.create_task(layer.group_send(tenant_group(tenant_id), message))
+            loop.create_task(send_all())
         else:
-            async_to_sync(layer.group_send)(tenant_group(tenant_id), message)
+            async_to_sync(send_all)()
     except Exception:  # the channel layer is best effort by design; log, never fail the caller
-        logger.warning("live publish failed", extra={"event": event, "tenant": str(tenant_id)}, exc_info=True)
+        logger.warning("live publish failed", extra={"events": len(events)}, exc_info=True)
 
 
 def publish_on_commit(*, tenant_id, event: str, data: dict) -> None:
     transaction.on_commit(lambda: publish(tenant_id=tenant_id, event=event, data=data))
+
+
+def publish_many_on_commit(events: list[tuple]) -> None:
+    if events:
+        transaction.on_commit(lambda: publish_many(events))

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -170,12 +170,14 @@ def nodes_run_claimed(*, token: uuid.UUID | str, node_ids: Iterable) -> list[Sna
     """Check the nodes this batch claimed (skipping any re-claimed by a later batch)."""
     nodes = list(Node.objects.filter(pk__in=list(node_ids), claim_token=token, enabled=True))
     results = run_checks([CheckSpec.from_node(n) for n in nodes], concurrency=settings.MONITORING_CHECK_CONCURRENCY)
-    return checks_record(results=results)
+    return checks_record(results=results, nodes=nodes)
 
 
 # --- Recording results ----------------------------------------------------------------------
 @transaction.atomic
-def checks_record(*, results: list[CheckResult], now: datetime | None = None) -> list[Snapshot]:
+def checks_record(
+    *, results: list[CheckResult], now: datetime | None = None, nodes: list[Node] | None = None
+) -> list[Snapshot]:
     """Write snapshots in bulk, advance each node's state and act on the transitions.
 
     A failure only turns a node `down` after MONITORING_FAILURE_THRESHOLD consecutive failures;
@@ -184,7 +186,9 @@ def checks_record(*, results: list[CheckResult], now: datetime | None = None) ->
     now = now or timezone.now()
     threshold = max(1, settings.MONITORING_FAILURE_THRESHOLD)
     degraded_ms = settings.MONITORING_DEGRADED_LATENCY_MS
-    nodes = {str(n.pk): n for n in Node.objects.filter(pk__in=[r.node_id for r in results])}
+    if nodes is None:
+        nodes = list(Node.objects.filter(pk__in=[r.node_id for r in results]))
+    nodes = {str(n.pk): n for n in nodes}  # the caller's freshly loaded rows save a second query
     snapshots: list[Snapshot] = []
     transitions: list[tuple[Node, str, str]] = []
     for result in results:
@@ -218,10 +222,12 @@ def checks_record(*, results: list[CheckResult], now: datetime | None = None) ->
             node.status, node.status_changed_at = new, now
             transitions.append((node, old, new))
     Snapshot.objects.bulk_create(snapshots, batch_size=1000)
-    Node.objects.bulk_update(list(nodes.values()), NODE_STATE_FIELDS, batch_size=500)
+    _write_node_states(list(nodes.values()))
 
+    events: list[tuple] = []
     for node, old, new in transitions:
-        _node_transition(node=node, old=old, new=new, now=now)
+        _node_transition(node=node, old=old, new=new, now=now, events=events)
+    live.publish_many_on_commit(events)
     group_ids = {n.group_id for n in nodes.values() if n.group_id}
     if group_ids:
         NodeGroup.objects.filter(pk__in=group_ids).update(last_checked_at=now)
@@ -230,6 +236,29 @@ def checks_record(*, results: list[CheckResult], now: datetime | None = None) ->
             group_recompute(group=group, now=now)
     transaction.on_commit(lambda: metrics.record_checks(snapshots))
     return snapshots
+
+
+def _write_node_states(nodes: list[Node]) -> None:
+    """One parameterised UPDATE per node, sent with executemany.
+
+    `QuerySet.bulk_update` builds a CASE expression per field and row; for a 1,000-node batch
+    that cost ~10 s of CPU, while executemany of a fixed statement costs milliseconds.
+    """
+    if not nodes:
+        return
+    meta = Node._meta
+    fields = [meta.get_field(name) for name in NODE_STATE_FIELDS]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    # Only quoted identifiers from the model are interpolated; every value is a parameter.
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+    rows = [
+        [field.get_db_prep_save(getattr(node, field.attname), connection) for field in fields]
+        + [meta.pk.get_db_prep_value(node.pk, connection)]
+        for node in nodes
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _node_payload(node: Node, old: str) -> dict:
@@ -245,8 +274,8 @@ def _node_payload(node: Node, old: str) -> dict:
     }
 
 
-def _node_transition(*, node: Node, old: str, new: str, now: datetime) -> None:
-    live.publish_on_commit(tenant_id=node.tenant_id, event="node.status", data=_node_payload(node, old))
+def _node_transition(*, node: Node, old: str, new: str, now: datetime, events: list) -> None:
+    events.append((node.tenant_id, "node.status", _node_payload(node, old)))
     if new == Status.DOWN:
         if not in_maintenance(tenant_id=node.tenant_id, node=node, now=now):
             _incident_open(node=node, now=now, cause=node.last_error or "check failed")
