@@ -26,7 +26,7 @@ from functools import lru_cache, partial
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 
 from config.api.exceptions import Conflict
 from monitoring import live
@@ -142,12 +142,12 @@ def _retrying(func, *, attempts: int = 8):
             time.sleep(0.05 * (2**attempt) * (0.5 + random.random()))
 
 
-def _lock_run(run_pk) -> Run:
+def _lock_run(run_pk) -> Run | None:
     if connection.vendor == "sqlite":
         # SQLite has no row locks: take the database write lock first, so the reads that
         # follow cannot go stale before our writes (SELECT … FOR UPDATE is a no-op there).
         Run.objects.filter(pk=run_pk).update(status=F("status"))
-    return Run.objects.select_for_update().get(pk=run_pk)
+    return Run.objects.select_for_update().filter(pk=run_pk).first()
 
 
 def _summary(value, limit: int = 200) -> str:
@@ -612,9 +612,9 @@ def step_execute(*, step_pk, task_id: str, worker: str = "") -> None:
 def step_complete(*, step_pk, run_pk, task_id: str, outcome: Outcome) -> None:
     """Record an attempt's outcome and advance the run (retry, end the step, release dependents)."""
     run = _lock_run(run_pk)
-    step = StepRun.objects.get(pk=step_pk)
-    if step.status != StepStatus.RUNNING or step.task_id != task_id:
-        return  # cancelled or reaped meanwhile: the result is discarded
+    step = StepRun.objects.filter(pk=step_pk).first()
+    if run is None or step is None or step.status != StepStatus.RUNNING or step.task_id != task_id:
+        return  # cancelled, reaped or deleted meanwhile: the result is discarded
     if outcome.log_line:
         level = StepLog.Level.INFO if outcome.status == StepStatus.SUCCEEDED else StepLog.Level.ERROR
         step_log(run_id=run.id, step_id=step.step_id, attempt=step.attempts, level=level, message=outcome.log_line)
@@ -664,6 +664,8 @@ def _revoke(task_ids: list[str]) -> None:
 def run_cancel(*, run: Run, actor=None) -> Run:
     """Cancel now: running steps stop at their next cooperative check, nothing more is queued."""
     run = _lock_run(run.pk)
+    if run is None:
+        raise NotFound()
     if run.is_terminal:
         raise Conflict(f"The run already ended ({run.status}).")
     active = list(run.steps.exclude(status__in=TERMINAL_STEP_STATUSES))
@@ -692,6 +694,8 @@ def run_cancel(*, run: Run, actor=None) -> Run:
 def run_retry(*, run: Run, actor=None) -> Run:
     """Re-run from the steps that did not succeed, reusing the outputs of those that did."""
     run = _lock_run(run.pk)
+    if run is None:
+        raise NotFound()
     if run.status not in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED):
         raise Conflict(f"Only a failed, timed-out or cancelled run can be retried; this one is {run.status}.")
     graph = graph_for(run)
@@ -754,8 +758,14 @@ def steps_reap(*, at=None) -> int:
 @transaction.atomic
 def _reap_one(step_pk, run_pk, at) -> int:
     run = _lock_run(run_pk)
-    step = StepRun.objects.get(pk=step_pk)
-    if step.status != StepStatus.RUNNING or not step.deadline_at or step.deadline_at >= at:
+    step = StepRun.objects.filter(pk=step_pk).first()
+    if (
+        run is None
+        or step is None
+        or step.status != StepStatus.RUNNING
+        or not step.deadline_at
+        or step.deadline_at >= at
+    ):
         return 0
     step.status = StepStatus.TIMED_OUT
     step.error = "no result before the deadline: the worker was lost or the step overran its timeout"

@@ -126,3 +126,33 @@ def test_secrets_are_write_only_and_stored_encrypted(tenant, make_member):
     assert bad.status_code == 400 and "name" in bad.json()["error"]["details"]
     assert client.delete("/api/v1/secrets/API_TOKEN").status_code == 204
     assert not Secret.objects.exists()
+
+
+def test_concurrent_first_requests_with_one_key_start_one_execution(transactional_db, tenant, make_member):
+    import threading
+
+    from django.db import connection
+
+    user = make_member(tenant, Role.OPERATOR)
+    barrier = threading.Barrier(4)
+    answers = []
+
+    def call():
+        try:
+            client = bearer_client(user, tenant)
+            barrier.wait()
+            response = client.post(
+                "/api/v1/satellites/echo/execute", {"inputs": {"n": 1}}, format="json", HTTP_IDEMPOTENCY_KEY="race"
+            )
+            answers.append((response.status_code, response.json().get("id")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [status for status, _ in answers] == [202] * 4
+    assert len({execution_id for _, execution_id in answers}) == 1
+    assert Execution.objects.count() == 1 and IdempotencyRecord.objects.count() == 1

@@ -1,4 +1,5 @@
 """Run the reaper once (normally beat does it every 30 s)."""
+
 from django.core.management.base import BaseCommand
 
 from orchestration import engine

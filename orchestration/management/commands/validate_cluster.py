@@ -1,4 +1,5 @@
 """Validate cluster definition files offline (e.g. in a CI job before deploying them)."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
