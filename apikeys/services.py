@@ -190,9 +190,9 @@ def usage_flush(*, stale_after_seconds: int = 120) -> int:
     share a batch; a processing list left behind by a worker that died is picked up again once
     it is older than `stale_after_seconds` (replays insert nothing twice).
     """
-    metering.ship()  # this process's own buffer (the embedded default ships to the database)
+    shipped = metering.ship()  # this process's own buffer (the embedded default ships to the database)
     client = redis_client()
-    stored = 0
+    stored = 0 if client is not None else shipped
     if client is not None:
         now = int(time.time())
         for name in client.scan_iter(match=f"{metering.PROCESSING_PREFIX}*", count=100):
