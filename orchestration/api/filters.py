@@ -4,6 +4,13 @@ import django_filters
 
 from orchestration.models import Agent, AgentTask, Cluster, Run, RunStatus
 
+# Django's default message repeats the submitted value; an error should never echo input back.
+QUIET = {"invalid_choice": "Select a valid choice."}
+
+
+def choice(choices) -> django_filters.ChoiceFilter:
+    return django_filters.ChoiceFilter(choices=choices, error_messages=QUIET)
+
 
 class ClusterFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
@@ -18,9 +25,9 @@ class ClusterFilter(django_filters.FilterSet):
 
 
 class RunFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=RunStatus.choices)
+    status = choice(RunStatus.choices)
     cluster_id = django_filters.UUIDFilter(field_name="cluster_id")
-    trigger = django_filters.ChoiceFilter(choices=Run.Trigger.choices)
+    trigger = choice(Run.Trigger.choices)
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
@@ -30,7 +37,7 @@ class RunFilter(django_filters.FilterSet):
 
 
 class ExecutionFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=RunStatus.choices)
+    status = choice(RunStatus.choices)
     satellite = django_filters.CharFilter()
 
     class Meta:
@@ -47,6 +54,7 @@ class AgentFilter(django_filters.FilterSet):
 
 
 class AgentTaskFilter(django_filters.FilterSet):
+    status = choice(AgentTask.Status.choices)
     agent_id = django_filters.UUIDFilter(field_name="agent_id")
 
     class Meta:
