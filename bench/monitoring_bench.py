@@ -156,7 +156,7 @@ def bench_uptime(count: int, repeats: int = 5) -> None:
     from django.utils import timezone
 
     from monitoring.models import Node, RollupWatermark, Snapshot, SnapshotRollup
-    from monitoring.rollups import floor_day, floor_hour
+    from monitoring.rollups import HISTOGRAM_FIELDS, floor_day, floor_hour
     from monitoring.selectors import uptime_statistics
 
     tenant = fresh_tenant("bench-uptime")
@@ -165,19 +165,19 @@ def bench_uptime(count: int, repeats: int = 5) -> None:
     nodes = Node.objects.bulk_create(
         [Node(tenant=tenant, name=f"n{i}", address="127.0.0.1", port=80) for i in range(count)], batch_size=2000
     )
-    histogram = [0, 0, 0, 10, 30, 15, 5] + [0] * 12
+    histogram = dict(zip(HISTOGRAM_FIELDS, [0, 0, 0, 10, 30, 15, 5] + [0] * 12, strict=True))
     print(f"writing 30 days of rollups for {count} nodes …", flush=True)
     rows = []
     for node in nodes:
         for hours_back in range(1, 30 * 24 + 1):
             rows.append(SnapshotRollup(tenant=tenant, node=node, resolution="hour",
                                        bucket_start=hour_mark - timedelta(hours=hours_back), checks=60, up=59, down=1,
-                                       latency_sum_ms=59 * 45.0, latency_histogram=histogram))
+                                       latency_sum_ms=59 * 45.0, **histogram))
         for days_back in range(1, 31):
             rows.append(SnapshotRollup(tenant=tenant, node=node, resolution="day",
                                        bucket_start=day_mark - timedelta(days=days_back), checks=1440, up=1416,
                                        down=24, latency_sum_ms=1416 * 45.0,
-                                       latency_histogram=[c * 24 for c in histogram]))
+                                       **{k: c * 24 for k, c in histogram.items()}))
         if len(rows) > 50_000:
             SnapshotRollup.objects.bulk_create(rows, batch_size=5000)
             rows = []

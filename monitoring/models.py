@@ -159,8 +159,9 @@ class Snapshot(models.Model):
 class SnapshotRollup(models.Model):
     """Aggregated snapshots of one node over one hour or one day; kept indefinitely.
 
-    `latency_histogram` counts successful checks per `LATENCY_BUCKETS_MS` bucket, so
-    percentiles over any window merge a few rows instead of scanning raw snapshots.
+    `lat_b00` … `lat_b18` count successful checks per latency bucket (upper bounds in
+    `LATENCY_BUCKETS_MS`, the last open-ended). As plain columns they are summed by the
+    database, so uptime and percentiles over 30 days aggregate in SQL, never in Python.
     """
 
     class Resolution(models.TextChoices):
@@ -177,7 +178,25 @@ class SnapshotRollup(models.Model):
     degraded = models.PositiveIntegerField(default=0)
     down = models.PositiveIntegerField(default=0)
     latency_sum_ms = models.FloatField(default=0)
-    latency_histogram = models.JSONField(default=list)
+    lat_b00 = models.PositiveIntegerField(default=0)
+    lat_b01 = models.PositiveIntegerField(default=0)
+    lat_b02 = models.PositiveIntegerField(default=0)
+    lat_b03 = models.PositiveIntegerField(default=0)
+    lat_b04 = models.PositiveIntegerField(default=0)
+    lat_b05 = models.PositiveIntegerField(default=0)
+    lat_b06 = models.PositiveIntegerField(default=0)
+    lat_b07 = models.PositiveIntegerField(default=0)
+    lat_b08 = models.PositiveIntegerField(default=0)
+    lat_b09 = models.PositiveIntegerField(default=0)
+    lat_b10 = models.PositiveIntegerField(default=0)
+    lat_b11 = models.PositiveIntegerField(default=0)
+    lat_b12 = models.PositiveIntegerField(default=0)
+    lat_b13 = models.PositiveIntegerField(default=0)
+    lat_b14 = models.PositiveIntegerField(default=0)
+    lat_b15 = models.PositiveIntegerField(default=0)
+    lat_b16 = models.PositiveIntegerField(default=0)
+    lat_b17 = models.PositiveIntegerField(default=0)
+    lat_b18 = models.PositiveIntegerField(default=0)
 
     objects = TenantScopedQuerySet.as_manager()
 

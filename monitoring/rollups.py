@@ -5,14 +5,15 @@ for the hours around them, and raw snapshots newer than the hourly watermark. A 
 touches ~30 + 48 rows per node instead of 43,200 snapshots.
 """
 import bisect
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Q, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from monitoring.models import RollupWatermark, Snapshot, SnapshotRollup, Status
+from monitoring.models import AVAILABLE, RollupWatermark, Snapshot, SnapshotRollup, Status
 
 # Upper bounds (ms) of the latency histogram; the last bucket is open-ended.
 LATENCY_BUCKETS_MS = (5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000)
@@ -29,12 +30,16 @@ def floor_day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+HISTOGRAM_FIELDS = [f"lat_b{index:02d}" for index in range(len(LATENCY_BUCKETS_MS) + 1)]
+COUNTERS = ["checks", "up", "degraded", "down", "latency_sum_ms", *HISTOGRAM_FIELDS]
+
+
 def bucket_index(latency_ms: float) -> int:
     return bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)
 
 
 def empty_histogram() -> list[int]:
-    return [0] * (len(LATENCY_BUCKETS_MS) + 1)
+    return [0] * len(HISTOGRAM_FIELDS)
 
 
 def percentile(histogram: list[int], fraction: float) -> float | None:
@@ -55,8 +60,41 @@ def percentile(histogram: list[int], fraction: float) -> float | None:
     return float(LATENCY_BUCKETS_MS[-1])
 
 
+def _bucket_filter(index: int) -> Q:
+    """Successful checks whose latency falls in bucket `index` (same edges as bucket_index)."""
+    condition = Q(status__in=AVAILABLE, latency_ms__isnull=False)
+    if index > 0:
+        condition &= Q(latency_ms__gt=LATENCY_BUCKETS_MS[index - 1])
+    if index < len(LATENCY_BUCKETS_MS):
+        condition &= Q(latency_ms__lte=LATENCY_BUCKETS_MS[index])
+    return condition
+
+
+def aggregate_snapshots(queryset) -> list[dict]:
+    """Per-node counters of raw snapshots, computed by the database (one row per node)."""
+    return list(
+        queryset.values("tenant_id", "node_id")
+        .annotate(
+            s_checks=Count("pk"),
+            s_up=Count("pk", filter=Q(status=Status.UP)),
+            s_degraded=Count("pk", filter=Q(status=Status.DEGRADED)),
+            s_down=Count("pk", filter=Q(status=Status.DOWN)),
+            s_latency_sum_ms=Coalesce(Sum("latency_ms", filter=Q(status__in=AVAILABLE)), Value(0.0)),
+            **{f"s_{name}": Count("pk", filter=_bucket_filter(i)) for i, name in enumerate(HISTOGRAM_FIELDS)},
+        )
+        .order_by()
+    )
+
+
+def aggregate_rollups(queryset) -> list[dict]:
+    """Per-node sums of rollup rows, computed by the database (one row per node)."""
+    return list(
+        queryset.values("tenant_id", "node_id").annotate(**{f"s_{name}": Sum(name) for name in COUNTERS}).order_by()
+    )
+
+
 class Accumulator:
-    """Counts of one node over some span; merges snapshots and rollup rows alike."""
+    """Counters of one node (or group) over some span, merged from aggregate rows."""
 
     __slots__ = ("checks", "up", "degraded", "down", "latency_sum_ms", "histogram")
 
@@ -65,27 +103,30 @@ class Accumulator:
         self.latency_sum_ms = 0.0
         self.histogram = empty_histogram()
 
-    def add_snapshot(self, status: str, latency_ms: float | None) -> None:
-        self.checks += 1
-        if status == Status.DOWN:
-            self.down += 1
-            return
-        if status == Status.DEGRADED:
-            self.degraded += 1
-        else:
-            self.up += 1
-        if latency_ms is not None:
-            self.latency_sum_ms += latency_ms
-            self.histogram[bucket_index(latency_ms)] += 1
+    def add(self, row: dict) -> None:
+        """Add an aggregate row (`s_<counter>` keys, as aggregate_* return)."""
+        self.checks += row["s_checks"] or 0
+        self.up += row["s_up"] or 0
+        self.degraded += row["s_degraded"] or 0
+        self.down += row["s_down"] or 0
+        self.latency_sum_ms += row["s_latency_sum_ms"] or 0.0
+        for index, name in enumerate(HISTOGRAM_FIELDS):
+            self.histogram[index] += row[f"s_{name}"] or 0
 
-    def add_rollup(self, checks, up, degraded, down, latency_sum_ms, histogram) -> None:
-        self.checks += checks
-        self.up += up
-        self.degraded += degraded
-        self.down += down
-        self.latency_sum_ms += latency_sum_ms
-        for index, count in enumerate(histogram[: len(self.histogram)]):
+    def merge(self, other: "Accumulator") -> None:
+        self.checks += other.checks
+        self.up += other.up
+        self.degraded += other.degraded
+        self.down += other.down
+        self.latency_sum_ms += other.latency_sum_ms
+        for index, count in enumerate(other.histogram):
             self.histogram[index] += count
+
+    def as_fields(self) -> dict:
+        return {
+            "checks": self.checks, "up": self.up, "degraded": self.degraded, "down": self.down,
+            "latency_sum_ms": self.latency_sum_ms, **dict(zip(HISTOGRAM_FIELDS, self.histogram, strict=True)),
+        }
 
     @property
     def uptime_percent(self) -> float | None:
@@ -105,55 +146,37 @@ def watermarks() -> tuple[datetime | None, datetime | None]:
     return rows.get(Resolution.HOUR), rows.get(Resolution.DAY)
 
 
+def _replace_rollups(resolution: str, start: datetime, rows: list[dict]) -> int:
+    # Re-rolling a bucket (late snapshots, a crashed run) replaces it: idempotent.
+    SnapshotRollup.objects.filter(resolution=resolution, bucket_start=start).delete()
+    objects = []
+    for row in rows:
+        acc = Accumulator()
+        acc.add(row)
+        objects.append(SnapshotRollup(tenant_id=row["tenant_id"], node_id=row["node_id"], resolution=resolution,
+                                      bucket_start=start, **acc.as_fields()))
+    SnapshotRollup.objects.bulk_create(objects, batch_size=1000)
+    return len(objects)
+
+
 @transaction.atomic
 def _roll_hour(start: datetime) -> int:
     end = start + HOUR
-    accumulators: dict[tuple, Accumulator] = defaultdict(Accumulator)
-    rows = Snapshot.objects.filter(checked_at__gte=start, checked_at__lt=end).values_list(
-        "tenant_id", "node_id", "status", "latency_ms"
-    )
-    for tenant_id, node_id, status, latency in rows.iterator(chunk_size=5000):
-        accumulators[(tenant_id, node_id)].add_snapshot(status, latency)
-    # Re-rolling an hour (late snapshots, a crashed run) replaces it: idempotent.
-    SnapshotRollup.objects.filter(resolution=Resolution.HOUR, bucket_start=start).delete()
-    SnapshotRollup.objects.bulk_create(
-        [
-            SnapshotRollup(
-                tenant_id=tenant_id, node_id=node_id, resolution=Resolution.HOUR, bucket_start=start,
-                checks=acc.checks, up=acc.up, degraded=acc.degraded, down=acc.down,
-                latency_sum_ms=acc.latency_sum_ms, latency_histogram=acc.histogram,
-            )
-            for (tenant_id, node_id), acc in accumulators.items()
-        ],
-        batch_size=1000,
-    )
+    rows = aggregate_snapshots(Snapshot.objects.filter(checked_at__gte=start, checked_at__lt=end))
+    count = _replace_rollups(Resolution.HOUR, start, rows)
     RollupWatermark.objects.update_or_create(resolution=Resolution.HOUR, defaults={"until": end})
-    return len(accumulators)
+    return count
 
 
 @transaction.atomic
 def _roll_day(start: datetime) -> int:
     end = start + DAY
-    accumulators: dict[tuple, Accumulator] = defaultdict(Accumulator)
-    rows = SnapshotRollup.objects.filter(
-        resolution=Resolution.HOUR, bucket_start__gte=start, bucket_start__lt=end
-    ).values_list("tenant_id", "node_id", "checks", "up", "degraded", "down", "latency_sum_ms", "latency_histogram")
-    for tenant_id, node_id, *counts in rows.iterator(chunk_size=5000):
-        accumulators[(tenant_id, node_id)].add_rollup(*counts)
-    SnapshotRollup.objects.filter(resolution=Resolution.DAY, bucket_start=start).delete()
-    SnapshotRollup.objects.bulk_create(
-        [
-            SnapshotRollup(
-                tenant_id=tenant_id, node_id=node_id, resolution=Resolution.DAY, bucket_start=start,
-                checks=acc.checks, up=acc.up, degraded=acc.degraded, down=acc.down,
-                latency_sum_ms=acc.latency_sum_ms, latency_histogram=acc.histogram,
-            )
-            for (tenant_id, node_id), acc in accumulators.items()
-        ],
-        batch_size=1000,
+    rows = aggregate_rollups(
+        SnapshotRollup.objects.filter(resolution=Resolution.HOUR, bucket_start__gte=start, bucket_start__lt=end)
     )
+    count = _replace_rollups(Resolution.DAY, start, rows)
     RollupWatermark.objects.update_or_create(resolution=Resolution.DAY, defaults={"until": end})
-    return len(accumulators)
+    return count
 
 
 def snapshots_rollup(*, now: datetime | None = None) -> dict:

@@ -6,7 +6,17 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from monitoring.models import AVAILABLE, Incident, Node, NodeGroup, Snapshot, SnapshotRollup, Status
-from monitoring.rollups import DAY, Accumulator, Resolution, floor_day, floor_hour, percentile, watermarks
+from monitoring.rollups import (
+    DAY,
+    Accumulator,
+    Resolution,
+    aggregate_rollups,
+    aggregate_snapshots,
+    floor_day,
+    floor_hour,
+    percentile,
+    watermarks,
+)
 from tenants.models import Tenant
 
 UPTIME_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
@@ -59,9 +69,9 @@ def status_summary(*, tenant: Tenant) -> dict:
 
 # --- Uptime ---------------------------------------------------------------------------------
 def _accumulate(*, tenant: Tenant, start: datetime, end: datetime) -> dict:
-    """Per-node Accumulators over [start, end): daily rollups for whole days, hourly rollups for
-    the hours around them, raw snapshots after the hourly watermark. Rollups have hour
-    granularity, so a window starting mid-hour includes that whole hour."""
+    """Per-node Accumulators over [start, end), aggregated by the database: daily rollups for
+    whole days, hourly rollups for the hours around them, raw snapshots after the hourly
+    watermark. Rollups have hour granularity, so a window starting mid-hour includes that hour."""
     hour_mark, day_mark = watermarks()
     per_node: dict = defaultdict(Accumulator)
     raw_from = start
@@ -78,22 +88,18 @@ def _accumulate(*, tenant: Tenant, start: datetime, end: datetime) -> dict:
                 (Resolution.DAY, first_day, days_to),
                 (Resolution.HOUR, days_to, rolled_to),
             ]
-        fields = ("node_id", "checks", "up", "degraded", "down", "latency_sum_ms", "latency_histogram")
         for resolution, span_start, span_end in spans:
-            if span_start >= span_end:
-                continue
-            rows = SnapshotRollup.objects.filter(
-                tenant=tenant, resolution=resolution, bucket_start__gte=span_start, bucket_start__lt=span_end
-            ).values_list(*fields)
-            for node_id, *counts in rows:
-                per_node[node_id].add_rollup(*counts)
+            if span_start < span_end:
+                rows = SnapshotRollup.objects.filter(
+                    tenant=tenant, resolution=resolution, bucket_start__gte=span_start, bucket_start__lt=span_end
+                )
+                for row in aggregate_rollups(rows):
+                    per_node[row["node_id"]].add(row)
         raw_from = max(start, hour_mark)
     if raw_from < end:
-        rows = Snapshot.objects.filter(tenant=tenant, checked_at__gte=raw_from, checked_at__lt=end).values_list(
-            "node_id", "status", "latency_ms"
-        )
-        for node_id, status, latency in rows.iterator(chunk_size=5000):
-            per_node[node_id].add_snapshot(status, latency)
+        rows = Snapshot.objects.filter(tenant=tenant, checked_at__gte=raw_from, checked_at__lt=end)
+        for row in aggregate_snapshots(rows):
+            per_node[row["node_id"]].add(row)
     return per_node
 
 
@@ -117,8 +123,7 @@ def uptime_statistics(*, tenant: Tenant, window: str, now: datetime | None = Non
         acc = per_node.get(pk, Accumulator())
         results.append(_row("node_id", pk, name, acc.uptime_percent, acc))
         if group_id:
-            per_group[group_id].add_rollup(acc.checks, acc.up, acc.degraded, acc.down, acc.latency_sum_ms,
-                                           acc.histogram)
+            per_group[group_id].merge(acc)
     # A group's uptime is time-based: the share of the window it was not in a down incident.
     incidents_by_group = defaultdict(list)
     for group_id, opened, resolved in Incident.objects.for_tenant(tenant).filter(
