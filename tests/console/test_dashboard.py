@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apikeys.services import usage_rollup
 from monitoring.models import Heartbeat, NodeGroup, Status
 from orchestration.models import RunStatus
 from tests.console.factories import ApiCallFactory, HeartbeatFactory, RunFactory, StaffFactory, seed_nodes
@@ -49,7 +50,9 @@ def test_it_shows_seeded_fleet_runs_and_api_figures(admin_site_client):
     ApiCallFactory.create_batch(7, tenant=tenant)
     ApiCallFactory.create_batch(2, tenant=tenant, status=429)
     ApiCallFactory(tenant=tenant, status=503)
+    ApiCallFactory.create_batch(3, tenant=TenantFactory(slug="quiet-co"))
     HeartbeatFactory(worker="celery@alpha")
+    usage_rollup()  # the metering pipeline's own step: raw calls → daily rollups
 
     response = admin_site_client.get(DASHBOARD)
 
@@ -63,8 +66,9 @@ def test_it_shows_seeded_fleet_runs_and_api_figures(admin_site_client):
     assert context["incidents"]["total"] == 1
     assert context["runs"]["totals"]["succeeded"] == 3
     assert context["runs"]["totals"]["failed"] == 1  # the 30-hour-old failure is outside the window
-    assert (context["api"]["requests"], context["api"]["limited"], context["api"]["errors"]) == (10, 2, 1)
-    assert context["api"]["top_tenants"][0]["tenant__slug"] == "busy-co"
+    assert (context["api"]["requests"], context["api"]["limited"], context["api"]["errors"]) == (13, 2, 1)
+    top = [(t["tenant__slug"], t["requests"]) for t in context["api"]["top_tenants"]]
+    assert top == [("busy-co", 10), ("quiet-co", 3)]
     assert context["celery"]["beat_state"] == "ok"
     assert context["celery"]["workers"] == ["celery@alpha"]
     html = response.content.decode()
