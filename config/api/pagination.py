@@ -1,13 +1,42 @@
-"""Pagination of SPEC §2: page numbers for lists, cursors for time series; page_size ≤ 200."""
+"""Pagination of SPEC §2: page numbers for lists, cursors for time series; page_size ≤ 200.
+
+`page_size` must be a positive integer (a malformed one is a 400, not silently ignored);
+above 200 it is capped.
+"""
 from rest_framework import pagination
+from rest_framework.exceptions import ValidationError
 
 MAX_PAGE_SIZE = 200
+
+
+def strict_page_size(request, paginator) -> int:
+    values = request.query_params.getlist(paginator.page_size_query_param)
+    if not values:
+        return paginator.page_size
+    if len(values) > 1:
+        raise ValidationError({"page_size": ["Give page_size once."]})
+    try:
+        size = int(values[0])
+    except ValueError:
+        raise ValidationError({"page_size": ["A positive integer is required."]})
+    if size < 1:
+        raise ValidationError({"page_size": ["A positive integer is required."]})
+    return min(size, paginator.max_page_size)
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        return strict_page_size(request, self)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+        return parameters
 
 
 class TimeSeriesCursorPagination(pagination.CursorPagination):
@@ -17,3 +46,13 @@ class TimeSeriesCursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
     ordering = "-created_at"
+
+    def get_page_size(self, request):
+        return strict_page_size(request, self)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters

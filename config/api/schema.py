@@ -52,6 +52,8 @@ DESCRIPTIONS = {
     "503": "A dependency is unavailable.",
 }
 BODY_METHODS = {"post", "put", "patch"}
+# DRF refuses NUL characters in every string field; the schema says so.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
 
 
 def _error_response(code: str) -> dict:
@@ -64,8 +66,19 @@ def _error_response(code: str) -> dict:
     return response
 
 
+def _forbid_nul_in_request_strings(schemas: dict) -> None:
+    for name, component in schemas.items():
+        if not name.endswith("Request"):
+            continue
+        for prop in component.get("properties", {}).values():
+            if prop.get("type") == "string" and not ({"format", "pattern", "enum"} & prop.keys()):
+                prop["pattern"] = NO_NUL_PATTERN
+
+
 def add_error_responses(result, generator, request, public):
-    result.setdefault("components", {}).setdefault("schemas", {})["ErrorEnvelope"] = ERROR_COMPONENT
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorEnvelope"] = ERROR_COMPONENT
+    _forbid_nul_in_request_strings(schemas)
     for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
@@ -73,6 +86,8 @@ def add_error_responses(result, generator, request, public):
             codes = ["400", "401", "403", "404", "429", "503"]
             if method in BODY_METHODS:
                 codes += ["409", "413", "415"]
+            elif method == "delete":
+                codes.append("409")
             for code in codes:
                 operation["responses"].setdefault(code, _error_response(code))
     return result

@@ -35,6 +35,7 @@ def test_readiness_is_503_when_redis_is_unreachable(client, settings, transactio
     assert response.json()["checks"]["cache"] == "unavailable"
 
 
+@pytest.mark.django_db
 def test_metrics_are_served_and_can_require_a_token(client, settings):
     assert client.get("/metrics").status_code == 200
     settings.METRICS_TOKEN = "scrape-me"

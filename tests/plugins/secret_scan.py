@@ -5,13 +5,18 @@ is remembered; every log line of the run is written, formatted as in production,
 `artifacts/test-run.log`. At the end the log is searched for each secret; any hit fails the run.
 The figures go to `artifacts/secret-scan.json`.
 """
+import contextlib
 import json
 import logging
+import os
 import secrets
 from pathlib import Path
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-LOG_FILE = ARTIFACTS / "test-run.log"
+# One file per process, so parallel runs (pytest -n) don't write over each other.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+LOG_FILE = ARTIFACTS / (f"test-run-{_WORKER}.log" if _WORKER else "test-run.log")
+SCAN_REPORT = ARTIFACTS / (f"secret-scan-{_WORKER}.json" if _WORKER else "secret-scan.json")
 MIN_SECRET_LENGTH = 8
 _created: set[str] = set()
 
@@ -68,11 +73,12 @@ def pytest_configure(config):
 
 def pytest_sessionfinish(session, exitstatus):
     for handler in logging.getLogger().handlers:
-        handler.flush()
+        with contextlib.suppress(ValueError):  # a stream pytest already closed
+            handler.flush()
     text = LOG_FILE.read_text(errors="replace") if LOG_FILE.exists() else ""
     leaked = sorted(s for s in _created if s in text)
     report = {"secrets_created": len(_created), "log_bytes": len(text), "secrets_found_in_logs": len(leaked)}
-    (ARTIFACTS / "secret-scan.json").write_text(json.dumps(report, indent=2))
+    SCAN_REPORT.write_text(json.dumps(report, indent=2))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter:
         reporter.write_line(

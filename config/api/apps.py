@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ApiPlumbingConfig(AppConfig):
+    """Not a domain app: installs the API-wide input rules once, at start-up."""
+
+    name = "config.api"
+    label = "api_plumbing"
+
+    def ready(self) -> None:
+        from config.api import strict_types
+
+        strict_types.install()
