@@ -3,11 +3,14 @@ agents and agent tasks. Views validate, call a service or the engine, and answer
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.db import IntegrityError, transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -15,12 +18,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from config.api.exceptions import Conflict
 from config.api.pagination import TimeSeriesCursorPagination
+from config.api.parsers import JSONParser
 from config.api.tenancy import TenantScopedViewSet
 from orchestration import engine, selectors, services
 from orchestration.api import permissions as policy
@@ -282,30 +285,62 @@ def _sse(event: str, data: dict, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-def follow_run(run_id, after_id: int = 0) -> Iterator[str]:
-    """SSE events: every log line after `after_id`, each status change, then `end`."""
-    started = last_beat = time.monotonic()
-    last_status = None
-    while True:
-        logs = list(selectors.run_logs(run=run_id, after_id=after_id)[:500])
+class RunFollower:
+    """One poll of a run for SSE: log lines after the last one sent, status changes, the end."""
+
+    def __init__(self, run_id, after_id: int = 0):
+        self.run_id = run_id
+        self.after_id = after_id
+        self.last_status = None
+        self.started = self.last_beat = time.monotonic()
+
+    def poll(self) -> tuple[list[str], bool, bool]:
+        """(events, finished, more lines pending)."""
+        events = []
+        logs = list(selectors.run_logs(run=self.run_id, after_id=self.after_id)[:500])
         for log in logs:
-            after_id = log.id
-            yield _sse("log", StepLogSerializer(log).data, log.id)
-        state = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
-        if state != last_status and state is not None:
-            last_status = state
-            yield _sse("status", {"run_id": str(run_id), "status": state})
-        if state is None or (state in TERMINAL_RUN_STATUSES and len(logs) < 500):
-            yield _sse("end", {"run_id": str(run_id), "status": state})
-            return
+            self.after_id = log.id
+            events.append(_sse("log", StepLogSerializer(log).data, log.id))
+        state = Run.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
+        if state != self.last_status and state is not None:
+            self.last_status = state
+            events.append(_sse("status", {"run_id": str(self.run_id), "status": state}))
+        backlog = len(logs) == 500
+        if state is None or (state in TERMINAL_RUN_STATUSES and not backlog):
+            events.append(_sse("end", {"run_id": str(self.run_id), "status": state}))
+            return events, True, False
         now = time.monotonic()
-        if now - started > SSE_MAX_SECONDS:
-            return  # the client reconnects with Last-Event-ID
-        if now - last_beat > SSE_KEEPALIVE_SECONDS:
-            last_beat = now
-            yield ": keep-alive\n\n"
-        if len(logs) < 500:
+        if now - self.started > SSE_MAX_SECONDS:
+            return events, True, False  # the client reconnects with Last-Event-ID
+        if now - self.last_beat > SSE_KEEPALIVE_SECONDS:
+            self.last_beat = now
+            events.append(": keep-alive\n\n")
+        return events, False, backlog
+
+
+def follow_run(run_id, after_id: int = 0) -> Iterator[str]:
+    """SSE stream for WSGI servers."""
+    follower = RunFollower(run_id, after_id)
+    while True:
+        events, finished, backlog = follower.poll()
+        yield from events
+        if finished:
+            return
+        if not backlog:
             time.sleep(SSE_POLL_SECONDS)
+
+
+async def afollow_run(run_id, after_id: int = 0) -> AsyncIterator[str]:
+    """SSE stream for ASGI servers: a sync iterator would be buffered whole by Django there."""
+    follower = RunFollower(run_id, after_id)
+    while True:
+        events, finished, backlog = await sync_to_async(follower.poll)()
+        for event in events:
+            yield event
+        if finished:
+            return
+        if not backlog:
+            await asyncio.sleep(SSE_POLL_SECONDS)
 
 
 @extend_schema_view(
@@ -347,7 +382,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
         except ValueError:
             raise ValidationError({"after": ["Must be an integer."]})
         if request.accepted_renderer.format == "event-stream":
-            response = StreamingHttpResponse(follow_run(run.pk, after), content_type="text/event-stream")
+            stream = afollow_run if isinstance(request._request, ASGIRequest) else follow_run
+            response = StreamingHttpResponse(stream(run.pk, after), content_type="text/event-stream")
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # let proxies pass events through at once
             return response

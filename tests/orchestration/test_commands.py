@@ -1,4 +1,5 @@
 """Management commands and the execution rate limit."""
+
 import pytest
 from django.core.management import CommandError, call_command
 

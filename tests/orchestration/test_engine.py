@@ -97,3 +97,31 @@ def test_run_status_changes_are_pushed_to_the_tenants_live_channel(db, tenant, d
     message = async_to_sync(layer.receive)(channel)
     assert message["event"] == "run.status"
     assert message["data"]["id"] == str(run.pk) and message["data"]["status"] == "running"
+
+
+def test_under_asgi_the_log_stream_is_asynchronous_and_ends_with_the_run(db, tenant, make_member):
+    """Django buffers a *sync* iterator whole under ASGI, which would defeat following live."""
+    from django.test import AsyncClient
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from tenants.policy import Role
+
+    user = make_member(tenant, Role.VIEWER)
+    run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+    engine.run_cancel(run=run)
+    client = AsyncClient()
+    headers = {
+        "Authorization": f"Bearer {AccessToken.for_user(user)}",
+        "X-Tenant": tenant.slug,
+        "Accept": "text/event-stream",
+    }
+
+    async def read():
+        response = await client.get(f"/api/v1/runs/{run.pk}/logs", headers=headers)
+        assert response.status_code == 200, response.content
+        assert response.is_async and response["Content-Type"].startswith("text/event-stream")
+        return [chunk.decode() async for chunk in response.streaming_content]
+
+    chunks = async_to_sync(read)()
+    assert "event: log" in chunks[0] and "run cancelled" in "".join(chunks)
+    assert chunks[-1].startswith("event: end") and '"status": "cancelled"' in chunks[-1]
