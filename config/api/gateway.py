@@ -57,6 +57,7 @@ class GatewayState:
     result: CheckResult | None = None
     headers: dict = field(default_factory=dict)
     exempt: bool = False
+    routed: bool = False  # process_view ran (a view was resolved)
 
 
 class _Health:
@@ -133,6 +134,10 @@ class GatewayMiddleware:
         response = self.get_response(request)
         if state.exempt:
             return response
+        if not state.routed:
+            # No view was resolved (an unknown URL): the caller is still identified, limited and
+            # metered, so probing unknown paths is neither free nor missing from the tenant's usage.
+            response = self._admit_unrouted(request, state) or response
         for name, value in state.headers.items():
             response[name] = value
         try:
@@ -145,6 +150,7 @@ class GatewayMiddleware:
         state = getattr(request, "gateway", None)
         if state is None:
             return None
+        state.routed = True
         if _view_attribute(view_func, request, "gateway_exempt", False):
             state.exempt = True
             return None
@@ -153,6 +159,16 @@ class GatewayMiddleware:
             return None
         try:
             return self._admit(request, state, view_func)
+        except Exception:  # the gateway must never turn a request into a 500
+            logger.exception("rate limiter failed; request admitted")
+            return None
+
+    def _admit_unrouted(self, request, state: GatewayState):
+        state.raw = presented(request)
+        if state.raw is None:
+            return None
+        try:
+            return self._admit(request, state, None)
         except Exception:  # the gateway must never turn a request into a 500
             logger.exception("rate limiter failed; request admitted")
             return None

@@ -1,0 +1,170 @@
+"""A populated victim tenant, an attacker tenant, and the whole cast of principals of each.
+
+The cross-tenant and mass-assignment suites share this: every tenant-scoped model has at least
+one object in the victim tenant, and each tenant has a person of every role and an API key of
+every scope (plus one with all scopes). Objects are made through the services, as the API does.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from apikeys import services as apikey_services
+from apikeys.models import ApiCall
+from monitoring import alerts
+from monitoring import services as monitoring_services
+from orchestration import engine
+from orchestration import services as orchestration_services
+from tenants import services as tenant_services
+from tenants.policy import Role, Scope
+from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.monitoring.factories import IncidentFactory
+
+ROLES = [Role.OWNER, Role.ADMIN, Role.OPERATOR, Role.MEMBER, Role.VIEWER]
+KEY_SCOPES = {
+    "key:read": ["read"],
+    "key:write": ["write"],
+    "key:execute": ["execute"],
+    "key:admin": ["admin"],
+    "key:all": [s.value for s in Scope],
+}
+CLUSTER_DEFINITION = "name: {name}\nsteps:\n  - {{id: a, satellite: echo, inputs: {{message: hi}}}}\n"
+
+
+@dataclass
+class Principal:
+    label: str  # "owner" … "viewer", "key:read" …
+    client: APIClient
+    user: object | None = None
+    role: str | None = None
+    scopes: list[str] | None = None
+    secret: str = ""
+
+    @property
+    def is_key(self) -> bool:
+        return self.scopes is not None
+
+
+@dataclass
+class Side:
+    tenant: object
+    principals: dict[str, Principal] = field(default_factory=dict)
+    objects: dict[str, object] = field(default_factory=dict)  # model label → one object
+    secrets: list[str] = field(default_factory=list)  # every secret minted for this side
+
+
+def person_client(user, tenant_slug: str | None) -> APIClient:
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    if tenant_slug:
+        client.defaults["HTTP_X_TENANT"] = tenant_slug
+    return client
+
+
+def key_client(secret: str) -> APIClient:
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+def _cast(tenant) -> Side:
+    side = Side(tenant=tenant)
+    for role in ROLES:
+        # JWTs need no password; skipping the hash saves a second per user on a busy machine.
+        user = MembershipFactory(tenant=tenant, role=role, user=UserFactory(password=None)).user
+        client = person_client(user, tenant.slug)
+        side.principals[role.value] = Principal(role.value, client, user=user, role=role.value)
+    for label, scopes in KEY_SCOPES.items():
+        _key, secret = apikey_services.api_key_create(tenant=tenant, name=label, scopes=scopes)
+        side.principals[label] = Principal(label, key_client(secret), scopes=scopes, secret=secret)
+        side.secrets.append(secret)
+    return side
+
+
+def _populate(side: Side) -> None:
+    """One object of every tenant-scoped model, created by the side's owner."""
+    tenant, owner = side.tenant, side.principals["owner"].user
+    tag = tenant.slug
+    group = monitoring_services.group_create(tenant=tenant, actor=owner, name=f"grp-{tag}", min_online=1)
+    node = monitoring_services.node_create(
+        tenant=tenant, actor=owner, name=f"node-{tag}", address="192.0.2.10", port=443, group=group,
+        interval_seconds=60, timeout_seconds=5,
+    )
+    channel, signing_secret = alerts.alert_channel_create(
+        tenant=tenant, actor=owner, name=f"hook-{tag}", kind="webhook", url="https://hooks.example.com/gs"
+    )
+    side.secrets.append(signing_secret)
+    now = timezone.now()
+    window = monitoring_services.maintenance_window_create(
+        tenant=tenant, actor=owner, name=f"mw-{tag}", node=node, starts_at=now, ends_at=now + timedelta(hours=1)
+    )
+    incident = IncidentFactory(tenant=tenant, node=node)
+    cluster = orchestration_services.cluster_create(
+        tenant=tenant, definition=CLUSTER_DEFINITION.format(name=f"cl-{tag}"), actor=owner
+    )
+    run = engine.run_trigger(cluster=cluster, inputs={}, actor=owner)
+    execution = engine.execution_create(tenant=tenant, satellite="echo", inputs={"message": "x"}, actor=owner)
+    secret_value = f"vault-{uuid.uuid4().hex}"
+    secret = orchestration_services.secret_set(tenant=tenant, name=f"S_{tag.upper().replace('-', '_')}",
+                                               value=secret_value, actor=owner)
+    side.secrets.append(secret_value)
+    agent = orchestration_services.agent_create(tenant=tenant, actor=owner, name=f"agent-{tag}", prompt="p",
+                                                model="m")
+    task = orchestration_services.agent_task_create(tenant=tenant, agent=agent, title="t", actor=owner)
+    invitation = tenant_services.invitation_create(
+        tenant=tenant, email=f"invitee-{tag}@example.com", role=Role.MEMBER, actor=owner, actor_role=Role.OWNER
+    )
+    side.secrets.append(tenant_services.invitation_token(invitation))
+    key, key_secret = apikey_services.api_key_create(tenant=tenant, name=f"victim-key-{tag}", scopes=["read"])
+    side.secrets.append(key_secret)
+    apikey_services.usage_calls_store(calls=[{
+        "id": str(uuid.uuid4()), "request_id": uuid.uuid4().hex, "tenant_id": str(tenant.pk),
+        "api_key_id": str(key.pk), "user_id": None, "route": "/api/v1/nodes", "method": "GET", "status": 200,
+        "duration_ms": 3.0, "at": now.isoformat(),
+    }])
+    membership = tenant.memberships.get(user=side.principals["member"].user)
+    side.objects.update({
+        "monitoring.NodeGroup": group, "monitoring.Node": node, "monitoring.AlertChannel": channel,
+        "monitoring.MaintenanceWindow": window, "monitoring.Incident": incident, "orchestration.Cluster": cluster,
+        "orchestration.Run": run, "orchestration.Execution": execution, "orchestration.Secret": secret,
+        "orchestration.Agent": agent, "orchestration.AgentTask": task, "tenants.Invitation": invitation,
+        "apikeys.ApiKey": key, "apikeys.ApiCall": ApiCall.objects.filter(tenant_id=tenant.pk).first(),
+        "tenants.Membership": membership, "tenants.Tenant": tenant,
+    })
+
+
+@dataclass
+class World:
+    victim: Side
+    attacker: Side
+
+    def victim_markers(self) -> set[str]:
+        """Strings that only the victim's data contains: any of them in an attacker's response is a leak."""
+        markers = {str(self.victim.tenant.pk), self.victim.tenant.slug}
+        for obj in self.victim.objects.values():
+            markers.add(str(obj.pk))
+        for principal in self.victim.principals.values():
+            if principal.user is not None:
+                markers.update({str(principal.user.pk), principal.user.email})
+        return markers
+
+
+def build_world() -> World:
+    victim = _cast(TenantFactory(slug=f"victim-{uuid.uuid4().hex[:6]}"))
+    attacker = _cast(TenantFactory(slug=f"attacker-{uuid.uuid4().hex[:6]}"))
+    _populate(victim)
+    _populate(attacker)
+    return World(victim=victim, attacker=attacker)
+
+
+def body_text(response) -> str:
+    content = getattr(response, "content", b"") or b""
+    if not content and hasattr(response, "streaming_content"):
+        return ""
+    return content.decode(errors="replace") if isinstance(content, bytes) else json.dumps(content)
