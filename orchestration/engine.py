@@ -324,7 +324,7 @@ def _release(run: Run, graph: Graph, ready: list[StepRun]) -> None:
     _queue_many(run, graph, to_queue)
     if ended:
         _propagate(run, graph, ended)
-    else:
+    elif not to_queue:  # a run with a step just queued cannot be finished
         _maybe_finish(run, graph)
 
 
@@ -357,6 +357,7 @@ def _send_all(sends: list[tuple[str, str, int]], countdown: float) -> None:
 def _propagate(run: Run, graph: Graph, ended: list[StepRun]) -> None:
     """Worklist over ended steps: update dependents' counters and release those now ready."""
     work = list(ended)
+    queued_any = False
     while work:
         step = work.pop()
         dependents = graph.dependents.get(step.step_id) or []
@@ -382,7 +383,9 @@ def _propagate(run: Run, graph: Graph, ended: list[StepRun]) -> None:
             elif not candidate.is_handler or _main_done(run):
                 to_queue.append(candidate)
         _queue_many(run, graph, to_queue)
-    _maybe_finish(run, graph)
+        queued_any = queued_any or bool(to_queue)
+    if not queued_any:  # a run with a step just queued cannot be finished
+        _maybe_finish(run, graph)
 
 
 def _main_done(run: Run) -> bool:
