@@ -4,6 +4,8 @@ The credential is resolved exactly as for the HTTP API (JWT, personal token or A
 the tenant exactly as `X-Tenant` would be (key's own tenant, the named slug, or the caller's
 only membership). Refused connections are closed before the handshake completes.
 """
+import asyncio
+import time
 from types import SimpleNamespace
 from urllib.parse import parse_qs
 
@@ -40,8 +42,19 @@ def authorise(token: str, slug: str) -> dict | None:
     return {"tenant_id": str(context.tenant.pk), "tenant": context.tenant.slug}
 
 
+# Clients only ever send small pings; a bigger frame is refused before it is parsed.
+MAX_FRAME_BYTES = 4096
+TOO_BIG_CLOSE_CODE = 1009  # RFC 6455 "message too big"
+# A client that sends nothing (no ping) for this long is presumed gone: closing it stops dead
+# peers from holding a group membership and a server slot forever.
+IDLE_SECONDS = 300.0
+IDLE_CLOSE_CODE = 4408
+
+
 class StatusConsumer(AsyncJsonWebsocketConsumer):
     group_name: str | None = None
+    idle_task: asyncio.Task | None = None
+    last_seen: float = 0.0
 
     async def connect(self) -> None:
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -54,9 +67,28 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
         self.group_name = tenant_group(grant["tenant_id"])
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await self.accept()
+        self.last_seen = time.monotonic()
+        self.idle_task = asyncio.ensure_future(self._close_when_idle())
         await self.send_json({"event": "hello", "data": {"tenant": grant["tenant"]}})
 
+    async def _close_when_idle(self) -> None:
+        while True:
+            remaining = self.last_seen + IDLE_SECONDS - time.monotonic()
+            if remaining <= 0:
+                await self.close(code=IDLE_CLOSE_CODE)
+                return
+            await asyncio.sleep(remaining)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if len(text_data or "") + len(bytes_data or b"") > MAX_FRAME_BYTES:
+            await self.close(code=TOO_BIG_CLOSE_CODE)
+            return
+        self.last_seen = time.monotonic()
+        await super().receive(text_data=text_data, bytes_data=bytes_data, **kwargs)
+
     async def disconnect(self, code) -> None:
+        if self.idle_task is not None:
+            self.idle_task.cancel()
         if self.group_name:
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
 

@@ -57,6 +57,11 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 SSE_POLL_SECONDS = 0.5
 SSE_KEEPALIVE_SECONDS = 15
 SSE_MAX_SECONDS = 3600
+# A stream also ends after this long without a log line or status change, and after this many
+# bytes, so a stuck run or a flood of logs cannot hold a server slot or a buffer indefinitely;
+# the client reconnects with Last-Event-ID and misses nothing.
+SSE_IDLE_SECONDS = 300
+SSE_MAX_BYTES = 8 * 1024 * 1024
 
 
 class ExecutionRateLimited:
@@ -292,7 +297,8 @@ class RunFollower:
         self.run_id = run_id
         self.after_id = after_id
         self.last_status = None
-        self.started = self.last_beat = time.monotonic()
+        self.started = self.last_beat = self.last_event = time.monotonic()
+        self.sent_bytes = 0
 
     def poll(self) -> tuple[list[str], bool, bool]:
         """(events, finished, more lines pending)."""
@@ -310,7 +316,14 @@ class RunFollower:
             events.append(_sse("end", {"run_id": str(self.run_id), "status": state}))
             return events, True, False
         now = time.monotonic()
-        if now - self.started > SSE_MAX_SECONDS:
+        if events:
+            self.last_event = now
+            self.sent_bytes += sum(len(event) for event in events)
+        if (
+            now - self.started > SSE_MAX_SECONDS
+            or now - self.last_event > SSE_IDLE_SECONDS
+            or self.sent_bytes > SSE_MAX_BYTES
+        ):
             return events, True, False  # the client reconnects with Last-Event-ID
         if now - self.last_beat > SSE_KEEPALIVE_SECONDS:
             self.last_beat = now
