@@ -33,11 +33,3 @@ def key_client(tenant, scopes) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return client
 
-
-ECHO_CHAIN = """
-name: chain
-steps:
-  - id: a
-    satellite: echo
-    inputs: {message: hello}
-"""
