@@ -65,6 +65,20 @@ def assert_recorded(event: AuditEvent, *, actor, tenant, target, secrets=()) -> 
     assert "digest" not in dumped
 
 
+def inline_data(page) -> dict:
+    """The inline formsets' management and row fields of a change page, as the browser posts them."""
+    data = {}
+    for inline in page.context["inline_admin_formsets"]:
+        formset = inline.formset
+        for field in formset.management_form:
+            data[field.html_name] = field.value()
+        for form in formset.forms:
+            for field in form:
+                if field.value() is not None:
+                    data[field.html_name] = field.value()
+    return data
+
+
 def admin_action(console: Client, changelist: str, action: str, pks) -> None:
     response = console.post(changelist, {"action": action, "_selected_action": [str(pk) for pk in pks]})
     assert response.status_code == 302, response.content[:500]
@@ -228,3 +242,18 @@ def test_the_audit_log_is_filterable_per_tenant_and_read_only(console, tenant, o
     assert detail.status_code == 200 and 'name="_save"' not in detail.content.decode()
     assert console.post(f"/admin/tenants/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_a_cluster_definition_saved_in_the_admin_is_audited(console, staff, tenant):
+    response = console.post("/admin/orchestration/cluster/add/", {"tenant": str(tenant.pk), "definition": CLUSTER_YAML})
+    assert response.status_code == 302, response.content[:800]
+    cluster = Cluster.objects.get(tenant=tenant, name="nightly")
+    assert_recorded(only_event("cluster.create"), actor=staff, tenant=tenant, target=cluster)
+
+    url = f"/admin/orchestration/cluster/{cluster.pk}/change/"
+    changed = CLUSTER_YAML.replace("hi", "hello")
+    response = console.post(url, inline_data(console.get(url)) | {"definition": changed})
+    assert response.status_code == 302, response.content[:800]
+    event = only_event("cluster.update")
+    assert_recorded(event, actor=staff, tenant=tenant, target=cluster)
+    assert event.changes["version"] == 2
