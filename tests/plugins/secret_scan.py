@@ -1,9 +1,10 @@
 """Secrets never reach the logs: a whole-run check.
 
-Every secret the test run creates (API keys, personal tokens, JWTs, random tokens, passwords)
-is remembered; every log line of the run is written, formatted as in production, to
-`artifacts/test-run.log`. At the end the log is searched for each secret; any hit fails the run.
-The figures go to `artifacts/secret-scan.json`.
+Every secret the test run creates (API keys, personal tokens, JWTs, random tokens, passwords,
+e-mail and invitation tokens, webhook signing secrets, tenant secret values) is remembered;
+every log line of the run is written, formatted as in production, to `artifacts/test-run.log`.
+At the end the log is searched for each secret; any hit fails the run. The figures go to
+`artifacts/secret-scan.json`.
 """
 import contextlib
 import json
@@ -56,6 +57,7 @@ def pytest_configure(config):
         return original_set_password(self, raw_password)
 
     AbstractBaseUser.set_password = set_password
+    _record_signed_tokens_and_vault_values()
 
     ARTIFACTS.mkdir(exist_ok=True)
     root = logging.getLogger()
@@ -69,6 +71,29 @@ def pytest_configure(config):
     root.setLevel(logging.DEBUG)
     for noisy in ("asyncio", "urllib3", "selenium", "faker", "factory", "httpcore", "amqp", "kombu", "celery"):
         logging.getLogger(noisy).setLevel(logging.INFO)
+
+
+def _record_signed_tokens_and_vault_values() -> None:
+    """E-mail verification and reset tokens, invitation tokens, webhook signing secrets and
+    tenant secret values are not random draws above: they are signed or derived, so they are
+    remembered where they are made (patched at the source, so every importer sees it)."""
+    from django.contrib.auth.tokens import PasswordResetTokenGenerator
+    from django.core import signing
+
+    from monitoring import alerts
+    from orchestration import vault
+
+    signing.dumps = _recording(signing.dumps)  # verification tokens (and any other signed payload)
+    signing.Signer.sign = _recording(signing.Signer.sign)  # invitation tokens
+    PasswordResetTokenGenerator.make_token = _recording(PasswordResetTokenGenerator.make_token)
+    alerts.signing_secret = _recording(alerts.signing_secret)  # webhook signing secrets
+    original_encrypt = vault.encrypt
+
+    def encrypt(value: str) -> str:
+        remember(value)  # a tenant secret's plaintext
+        return original_encrypt(value)
+
+    vault.encrypt = encrypt
 
 
 def pytest_sessionfinish(session, exitstatus):
