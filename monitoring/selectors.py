@@ -115,6 +115,10 @@ def _down_seconds(incidents, start: datetime, end: datetime) -> float:
 def uptime_statistics(*, tenant: Tenant, window: str, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     start = now - UPTIME_WINDOWS[window]
+    if UPTIME_WINDOWS[window] >= timedelta(days=7):
+        # Long windows start at midnight UTC: whole daily rollups instead of up to 23 hourly
+        # rows per node for the first, partial day (≤ 1 day more history, ~1/7 or 1/30).
+        start = floor_day(start)
     per_node = _accumulate(tenant=tenant, start=start, end=now)
     results = []
     nodes = list(Node.objects.for_tenant(tenant).values_list("pk", "name", "group_id"))
