@@ -83,7 +83,9 @@ class ApiKeyViewSet(
 
 @extend_schema(tags=["usage"])
 class UsageViewSet(TenantScopedViewSet):
-    """Request counts, errors and latency of the tenant, from the daily rollups."""
+    """Request counts, errors and latency of the tenant, from the daily rollups.
+
+    Routed as the `summary` action (not `list`): one object, not a paginated list."""
 
     queryset = ApiCall.objects.none()
     serializer_class = s.UsageSerializer
@@ -98,7 +100,7 @@ class UsageViewSet(TenantScopedViewSet):
         ],
         responses={200: s.UsageSerializer},
     )
-    def list(self, request, *args, **kwargs):
+    def summary(self, request, *args, **kwargs):
         query = s.UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
