@@ -134,12 +134,25 @@ def cluster_delete(*, cluster: Cluster, actor=None) -> None:
 
 
 def cluster_trigger_scheduled(*, cluster_id) -> Run | None:
-    """Called by beat; a deleted cluster (or one over a `reject` limit) is skipped quietly."""
+    """Called by beat; a deleted cluster (or one over a `reject` limit) is skipped quietly.
+
+    Two beat processes (a failover pair both up) each send the tick's task. Cron fires at most
+    once a minute, so the tick is the minute: the first to record (cluster, minute) starts the
+    run, the other's insert hits the unique constraint and it starts nothing.
+    """
     cluster = Cluster.objects.filter(pk=cluster_id).first()
     if cluster is None:
         return None
+    tick = engine.now().replace(second=0, microsecond=0)
     try:
-        return engine.run_trigger(cluster=cluster, inputs={}, trigger=Run.Trigger.SCHEDULE)
+        with transaction.atomic():
+            IdempotencyRecord.objects.create(
+                tenant_id=cluster.tenant_id, key=f"schedule:{tick.isoformat()}", endpoint=f"schedule:{cluster.pk}",
+                fingerprint="", status_code=202, body={},
+            )
+            return engine.run_trigger(cluster=cluster, inputs={}, trigger=Run.Trigger.SCHEDULE)
+    except IntegrityError:
+        return None  # another beat already started this tick's run
     except (Conflict, ValidationError):
         return None
 
