@@ -150,17 +150,25 @@ def load(text: str) -> tuple[object, dict]:
     """Parse under the caps; returns (data, marks). Raises DefinitionTooLarge / DefinitionInvalid."""
     if len(text.encode("utf-8", errors="ignore")) > MAX_BYTES:
         raise DefinitionTooLarge(f"the definition is larger than {MAX_BYTES // 1024} KiB")
-    loader = LimitedLoader(text)
+    loader = None
     try:
+        loader = LimitedLoader(text)  # the reader already refuses non-printable characters
         node = loader.get_single_node()
         if node is None:
             raise DefinitionInvalid([Problem(1, 1, "", "the definition is empty")])
         _expanded_size(node)
         data = loader.construct_document(node)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise DefinitionInvalid(
+            [Problem(line, column, "", f"YAML syntax error: character #x{exc.character:04x} is not allowed")]
+        )
     except yaml.YAMLError as exc:
         raise DefinitionInvalid([_problem_from_yaml(exc)])
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     marks: dict = {}
     _index_marks(node, (), marks)
     return data, marks

@@ -249,3 +249,10 @@ def test_concurrency_queue_holds_extra_runs_until_a_slot_frees(tenant):
     second_run = Run.objects.get(pk=second["id"])
     assert second_run.status == "running"
     assert second_run.steps.get().status == "queued"
+
+
+def test_control_characters_are_a_validation_error_not_a_crash(client):
+    problems = errors_of(post_yaml(client, "name: x\nsteps:\n  - id: a\x1f\n"))
+    assert problems == [
+        {"line": 3, "column": 10, "path": "", "message": "YAML syntax error: character #x001f is not allowed"}
+    ]
