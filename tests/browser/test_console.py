@@ -6,7 +6,8 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from apikeys.models import ApiKey
 from monitoring.models import Node, Snapshot, Status
@@ -25,6 +26,12 @@ pytestmark = pytest.mark.browser
 SLOW_CLUSTER = "name: slow\nsteps:\n  - id: only\n    satellite: sleep\n    inputs: {seconds: 60}\n"
 
 
+def submit_and_wait(browser: WebDriver, button) -> None:
+    """Click a submit button and wait until the next page replaced this one."""
+    button.click()
+    WebDriverWait(browser, 15).until(staleness_of(button))
+
+
 def run_action(browser: WebDriver, url: str, *, pks, label: str) -> str:
     """Tick rows on a changelist, run the action whose label contains `label`, confirm it if
     the console asks, and return the message the console reports."""
@@ -34,7 +41,7 @@ def run_action(browser: WebDriver, url: str, *, pks, label: str) -> str:
     select = Select(browser.find_element(By.NAME, "action"))
     [value] = [o.get_attribute("value") for o in select.options if label.lower() in o.text.lower()]
     select.select_by_value(value)
-    browser.find_element(By.CSS_SELECTOR, 'button[name="index"]').click()
+    submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, 'button[name="index"]'))
     # Destructive actions show a confirmation page first (no implicit wait: most pages have none).
     browser.implicitly_wait(0)
     try:
@@ -42,7 +49,7 @@ def run_action(browser: WebDriver, url: str, *, pks, label: str) -> str:
     finally:
         browser.implicitly_wait(5)
     if confirm:
-        confirm[0].click()
+        submit_and_wait(browser, confirm[0])
     return " ".join(m.text for m in browser.find_elements(By.CSS_SELECTOR, "ul.messagelist li"))
 
 
