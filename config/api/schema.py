@@ -99,6 +99,10 @@ class BearerCredentialScheme(OpenApiAuthenticationExtension):
     target_class = "config.api.authentication.BearerCredentialAuthentication"
     name = ["bearerAuth", "apiKeyHeader"]
 
+    def get_security_requirement(self, auto_schema):
+        # Either one, not both: a list of requirements is an OR in OpenAPI.
+        return [{name: []} for name in self.name]
+
     def get_security_definition(self, auto_schema):
         return [
             {

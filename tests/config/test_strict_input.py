@@ -1,0 +1,63 @@
+"""API-wide input rules: JSON types are strict, typed filters and page_size are validated."""
+import pytest
+
+from tests.conftest import bearer_client
+from tests.factories import DEFAULT_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("query", ["enabled=maybe", "enabled=", "enabled=true&enabled=false"])
+def test_a_malformed_boolean_filter_is_a_400_naming_the_parameter(owner, tenant, query):
+    response = bearer_client(owner, tenant).get(f"/api/v1/alert-channels?{query}")
+    assert response.status_code == 400
+    assert "enabled" in response.json()["error"]["details"]
+
+
+def test_a_well_formed_boolean_filter_filters(owner, tenant):
+    response = bearer_client(owner, tenant).get("/api/v1/alert-channels?enabled=true")
+    assert response.status_code == 200
+
+
+def test_filter_errors_never_echo_the_submitted_value(owner, tenant):
+    probe = "00000000-0000-0000-0000-00000000beef"
+    response = bearer_client(owner, tenant).get(f"/api/v1/incidents?node={probe}")
+    assert response.status_code in (200, 400)
+    assert probe not in response.content.decode()
+
+
+@pytest.mark.parametrize("size", ["abc", "0", "-3", "1.5"])
+def test_a_malformed_page_size_is_a_400(owner, tenant, size):
+    response = bearer_client(owner, tenant).get(f"/api/v1/nodes?page_size={size}")
+    assert response.status_code == 400
+    assert "page_size" in response.json()["error"]["details"]
+
+
+def test_page_size_above_the_cap_is_capped_at_200(owner, tenant):
+    response = bearer_client(owner, tenant).get("/api/v1/nodes?page_size=100000")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", 12345), ("name", True), ("name", None)],
+)
+def test_json_strings_must_be_strings(owner, tenant, field, value):
+    response = bearer_client(owner, tenant).post("/api/v1/agents", {field: value, "prompt": "p"}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["error"]["details"]
+
+
+def test_json_booleans_must_be_booleans(owner, tenant):
+    body = {"name": "a", "prompt": "p", "is_active": "yes"}
+    response = bearer_client(owner, tenant).post("/api/v1/agents", body, format="json")
+    assert response.status_code == 400
+    assert "is_active" in response.json()["error"]["details"]
+
+
+def test_form_and_query_input_keep_string_parsing(api_client, owner):
+    # Query serializers receive strings; they must still parse numbers and booleans.
+    response = api_client.post(
+        "/api/v1/auth/login", {"email": owner.email, "password": DEFAULT_PASSWORD}, format="json"
+    )
+    assert response.status_code == 200
