@@ -39,12 +39,13 @@ def param_values(route: Route, side: Side, *, missing: bool = False) -> dict:
     return values
 
 
-def resolve_body(route: Route, own: Side, n: int):
+def resolve_body(route: Route, own: Side, n: int, outsider: Side):
+    """The route's sample body with `own`'s agent, and a person of `outsider` to add as a member."""
     body = sample_body(route, n)
     if body is None:
         return None
-    outsider = own.principals["owner"].user  # replaced below by a user not yet a member
-    replacements = {"{agent}": str(own.objects["orchestration.Agent"].pk), "{outsider}": str(outsider.pk)}
+    replacements = {"{agent}": str(own.objects["orchestration.Agent"].pk),
+                    "{outsider}": str(outsider.principals["viewer"].user.pk)}
     return {k: replacements.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
 
 
@@ -92,7 +93,7 @@ def test_foreign_objects_are_not_found_for_every_attacker(world: World, label):
     tried = leaked = non_404 = 0
     failures = []
     for n, route in enumerate(r for r in tenant_routes() if r.object_param or {"slug", "tenant_slug"} & set(r.params)):
-        body = resolve_body(route, world.attacker, n)
+        body = resolve_body(route, world.attacker, n, world.victim)
         foreign = call(attacker, route, param_values(route, world.victim), body)
         missing = call(attacker, route, param_values(route, world.victim, missing=True), body)
         tried += 1
@@ -127,7 +128,8 @@ def test_naming_the_victim_tenant_in_x_tenant_answers_404_everywhere(world: Worl
     markers = world.victim_markers()
     tried, failures = 0, []
     for n, route in enumerate(r for r in tenant_routes() if not {"slug", "tenant_slug"} & set(r.params)):
-        response = call(attacker, route, param_values(route, world.attacker), resolve_body(route, world.attacker, n),
+        body = resolve_body(route, world.attacker, n, world.victim)
+        response = call(attacker, route, param_values(route, world.attacker), body,
                         headers={"HTTP_X_TENANT": world.victim.tenant.slug})
         tried += 1
         text = body_text(response)
@@ -210,9 +212,7 @@ def test_own_tenant_calls_follow_the_policy_table(world: World, label):
     tried, failures = 0, []
     for n, route in enumerate(tenant_routes()):
         params = param_values(route, world.victim)
-        body = resolve_body(route, world.victim, n)
-        if body and body.get("user_id") == str(world.victim.principals["owner"].user.pk):
-            body["user_id"] = str(world.attacker.principals["viewer"].user.pk)
+        body = resolve_body(route, world.victim, n, world.attacker)
         response = call(principal, route, params, body)
         tried += 1
         allowed = permitted(principal, route, params)
