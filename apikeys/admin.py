@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from apikeys import services
 from apikeys.models import ApiCall, ApiKey, UsageRollup
+from console.actions import confirm_first, secrets_once_response
+from console.paginators import CappedPaginator
 
 
 @admin.register(ApiKey)
@@ -27,12 +29,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # keys are minted through the API, where the secret is shown once to its owner
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoke instead: a deleted key leaves no row for its audit events and calls
+
     def save_model(self, request, obj, form, change) -> None:
         fields = {name: form.cleaned_data[name] for name in form.changed_data
                   if name in {"name", "scopes", "expires_at", "rate_limit"}}
         services.api_key_update(key=ApiKey.objects.get(pk=obj.pk), actor=request.user, **fields)
 
-    @admin.action(description="Revoke selected keys (they stop working at once)")
+    @admin.action(description="Revoke selected keys (they stop working at once)", permissions=["change"])
+    @confirm_first("Revoke these API keys? They stop working at once and cannot be restored.", verb="revoke them")
     def revoke_keys(self, request, queryset) -> None:
         count = 0
         for key in queryset.filter(revoked_at__isnull=True):
@@ -40,15 +46,19 @@ class ApiKeyAdmin(admin.ModelAdmin):
             count += 1
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
 
-    @admin.action(description="Force-rotate selected keys (old secret dies; owner rotates via API for a new one)")
-    def rotate_keys(self, request, queryset) -> None:
-        # The console never displays secrets: the fresh one is discarded, and the key's tenant
-        # obtains a usable secret with POST /api/v1/api-keys/{id}/rotate.
-        count = 0
-        for key in queryset.filter(revoked_at__isnull=True):
-            services.api_key_rotate(key=key, actor=request.user)
-            count += 1
-        self.message_user(request, f"Rotated {count} key(s); their old secrets no longer work.", messages.SUCCESS)
+    @admin.action(description="Rotate selected keys (old secrets die; new ones are shown once)",
+                  permissions=["change"])
+    @confirm_first("Rotate these API keys? Their current secrets stop working at once.", verb="rotate them")
+    def rotate_keys(self, request, queryset):
+        # The new secrets go to one uncached page, never to messages (stored in a cookie/session).
+        rows = []
+        for key in queryset.filter(revoked_at__isnull=True).select_related("tenant"):
+            key, secret = services.api_key_rotate(key=key, actor=request.user)
+            rows.append((f"{key.name} ({key.tenant.slug})", secret))
+        if not rows:
+            self.message_user(request, "No active key selected; nothing rotated.", messages.WARNING)
+            return None
+        return secrets_once_response(self, request, title=f"Rotated {len(rows)} key(s)", rows=rows)
 
 
 @admin.register(ApiCall)
@@ -58,6 +68,7 @@ class ApiCallAdmin(admin.ModelAdmin):
     list_filter = ["method", "status", "created_at"]
     search_fields = ["route", "request_id", "tenant__slug"]
     show_full_result_count = False
+    paginator = CappedPaginator
     list_per_page = 100
 
     def has_add_permission(self, request) -> bool:
@@ -76,6 +87,8 @@ class UsageRollupAdmin(admin.ModelAdmin):
     list_filter = ["day", "tenant"]
     search_fields = ["tenant__slug", "route"]
     show_full_result_count = False
+    paginator = CappedPaginator
+    date_hierarchy = "day"
     readonly_fields = [f.name for f in UsageRollup._meta.fields]
 
     def has_add_permission(self, request) -> bool:

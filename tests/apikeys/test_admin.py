@@ -31,8 +31,8 @@ def test_revoke_and_rotate_actions_kill_the_old_secret(console, tenant):
     rotated, rotated_secret = make_key(tenant, name="b")
     for secret in (revoked_secret, rotated_secret):
         assert key_client(secret).get("/api/v1/probe").status_code == 200
-    console.post("/admin/apikeys/apikey/", {"action": "revoke_keys", "_selected_action": [revoked.pk]})
-    console.post("/admin/apikeys/apikey/", {"action": "rotate_keys", "_selected_action": [rotated.pk]})
+    console.post("/admin/apikeys/apikey/", {"action": "revoke_keys", "_selected_action": [revoked.pk], "post": "yes"})
+    console.post("/admin/apikeys/apikey/", {"action": "rotate_keys", "_selected_action": [rotated.pk], "post": "yes"})
     assert key_client(revoked_secret).get("/api/v1/probe").status_code == 401
     assert key_client(rotated_secret).get("/api/v1/probe").status_code == 401
     assert ApiKey.objects.get(pk=revoked.pk).revoked_at is not None
