@@ -3,10 +3,12 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
+from django.core.exceptions import PermissionDenied
 from rest_framework.exceptions import APIException
 
 from accounts import services
 from accounts.models import PersonalAccessToken, User
+from console.actions import confirm_first
 
 
 def _run_each(modeladmin, request, queryset, verb: str, fn) -> None:
@@ -60,9 +62,22 @@ class UserAdmin(DjangoUserAdmin):
     )
     actions = ("block_users", "unblock_users", "mark_verified")
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting a row would skip the services: the last-owner rule, ending sessions, the
+        # audit. Block or deactivate instead (DELETE /api/admin/users/{id} deactivates too).
+        return False
+
     def get_readonly_fields(self, request, obj=None):
         # The address is the login; changing it would need re-verification, which the API owns.
-        return (*self.readonly_fields, "email") if obj else self.readonly_fields
+        fields = (*self.readonly_fields, "email") if obj else self.readonly_fields
+        # Operators hold change_user (to block/unblock) but must not mint new staff.
+        return fields if request.user.is_superuser else (*fields, "is_staff")
+
+    def user_change_password(self, request, id, form_url=""):
+        # Setting someone's password takes their account over (a superuser's, too): superusers only.
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
 
     def save_model(self, request, obj, form, change) -> None:
         if change:
@@ -80,21 +95,22 @@ class UserAdmin(DjangoUserAdmin):
         )
         obj.__dict__.update(created.__dict__)  # the admin goes on with `obj` (log entry, redirect)
 
-    @admin.action(description="Block selected users (ends their sessions)")
+    @admin.action(description="Block selected users (ends their sessions)", permissions=["change"])
+    @confirm_first("Block these users? They are signed out everywhere at once.", verb="block them")
     def block_users(self, request, queryset):
         _run_each(
             self, request, queryset, "Blocked",
             lambda user: services.user_set_status(user=user, status=User.Status.BLOCKED, actor=request.user),
         )
 
-    @admin.action(description="Unblock (reactivate) selected users")
+    @admin.action(description="Unblock (reactivate) selected users", permissions=["change"])
     def unblock_users(self, request, queryset):
         _run_each(
             self, request, queryset, "Reactivated",
             lambda user: services.user_set_status(user=user, status=User.Status.ACTIVE, actor=request.user),
         )
 
-    @admin.action(description="Mark e-mail verified")
+    @admin.action(description="Mark e-mail verified", permissions=["change"])
     def mark_verified(self, request, queryset):
         _run_each(
             self, request, queryset, "Verified", lambda user: services.user_mark_verified(user=user, actor=request.user)
@@ -120,7 +136,12 @@ class PersonalAccessTokenAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Revoke selected tokens", permissions=["view"])
+    def has_revoke_permission(self, request) -> bool:
+        """The form is read-only for everyone; revoking needs the model's change permission."""
+        return request.user.has_perm("accounts.change_personalaccesstoken")
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
+    @confirm_first("Revoke these personal access tokens? They stop working at once.", verb="revoke them")
     def revoke(self, request, queryset):
         _run_each(
             self, request, queryset, "Revoked",
