@@ -7,6 +7,9 @@ from django.db.models import Count
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 
+from apikeys import services as plan_services
+from console.actions import confirm_first
+from console.paginators import CappedPaginator
 from tenants import services
 from tenants.billing import clean_billing_account
 from tenants.models import AuditEvent, Invitation, Membership, Plan, Tenant
@@ -67,6 +70,11 @@ class TenantAdmin(admin.ModelAdmin):
     actions = ("suspend", "reactivate")
     show_full_result_count = False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A row delete would cascade to every key, node and run of the tenant and skip the
+        # audit; suspend, or DELETE /api/admin/tenants/{id} (status "deleted"), instead.
+        return False
+
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
 
@@ -117,12 +125,13 @@ class TenantAdmin(admin.ModelAdmin):
         except APIException as exc:
             self.message_user(request, str(exc.detail), messages.ERROR)
 
-    @admin.action(description="Suspend selected tenants (their keys and members get 403)")
+    @admin.action(description="Suspend selected tenants (their keys and members get 403)", permissions=["change"])
+    @confirm_first("Suspend these tenants? Their members and API keys get 403 on every call.", verb="suspend them")
     def suspend(self, request, queryset):
         _run_each(self, request, queryset, "Suspended",
                   lambda tenant: services.tenant_suspend(tenant=tenant, actor=request.user))
 
-    @admin.action(description="Reactivate selected tenants")
+    @admin.action(description="Reactivate selected tenants", permissions=["change"])
     def reactivate(self, request, queryset):
         _run_each(self, request, queryset, "Reactivated",
                   lambda tenant: services.tenant_reactivate(tenant=tenant, actor=request.user))
@@ -187,7 +196,7 @@ class InvitationAdmin(admin.ModelAdmin):
     def state(self, invitation) -> str:
         return invitation.status_at(timezone.now())
 
-    @admin.action(description="Revoke selected invitations")
+    @admin.action(description="Revoke selected invitations", permissions=["change"])
     def revoke(self, request, queryset):
         _run_each(self, request, queryset, "Revoked",
                   lambda invitation: services.invitation_revoke(invitation=invitation, actor=request.user))
@@ -199,6 +208,24 @@ class PlanAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
 
+    def save_model(self, request, obj, form, change) -> None:
+        # Through the services: plan changes are audited and drop the tenants' cached limits.
+        data = {field: form.cleaned_data[field] for field in ("name", "slug", "rates")}
+        if change:
+            plan_services.plan_update(plan=Plan.objects.get(pk=obj.pk), actor=request.user, **data)
+        else:
+            obj.pk = plan_services.plan_create(actor=request.user, **data).pk
+
+    def delete_model(self, request, obj) -> None:
+        try:
+            plan_services.plan_delete(plan=obj, actor=request.user)
+        except APIException as exc:  # tenants are still on it
+            self.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for plan in queryset:
+            self.delete_model(request, plan)
+
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
@@ -208,6 +235,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_select_related = ("tenant", "actor")
     date_hierarchy = "created_at"
     show_full_result_count = False
+    paginator = CappedPaginator
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -24,7 +24,10 @@ def console(operator) -> Client:
 
 
 def run_action(console, changelist: str, action: str, objects) -> None:
-    response = console.post(changelist, {"action": action, "_selected_action": [str(o.pk) for o in objects]})
+    # "post": "yes" confirms destructive actions, as the console's confirmation page does.
+    response = console.post(
+        changelist, {"action": action, "_selected_action": [str(o.pk) for o in objects], "post": "yes"}
+    )
     assert response.status_code == 302, response.content[:500]
 
 
