@@ -5,6 +5,8 @@ from django.db.models import Count, Q
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from console.actions import secrets_once_response
+from console.display import relative_time
 from monitoring import alerts, services
 from monitoring.models import (
     AVAILABLE,
@@ -76,13 +78,27 @@ class NodeGroupAdmin(admin.ModelAdmin):
         return obj._members_up
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        services.group_recompute(group=obj)  # min_online may have changed the verdict
+        # Through the services, so group changes are audited like the API's.
+        fields = {name: form.cleaned_data[name] for name in ("name", "min_online", "description")
+                  if name in form.cleaned_data}
+        if change:
+            group = services.group_update(group=NodeGroup.objects.get(pk=obj.pk), actor=request.user, **fields)
+        else:
+            group = services.group_create(tenant=form.cleaned_data["tenant"], actor=request.user, **fields)
+            obj.pk = group.pk
+        services.group_recompute(group=group)  # min_online may have changed the verdict
+
+    def delete_model(self, request, obj):
+        services.group_delete(group=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for group in queryset:
+            services.group_delete(group=group, actor=request.user)
 
 
 @admin.register(Node)
 class NodeAdmin(admin.ModelAdmin):
-    list_display = ["name", "tenant", "group", "target_display", "coloured_status", "last_checked_at",
+    list_display = ["name", "tenant", "group", "target_display", "coloured_status", "last_checked",
                     "latency", "enabled"]
     list_filter = ["status", "enabled", "check_type", "group", "tenant"]
     search_fields = ["name", "address", "tenant__slug", "pubkey"]
@@ -101,6 +117,10 @@ class NodeAdmin(admin.ModelAdmin):
     def target_display(self, obj) -> str:
         return obj.target
 
+    @admin.display(description="last checked", ordering="last_checked_at")
+    def last_checked(self, obj):
+        return relative_time(obj.last_checked_at)
+
     @admin.display(description="latency", ordering="last_latency_ms")
     def latency(self, obj) -> str:
         return "-" if obj.last_latency_ms is None else f"{obj.last_latency_ms:.0f} ms"
@@ -116,20 +136,24 @@ class NodeAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         services.node_delete(node=obj, actor=request.user)
 
-    @admin.action(description="Check now")
+    def delete_queryset(self, request, queryset):
+        for node in queryset:
+            services.node_delete(node=node, actor=request.user)
+
+    @admin.action(description="Check now", permissions=["change"])
     def check_now(self, request, queryset):
         snapshots = services.nodes_check_now(nodes=list(queryset))
         failed = sum(1 for s in snapshots if s.status == Status.DOWN)
         self.message_user(request, f"Checked {len(snapshots)} node(s); {failed} failed.",
                           messages.WARNING if failed else messages.SUCCESS)
 
-    @admin.action(description="Pause monitoring")
+    @admin.action(description="Pause monitoring", permissions=["change"])
     def pause(self, request, queryset):
         for node in queryset:
             services.node_pause(node=node, actor=request.user)
         self.message_user(request, f"Paused {queryset.count()} node(s).")
 
-    @admin.action(description="Resume monitoring")
+    @admin.action(description="Resume monitoring", permissions=["change"])
     def resume(self, request, queryset):
         for node in queryset:
             services.node_resume(node=node, actor=request.user)
@@ -138,7 +162,7 @@ class NodeAdmin(admin.ModelAdmin):
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
-    list_display = ["title", "tenant", "state", "opened_at", "resolved_at", "acknowledged_at", "acknowledged_by"]
+    list_display = ["title", "tenant", "state", "opened", "resolved_at", "acknowledged_at", "acknowledged_by"]
     list_filter = ["state", ("acknowledged_at", admin.EmptyFieldListFilter), "tenant"]
     search_fields = ["title", "cause", "tenant__slug"]
     list_select_related = ["tenant", "acknowledged_by"]
@@ -152,7 +176,15 @@ class IncidentAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Acknowledge")
+    @admin.display(description="opened", ordering="opened_at")
+    def opened(self, obj):
+        return relative_time(obj.opened_at)
+
+    def has_acknowledge_permission(self, request) -> bool:
+        """Incident pages are read-only; acknowledging needs the model's change permission."""
+        return request.user.has_perm("monitoring.change_incident")
+
+    @admin.action(description="Acknowledge", permissions=["acknowledge"])
     def acknowledge(self, request, queryset):
         count = 0
         for incident in queryset.filter(acknowledged_at__isnull=True):
@@ -205,10 +237,22 @@ class AlertChannelAdmin(admin.ModelAdmin):
         channel, secret = alerts.alert_channel_create(tenant=form.cleaned_data["tenant"], actor=request.user, **data)
         obj.pk = channel.pk
         if secret:
-            self.message_user(request, f"Signing secret (shown once): {secret}", messages.WARNING)
+            # Shown by response_add on an uncached page; a message would sit in a cookie/session.
+            request.console_new_secret = (channel.name, secret)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "console_new_secret", None):
+            return secrets_once_response(
+                self, request, title="Signing secret of the new channel", rows=[request.console_new_secret]
+            )
+        return super().response_add(request, obj, post_url_continue)
 
     def delete_model(self, request, obj):
         alerts.alert_channel_delete(channel=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for channel in queryset:
+            alerts.alert_channel_delete(channel=channel, actor=request.user)
 
 
 @admin.register(AlertDelivery)
