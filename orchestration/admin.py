@@ -3,10 +3,12 @@ secrets. Every write goes through the services and the engine, as the API's do."
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
 from config.api.exceptions import Conflict
+from console.actions import confirm_first
 from orchestration import engine, services
 from orchestration.definitions import DefinitionInvalid, DefinitionTooLarge, parse_definition
 from orchestration.models import (
@@ -136,7 +138,7 @@ class ClusterAdmin(admin.ModelAdmin):
         for cluster in queryset:
             services.cluster_delete(cluster=cluster, actor=request.user)
 
-    @admin.action(description="Trigger a run of the selected clusters (default inputs)")
+    @admin.action(description="Trigger a run of the selected clusters (default inputs)", permissions=["change"])
     def trigger_runs(self, request, queryset):
         started, refused = 0, []
         for cluster in queryset:
@@ -209,7 +211,12 @@ class RunAdminBase(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Cancel the selected runs")
+    def has_operate_permission(self, request) -> bool:
+        """Run pages are read-only; cancelling and retrying need the model's change permission."""
+        return request.user.has_perm(f"{self.opts.app_label}.{get_permission_codename('change', self.opts)}")
+
+    @admin.action(description="Cancel the selected runs", permissions=["operate"])
+    @confirm_first("Cancel these runs? Running steps stop and nothing more is queued.", verb="cancel them")
     def cancel_runs(self, request, queryset):
         done = 0
         for run in queryset.active():
@@ -217,7 +224,7 @@ class RunAdminBase(admin.ModelAdmin):
             done += 1
         messages.success(request, f"Cancelled {done} run(s).")
 
-    @admin.action(description="Retry the selected runs from their failed steps")
+    @admin.action(description="Retry the selected runs from their failed steps", permissions=["operate"])
     def retry_runs(self, request, queryset):
         done = 0
         for run in queryset.filter(status__in=[RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED]):
@@ -300,6 +307,10 @@ class AgentAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         services.agent_delete(agent=obj, actor=request.user)
 
+    def delete_queryset(self, request, queryset):
+        for agent in queryset:
+            services.agent_delete(agent=agent, actor=request.user)
+
 
 @admin.register(AgentTask)
 class AgentTaskAdmin(admin.ModelAdmin):
@@ -364,3 +375,7 @@ class SecretAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         services.secret_delete(secret=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for secret in queryset:
+            services.secret_delete(secret=secret, actor=request.user)

@@ -53,7 +53,7 @@ def test_the_trigger_action_starts_runs_through_the_engine(staff, tenant):
 
 def test_cancel_and_retry_actions(staff, tenant):
     run = engine.run_trigger(cluster=make_cluster(tenant, DEFINITION), inputs={})
-    staff.post("/admin/orchestration/run/", {"action": "cancel_runs", "_selected_action": [str(run.pk)]})
+    staff.post("/admin/orchestration/run/", {"action": "cancel_runs", "_selected_action": [str(run.pk)], "post": "yes"})
     run.refresh_from_db()
     assert run.status == "cancelled"
     staff.post("/admin/orchestration/run/", {"action": "retry_runs", "_selected_action": [str(run.pk)]})
