@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from apikeys.models import ApiCall, ApiKey
 from apikeys.rates import parse_rate, parse_rates
+from config.api.query import QueryParamsSerializer
 from tenants.models import Plan
 from tenants.policy import Scope
 
@@ -94,7 +95,7 @@ class PlanSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(exc.messages) from exc
 
 
-class UsageQuerySerializer(serializers.Serializer):
+class UsageQuerySerializer(QueryParamsSerializer):
     to = serializers.DateField(required=False, input_formats=DAY_FORMATS)
     group_by = serializers.ChoiceField(choices=["day", "endpoint", "api_key"], default="day")
 

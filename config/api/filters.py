@@ -4,11 +4,16 @@ django-filter quietly drops a boolean filter it cannot parse (`?enabled=maybe` l
 everything) and treats an empty typed value as "no filter". Both hide client bugs and make the
 OpenAPI schema untrue, so a malformed or empty typed value is a 400 that names the parameter.
 """
+import re
+
 import django_filters
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 
 BOOLEAN_VALUES = {"true", "false", "1", "0"}
+INTEGER = re.compile(r"^-?\d+$")
 TYPED_FILTERS = (
     django_filters.BooleanFilter,
     django_filters.UUIDFilter,
@@ -61,5 +66,17 @@ class StrictDjangoFilterBackend(DjangoFilterBackend):
                 errors[name] = ["Give a value or leave the parameter out."]
             elif isinstance(filter_, django_filters.BooleanFilter) and values[0].lower() not in BOOLEAN_VALUES:
                 errors[name] = ["Must be true or false."]
+            elif _filters_integer_field(filterset, filter_) and not INTEGER.match(values[0]):
+                errors[name] = ["Must be an integer."]
         if errors:
             raise ValidationError(errors)
+
+
+def _filters_integer_field(filterset, filter_) -> bool:
+    if not isinstance(filter_, django_filters.NumberFilter):
+        return False
+    try:
+        field = filterset._meta.model._meta.get_field(filter_.field_name)
+    except FieldDoesNotExist:
+        return False
+    return isinstance(field, models.IntegerField)

@@ -5,6 +5,7 @@ import re
 from django.conf import settings
 from rest_framework import serializers
 
+from config.api.query import QueryParamsSerializer
 from monitoring.models import AlertChannel, AlertDelivery, Incident, MaintenanceWindow, Node, NodeGroup, Snapshot
 
 # A DNS name: labels of letters, digits and hyphens, no leading/trailing hyphen.
@@ -124,7 +125,7 @@ class SnapshotSerializer(serializers.ModelSerializer):
         fields = ["node_id", "checked_at", "status", "latency_ms", "http_status", "error"]
 
 
-class HistoryQuerySerializer(serializers.Serializer):
+class HistoryQuerySerializer(QueryParamsSerializer):
     # `from` is a keyword: declared below under its public name.
     to = serializers.DateTimeField(required=False)
 
@@ -139,7 +140,7 @@ class HistoryQuerySerializer(serializers.Serializer):
         return attrs
 
 
-class UptimeQuerySerializer(serializers.Serializer):
+class UptimeQuerySerializer(QueryParamsSerializer):
     window = serializers.ChoiceField(choices=["1h", "24h", "7d", "30d"], default="24h")
 
 

@@ -18,6 +18,7 @@ class BillingAccountSerializer(serializers.Serializer):
     )
 
     def to_internal_value(self, data):
+        super().to_internal_value(data)  # JSON types and choices, field by field
         # One validator for API, admin and services; it reports errors under `billing_account`.
         try:
             return clean_billing_account(data)
@@ -30,7 +31,7 @@ class BillingAccountSerializer(serializers.Serializer):
 
 class TenantSerializer(serializers.ModelSerializer):
     billing_account = BillingAccountSerializer(required=False)
-    plan = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    plan = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     role = serializers.SerializerMethodField(help_text="Your role in this tenant.")
 
     class Meta:

@@ -61,3 +61,21 @@ def test_form_and_query_input_keep_string_parsing(api_client, owner):
         "/api/v1/auth/login", {"email": owner.email, "password": DEFAULT_PASSWORD}, format="json"
     )
     assert response.status_code == 200
+
+
+def test_an_integer_filter_refuses_a_fraction(owner, tenant):
+    response = bearer_client(owner, tenant).get("/api/v1/analytics/api-calls?status_min=0.5")
+    assert response.status_code == 400
+    assert "status_min" in response.json()["error"]["details"]
+
+
+def test_an_empty_query_parameter_is_a_400_not_absent(owner, tenant):
+    response = bearer_client(owner, tenant).get("/api/v1/statistics/groups?to=")
+    assert response.status_code == 400
+    assert "to" in response.json()["error"]["details"]
+
+
+def test_billing_account_types_are_checked_before_business_rules(owner, tenant):
+    body = {"billing_account": {"tax_number_type": None}}
+    response = bearer_client(owner, tenant).patch(f"/api/v1/tenants/{tenant.slug}", body, format="json")
+    assert response.status_code == 400
