@@ -3,7 +3,7 @@
 Every operation in the schema is exercised with all checks (server errors, status-code,
 content-type, header and response-schema conformance, negative data rejection, ignored auth,
 use-after-free, object-level authorization across the two tenants). CI runs a short pass;
-`SCHEMATHESIS_MAX_EXAMPLES=200 make test PYTEST_ARGS=tests/security/test_schemathesis.py` is
+`SCHEMATHESIS_MAX_EXAMPLES=200 SCHEMATHESIS_SEED= make test PYTEST_ARGS=tests/security/test_schemathesis.py` is
 the long run. The figures land in `artifacts/schemathesis.json`.
 """
 import json
@@ -22,6 +22,8 @@ from tests.factories import MembershipFactory, TenantFactory, UserFactory
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5"))
+# CI replays a fixed seed so a green build stays green; the long run by hand explores new seeds.
+SEED = os.environ.get("SCHEMATHESIS_SEED", "20261123")
 # Operations that end the fuzzing identity's own session or tenant; covered by their own tests.
 EXCLUDED = [
     ("DELETE", "/api/v1/auth/me/"),
@@ -62,6 +64,8 @@ def test_every_operation_survives_fuzzing_with_all_checks(live_server, transacti
         "--suppress-health-check", "all",
         "--no-color",
     ]
+    if SEED:
+        command += ["--seed", SEED]
     for method, path in EXCLUDED:
         command += ["--exclude-name", f"{method} {path}"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1100)
@@ -77,8 +81,9 @@ def test_every_operation_survives_fuzzing_with_all_checks(live_server, transacti
         "operations_total": int(selected.group(2)) if selected else None,
         "operations_tested": int(tested.group(1)) if tested else None,
         "test_cases": int(cases.group(1)) if cases else None,
-        "server_errors": len(re.findall(r"ST100 ", output)),
-        "schema_violations": len(re.findall(r"ST108 ", output)),
+        "failures_by_check": {
+            f"{code} {name}": int(count) for code, name, count in re.findall(r"(ST\d+) ([^:\n]+): (\d+)", output)
+        },
     }
     (ARTIFACTS / "schemathesis.json").write_text(json.dumps(figures, indent=2))
     assert result.returncode == 0, output[-6000:]
