@@ -216,7 +216,8 @@ class AgentSerializer(serializers.ModelSerializer):
 
 
 class AgentTaskSerializer(serializers.ModelSerializer):
-    agent_id = serializers.UUIDField()
+    # Nullable in responses: a task outlives its agent (the agent may be deleted later).
+    agent_id = serializers.UUIDField(allow_null=True)
     execution_id = serializers.UUIDField(read_only=True, allow_null=True)
     input = serializers.JSONField(required=False)
 
@@ -237,3 +238,8 @@ class AgentTaskSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = ["id", "status", "result", "error", "created_at", "started_at", "finished_at"]
+
+    def validate_agent_id(self, value):
+        if value is None:
+            raise serializers.ValidationError("This field may not be null.")
+        return value
