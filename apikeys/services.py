@@ -81,7 +81,10 @@ def api_key_revoke(*, key: ApiKey, actor=None) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
-        audit_record(action="api_key.revoke", target=key, actor=actor, tenant=key.tenant)
+        audit_record(
+            action="api_key.revoke", target=key, actor=actor, tenant=key.tenant,
+            changes={"revoked_at": [None, key.revoked_at.isoformat()]},
+        )
     return key
 
 
@@ -96,7 +99,10 @@ def api_key_rotate(*, key: ApiKey, actor=None) -> tuple[ApiKey, str]:
     key.rotated_at = timezone.now()
     key.save(update_fields=["public_id", "digest", "rotated_at"])
     invalidation.forget_keys(old_public_id)
-    audit_record(action="api_key.rotate", target=key, actor=actor, tenant=key.tenant)
+    audit_record(
+        action="api_key.rotate", target=key, actor=actor, tenant=key.tenant,
+        changes={"key_prefix": [f"{ApiKey.PREFIX}_{old_public_id}", key.display_prefix]},
+    )
     return key, secret
 
 

@@ -84,6 +84,7 @@ def tenant_update(*, tenant: Tenant, actor=None, **fields) -> Tenant:
     if "billing_account" in fields:
         fields["billing_account"] = clean_billing_account(fields["billing_account"])
     changed = [field for field, value in fields.items() if getattr(tenant, field) != value]
+    plan_before = getattr(tenant.plan, "slug", None)
     for field in changed:
         setattr(tenant, field, fields[field])
     if changed:
@@ -91,7 +92,7 @@ def tenant_update(*, tenant: Tenant, actor=None, **fields) -> Tenant:
         if "plan" in changed:
             audit_record(
                 action="tenant.plan", target=tenant, actor=actor, tenant=tenant,
-                changes={"plan": getattr(tenant.plan, "slug", None)},
+                changes={"plan": [plan_before, getattr(tenant.plan, "slug", None)]},
             )
     if status is not None:
         tenant = tenant_set_status(tenant=tenant, status=status, actor=actor)
