@@ -97,6 +97,7 @@ def cluster_update(*, cluster: Cluster, definition: str, actor=None) -> Cluster:
     """Every update is a new version; runs keep the version they started with."""
     spec = definition_spec(definition)
     cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+    before = _cluster_summary(cluster)
     if spec["name"] != cluster.name and Cluster.objects.filter(tenant_id=cluster.tenant_id, name=spec["name"]).exists():
         raise Conflict(f"A cluster named {spec['name']!r} already exists.")
     cluster.version += 1
@@ -110,14 +111,25 @@ def cluster_update(*, cluster: Cluster, definition: str, actor=None) -> Cluster:
         cluster=cluster, version=cluster.version, definition=definition, spec=spec, created_by=_user(actor)
     )
     _sync_schedule(cluster)
+    after = _cluster_summary(cluster)
     audit_record(
         action="cluster.update",
         target=cluster,
         actor=actor,
         tenant=cluster.tenant,
-        changes={"version": cluster.version},
+        changes={key: [value, after[key]] for key, value in before.items() if value != after[key]},
     )
     return cluster
+
+
+def _cluster_summary(cluster: Cluster) -> dict:
+    """What an auditor compares between versions (the YAML itself stays in ClusterVersion)."""
+    return {
+        "version": cluster.version,
+        "name": cluster.name,
+        "schedule": cluster.schedule,
+        "steps": [step["id"] for step in (cluster.spec or {}).get("steps", [])],
+    }
 
 
 @transaction.atomic
