@@ -32,6 +32,13 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def get_page_size(self, request):
         return strict_page_size(request, self)
 
+    def get_page_number(self, request, paginator):
+        # DRF reads `?page=` as page 1; an empty or repeated page is a client error.
+        values = request.query_params.getlist(self.page_query_param)
+        if len(values) > 1 or (values and values[0] == ""):
+            raise ValidationError({self.page_query_param: ["Give one page number."]})
+        return super().get_page_number(request, paginator)
+
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:

@@ -33,6 +33,13 @@ def test_a_malformed_page_size_is_a_400(owner, tenant, size):
     assert "page_size" in response.json()["error"]["details"]
 
 
+@pytest.mark.parametrize("query", ["page=", "page=1&page=2"])
+def test_an_empty_or_repeated_page_is_a_400(owner, tenant, query):
+    response = bearer_client(owner, tenant).get(f"/api/v1/nodes?{query}")
+    assert response.status_code == 400
+    assert "page" in response.json()["error"]["details"]
+
+
 def test_page_size_above_the_cap_is_capped_at_200(owner, tenant):
     response = bearer_client(owner, tenant).get("/api/v1/nodes?page_size=100000")
     assert response.status_code == 200
