@@ -8,7 +8,7 @@ import logging
 from datetime import UTC, datetime
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
@@ -108,9 +108,17 @@ def exception_handler(exc, context):
     api_exc = _to_api_exception(exc)
     if api_exc is None:
         set_rollback()
-        if isinstance(exc, DatabaseError):
-            logger.exception("database unavailable or failing")
+        if isinstance(exc, DataError):
+            # A value the database cannot store or compare (e.g. a time-zone offset out of its range).
+            return error_response(400, message="A value is out of the range the server can handle.")
+        if isinstance(exc, IntegrityError):
+            return error_response(409, message="The request conflicts with the current state of the resource.")
+        if isinstance(exc, (OperationalError, InterfaceError)):
+            logger.exception("database unavailable")
             return error_response(503, message="The database is unavailable; retry later.")
+        if isinstance(exc, DatabaseError):
+            logger.exception("database error")
+            return error_response(500)
         logger.exception("unhandled error in API view")
         return error_response(500)
 

@@ -70,3 +70,9 @@ def test_an_unreachable_database_is_a_503_envelope_without_trace(api_client, unr
     response = api_client.get("/needs-db")
     assert_envelope(response, 503, "SERVICE_UNAVAILABLE")
     assert "Traceback" not in response.content.decode()
+
+
+def test_a_value_the_database_cannot_handle_is_a_400_not_a_503(api_client):
+    response = api_client.get("/data-error")
+    error = assert_envelope(response, 400, "VALIDATION_ERROR")
+    assert "displacement" not in error["message"]

@@ -29,6 +29,15 @@ def needs_db(request):
     return Response({"users": User.objects.count()})
 
 
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([])
+def data_error(request):
+    from django.db import DataError
+
+    raise DataError("time zone displacement out of range")
+
+
 class Echo(APIView):
     authentication_classes = []
     permission_classes = []
@@ -47,6 +56,7 @@ urlpatterns = [
     path("boom/django", django_boom),
     path("echo", Echo.as_view()),
     path("needs-db", needs_db),
+    path("data-error", data_error),
     path("limited", Limited.as_view()),
     *base_urlpatterns,
 ]
