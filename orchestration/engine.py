@@ -19,9 +19,10 @@ import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache, partial
+from typing import NamedTuple
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError, connection, transaction
@@ -123,10 +124,56 @@ def execution_spec(*, satellite: str, inputs: dict, timeout_seconds: int) -> dic
 
 def graph_for(run: Run) -> Graph:
     if run.kind == Run.Kind.EXECUTION:
-        sat = get_satellite(run.satellite)
-        timeout = run.timeout_seconds or (sat.default_timeout if sat else 300)
-        return _build_graph(execution_spec(satellite=run.satellite, inputs=run.inputs, timeout_seconds=timeout))
+        return _execution_graph(run.satellite, run.inputs, run.timeout_seconds)
     return _version_graph(str(run.cluster_version_id))
+
+
+def _execution_graph(satellite: str, inputs: dict, timeout_seconds: int | None) -> Graph:
+    sat = get_satellite(satellite)
+    timeout = timeout_seconds or (sat.default_timeout if sat else 300)
+    return _build_graph(execution_spec(satellite=satellite, inputs=inputs, timeout_seconds=timeout))
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a worker needs of a run to execute its steps: the parts that never change."""
+
+    pk: str
+    tenant_id: str
+    kind: str
+    inputs: dict
+    cluster_id: str | None
+    version: int | None
+    graph: Graph
+
+
+@lru_cache(maxsize=256)
+def run_context(run_pk: str) -> RunContext | None:
+    # Immutable for the life of a run, so cached per worker process: a step of a known run
+    # costs no query to set up.
+    row = (
+        Run.objects.filter(pk=run_pk)
+        .values_list(
+            "tenant_id", "kind", "inputs", "cluster_id", "version", "cluster_version_id", "satellite", "timeout_seconds"
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    tenant_id, kind, inputs, cluster_id, version, version_id, satellite, timeout_seconds = row
+    if kind == Run.Kind.EXECUTION:
+        graph = _execution_graph(satellite, inputs, timeout_seconds)
+    else:
+        graph = _version_graph(str(version_id))
+    return RunContext(
+        pk=str(run_pk),
+        tenant_id=str(tenant_id),
+        kind=kind,
+        inputs=inputs,
+        cluster_id=str(cluster_id) if cluster_id else None,
+        version=version,
+        graph=graph,
+    )
 
 
 # --- Small helpers ----------------------------------------------------------------------------
@@ -176,6 +223,14 @@ def step_log(*, run_id, step_id: str, attempt: int, message: str, level: str = S
             run_id=run_id, step_id=step_id, attempt=attempt, level=level, message=message[:MAX_LOG_CHARS]
         )
     )
+
+
+def _write_logs(rows: list[StepLog]) -> None:
+    """Append several log lines in one statement."""
+    for row in rows:
+        row.message = row.message[:MAX_LOG_CHARS]
+    if rows:
+        StepLog.objects.bulk_create(rows)
 
 
 def _publish(run: Run) -> None:
@@ -256,8 +311,19 @@ def _start(run: Run, graph: Graph) -> None:
     run.error = ""
     run.save(update_fields=["status", "started_at", "finished_at", "error"])
     _publish(run)
-    ready = list(run.steps.filter(is_handler=False, status=StepStatus.PENDING, remaining_deps=0))
-    _release(run, graph, ready)
+    _release(run, graph, _ready(run.steps.filter(is_handler=False, status=StepStatus.PENDING, remaining_deps=0)))
+
+
+class ReadyStep(NamedTuple):
+    pk: object
+    step_id: str
+    attempts: int
+    failed_deps: int
+    is_handler: bool
+
+
+def _ready(steps) -> list[ReadyStep]:
+    return [ReadyStep(*row) for row in steps.values_list("pk", "step_id", "attempts", "failed_deps", "is_handler")]
 
 
 @transaction.atomic
@@ -306,85 +372,107 @@ def execution_create(*, tenant, satellite: str, inputs: dict, timeout_seconds: i
 
 
 # --- Advancing the DAG ----------------------------------------------------------------------------
-def _release(run: Run, graph: Graph, ready: list[StepRun]) -> None:
+def _skips(graph: Graph, step: ReadyStep) -> bool:
+    return bool(step.failed_deps) and graph.steps[step.step_id].get("join", "all_success") == "all_success"
+
+
+def _skip(run: Run, steps: list[ReadyStep]) -> None:
+    error = "skipped: an upstream step did not succeed"
+    StepRun.objects.filter(pk__in=[step.pk for step in steps]).update(
+        status=StepStatus.SKIPPED, finished_at=now(), error=error
+    )
+    _write_logs([StepLog(run_id=run.id, step_id=step.step_id, attempt=0, message=error) for step in steps])
+
+
+def _release(run: Run, graph: Graph, ready: list[ReadyStep]) -> None:
     """Queue or skip steps whose upstream steps have all ended, then propagate and finish."""
-    ended: list[StepRun] = []
-    to_queue: list[StepRun] = []
-    for step in ready:
-        spec = graph.steps[step.step_id]
-        if step.failed_deps and spec.get("join", "all_success") == "all_success":
-            step.status = StepStatus.SKIPPED
-            step.finished_at = now()
-            step.error = "skipped: an upstream step did not succeed"
-            step.save(update_fields=["status", "finished_at", "error"])
-            step_log(run_id=run.id, step_id=step.step_id, attempt=0, message=step.error)
-            ended.append(step)
-        else:
-            to_queue.append(step)
+    skipped = [step for step in ready if _skips(graph, step)]
+    to_queue = [step for step in ready if not _skips(graph, step)]
+    _skip(run, skipped)
     _queue_many(run, graph, to_queue)
-    if ended:
-        _propagate(run, graph, ended)
+    if skipped:
+        _propagate(run, graph, [(step.step_id, StepStatus.SKIPPED) for step in skipped])
     elif not to_queue:  # a run with a step just queued cannot be finished
         _maybe_finish(run, graph)
 
 
-def _queue_many(run: Run, graph: Graph, steps: list[StepRun], *, countdown: float = 0) -> None:
+def _queue_many(run: Run, graph: Graph, steps: list[ReadyStep], *, countdown: float = 0) -> None:
+    """Give each step a fresh claim token and send it once the transaction commits."""
     if not steps:
         return
     stamp = now()
-    for step in steps:
-        step.status = StepStatus.QUEUED
-        step.task_id = uuid.uuid4().hex
-        step.queued_at = stamp
-    StepRun.objects.bulk_update(steps, ["status", "task_id", "queued_at"], batch_size=500)
-    sends = [(str(step.pk), step.task_id, int(graph.steps[step.step_id]["timeout_seconds"])) for step in steps]
+    tokens = [uuid.uuid4().hex for _ in steps]
+    if len(steps) == 1:
+        StepRun.objects.filter(pk=steps[0].pk).update(status=StepStatus.QUEUED, task_id=tokens[0], queued_at=stamp)
+    else:
+        rows = [
+            StepRun(pk=step.pk, status=StepStatus.QUEUED, task_id=token, queued_at=stamp)
+            for step, token in zip(steps, tokens, strict=True)
+        ]
+        StepRun.objects.bulk_update(rows, ["status", "task_id", "queued_at"], batch_size=500)
+    sends = [
+        StepMessage(
+            str(step.pk),
+            token,
+            str(run.pk),
+            step.step_id,
+            step.attempts + 1,
+            int(graph.steps[step.step_id]["timeout_seconds"]),
+        )
+        for step, token in zip(steps, tokens, strict=True)
+    ]
     transaction.on_commit(partial(_send_all, sends, countdown))
 
 
-def _send_all(sends: list[tuple[str, str, int]], countdown: float) -> None:
+class StepMessage(NamedTuple):
+    step_pk: str
+    task_id: str
+    run_pk: str
+    step_id: str
+    attempt: int
+    timeout: int
+
+
+def _send_all(sends: list[StepMessage], countdown: float) -> None:
     from orchestration.tasks import execute_step
 
-    for step_pk, task_id, timeout in sends:
+    for message in sends:
         execute_step.apply_async(
-            args=[step_pk],
-            task_id=task_id,
+            args=[message.step_pk],
+            kwargs={"run_pk": message.run_pk, "step_id": message.step_id, "attempt": message.attempt},
+            task_id=message.task_id,
             countdown=countdown or None,
-            soft_time_limit=timeout,
-            time_limit=timeout + HARD_LIMIT_GRACE_SECONDS,
+            soft_time_limit=message.timeout,
+            time_limit=message.timeout + HARD_LIMIT_GRACE_SECONDS,
         )
 
 
-def _propagate(run: Run, graph: Graph, ended: list[StepRun]) -> None:
-    """Worklist over ended steps: update dependents' counters and release those now ready."""
+def _propagate(run: Run, graph: Graph, ended: list[tuple[str, str]]) -> None:
+    """Worklist over ended steps (step id, status): update dependents' counters and release
+    those now ready. Proportional to the edges touched, never to the size of the run."""
     work = list(ended)
     queued_any = False
+    waiting = False  # a dependent still waits for other upstream steps: the run cannot be done
     while work:
-        step = work.pop()
-        dependents = graph.dependents.get(step.step_id) or []
+        step_id, status = work.pop()
+        dependents = graph.dependents.get(step_id) or []
         if not dependents:
             continue
-        ok = step.status == StepStatus.SUCCEEDED
+        ok = status == StepStatus.SUCCEEDED
         StepRun.objects.filter(run=run, step_id__in=dependents).update(
             remaining_deps=F("remaining_deps") - 1, failed_deps=F("failed_deps") + (0 if ok else 1)
         )
-        ready = list(
+        ready = _ready(
             StepRun.objects.filter(run=run, step_id__in=dependents, status=StepStatus.PENDING, remaining_deps=0)
         )
-        to_queue = []
-        for candidate in ready:
-            spec = graph.steps[candidate.step_id]
-            if candidate.failed_deps and spec.get("join", "all_success") == "all_success":
-                candidate.status = StepStatus.SKIPPED
-                candidate.finished_at = now()
-                candidate.error = "skipped: an upstream step did not succeed"
-                candidate.save(update_fields=["status", "finished_at", "error"])
-                step_log(run_id=run.id, step_id=candidate.step_id, attempt=0, message=candidate.error)
-                work.append(candidate)
-            elif not candidate.is_handler or _main_done(run):
-                to_queue.append(candidate)
+        waiting = waiting or len(ready) < len(dependents)
+        skipped = [step for step in ready if _skips(graph, step)]
+        _skip(run, skipped)
+        work.extend((step.step_id, StepStatus.SKIPPED) for step in skipped)
+        to_queue = [step for step in ready if not _skips(graph, step) and (not step.is_handler or _main_done(run))]
         _queue_many(run, graph, to_queue)
         queued_any = queued_any or bool(to_queue)
-    if not queued_any:  # a run with a step just queued cannot be finished
+    if not queued_any and not waiting:  # a run with a step just queued cannot be finished
         _maybe_finish(run, graph)
 
 
@@ -402,7 +490,7 @@ def _maybe_finish(run: Run, graph: Graph) -> None:
     )
     handlers = run.steps.filter(is_handler=True)
     if failing:
-        roots = list(handlers.filter(status=StepStatus.PENDING, remaining_deps=0))
+        roots = _ready(handlers.filter(status=StepStatus.PENDING, remaining_deps=0))
         if roots:
             step_log(run_id=run.id, step_id="", attempt=0, message=f"running {len(roots)} on_failure step(s)")
             _queue_many(run, graph, roots)
@@ -480,6 +568,21 @@ class Outcome:
     log_line: str = ""  # written in the completing transaction
 
 
+@dataclass
+class Attempt:
+    """One delivery of a step to a worker, as the worker sees it."""
+
+    step_pk: str
+    task_id: str
+    run: RunContext
+    step_id: str
+    number: int
+    worker: str
+    claimed: bool  # a durable claim was committed (impure satellites); pure ones claim on completion
+    started_at: object = None
+    logs: list = field(default_factory=list)  # buffered lines of an unclaimed attempt
+
+
 @transaction.atomic
 def step_claim(*, step_pk, task_id: str, worker: str = "") -> StepRun | None:
     """Claim the step for this delivery; None when the message is stale or a duplicate.
@@ -519,7 +622,29 @@ def step_claim(*, step_pk, task_id: str, worker: str = "") -> StepRun | None:
     return step
 
 
-def _template_context(run: Run, spec: dict) -> dict:
+def _begin(*, step_pk, task_id: str, worker: str, run_pk=None, step_id=None, attempt=None) -> Attempt | None:
+    """Set up one delivery: a durable claim for satellites with side effects, none for pure ones
+    (their result is recorded only if the step is still queued under this token)."""
+    if run_pk is None or step_id is None or attempt is None:  # a message from before these were sent
+        row = StepRun.objects.filter(pk=step_pk).values_list("run_id", "step_id", "attempts").first()
+        if row is None:
+            return None
+        run_pk, step_id, attempt = row[0], row[1], row[2] + 1
+    run = run_context(str(run_pk))
+    if run is None or step_id not in run.graph.steps:
+        return None
+    sat = get_satellite(run.graph.steps[step_id]["satellite"])
+    if sat is not None and sat.pure:
+        return Attempt(str(step_pk), task_id, run, step_id, attempt, worker[:200], claimed=False, started_at=now())
+    step = _retrying(lambda: step_claim(step_pk=step_pk, task_id=task_id, worker=worker))
+    if step is None:
+        return None
+    return Attempt(
+        str(step_pk), task_id, run, step_id, step.attempts, worker[:200], claimed=True, started_at=step.started_at
+    )
+
+
+def _template_context(run: RunContext, spec: dict) -> dict:
     wanted = {
         ref.parts[0]
         for _, ref in references(spec["inputs"])
@@ -527,36 +652,40 @@ def _template_context(run: Run, spec: dict) -> dict:
     }
     outputs = {}
     if wanted:
-        rows = StepRun.objects.filter(run=run, step_id__in=wanted, status=StepStatus.SUCCEEDED).values_list(
+        rows = StepRun.objects.filter(run_id=run.pk, step_id__in=wanted, status=StepStatus.SUCCEEDED).values_list(
             "step_id", "output"
         )
         outputs = {sid: {"outputs": output} for sid, output in rows}
     return {
         "inputs": run.inputs,
         "steps": outputs,
-        "run": {"id": str(run.id), "cluster": str(run.cluster_id or ""), "version": run.version},
+        "run": {"id": run.pk, "cluster": run.cluster_id or "", "version": run.version},
     }
 
 
-def step_execute(*, step_pk, task_id: str, worker: str = "") -> None:
+def step_execute(*, step_pk, task_id: str, worker: str = "", run_pk=None, step_id=None, attempt=None) -> None:
     """What the Celery task does: claim, resolve inputs, run the satellite, record the outcome."""
-    step = _retrying(lambda: step_claim(step_pk=step_pk, task_id=task_id, worker=worker))
-    if step is None:
+    current = _begin(step_pk=step_pk, task_id=task_id, worker=worker, run_pk=run_pk, step_id=step_id, attempt=attempt)
+    if current is None:
         logger.info("step delivery ignored (duplicate or stale)", extra={"step": str(step_pk), "task_id": task_id})
         return
-    run = step.run
-    spec = graph_for(run).steps[step.step_id]
-    sat = get_satellite(step.satellite)
+    run = current.run
+    spec = run.graph.steps[current.step_id]
+    sat = get_satellite(spec["satellite"])
     used_secrets: list[str] = []
 
     def log_sink(level: str, message: str) -> None:
-        step_log(
-            run_id=run.id,
-            step_id=step.step_id,
-            attempt=step.attempts,
+        line = StepLog(
+            run_id=run.pk,
+            step_id=current.step_id,
+            attempt=current.number,
             level=level,
             message=_mask(message, used_secrets),
         )
+        if current.claimed:
+            _retrying(lambda: _write_logs([line]))  # live: others can follow the step as it runs
+        else:
+            current.logs.append(line)
 
     def secret(name: str) -> str:
         row = Secret.objects.filter(tenant_id=run.tenant_id, name=name).first()
@@ -568,20 +697,20 @@ def step_execute(*, step_pk, task_id: str, worker: str = "") -> None:
         return value
 
     ctx = StepContext(
-        tenant_id=str(run.tenant_id),
-        run_id=str(run.id),
-        step_id=step.step_id,
-        attempt=step.attempts,
+        tenant_id=run.tenant_id,
+        run_id=run.pk,
+        step_id=current.step_id,
+        attempt=current.number,
         deadline=time.monotonic() + int(spec["timeout_seconds"]),
         log_sink=log_sink,
         cancel_probe=lambda: (
-            not StepRun.objects.filter(pk=step.pk, status=StepStatus.RUNNING, task_id=task_id).exists()
+            not StepRun.objects.filter(pk=step_pk, status=StepStatus.RUNNING, task_id=task_id).exists()
         ),
     )
     started = time.monotonic()
     try:
         inputs = render(spec["inputs"], _template_context(run, spec), secret)
-        errors = input_errors(sat, inputs) if sat else {"satellite": [f"unknown satellite {step.satellite!r}"]}
+        errors = input_errors(sat, inputs) if sat else {"satellite": [f"unknown satellite {spec['satellite']!r}"]}
         if errors:
             raise TemplateError("invalid inputs: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
         output = sat.func(inputs, ctx)
@@ -598,7 +727,7 @@ def step_execute(*, step_pk, task_id: str, worker: str = "") -> None:
     except SatelliteError as exc:
         outcome = Outcome(StepStatus.FAILED, error=str(exc) or "failed")
     except Exception as exc:  # a satellite bug must fail the step, not the worker
-        logger.exception("satellite raised", extra={"satellite": step.satellite})
+        logger.exception("satellite raised", extra={"satellite": spec["satellite"]})
         outcome = Outcome(StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
     outcome.output = _mask(outcome.output, used_secrets)
     outcome.error = _mask(outcome.error, used_secrets)
@@ -607,48 +736,78 @@ def step_execute(*, step_pk, task_id: str, worker: str = "") -> None:
         outcome.log_line = f"succeeded in {elapsed_ms} ms; output: {_summary(outcome.output)}"
     elif outcome.status != StepStatus.CANCELLED:
         status = outcome.status.replace("_", " ")
-        outcome.log_line = f"attempt {step.attempts} {status} after {elapsed_ms} ms: {outcome.error}"
-    _retrying(lambda: step_complete(step_pk=step.pk, run_pk=run.pk, task_id=task_id, outcome=outcome))
+        outcome.log_line = f"attempt {current.number} {status} after {elapsed_ms} ms: {outcome.error}"
+    _retrying(lambda: step_complete(current, outcome))
 
 
 @transaction.atomic
-def step_complete(*, step_pk, run_pk, task_id: str, outcome: Outcome) -> None:
-    """Record an attempt's outcome and advance the run (retry, end the step, release dependents)."""
-    run = _lock_run(run_pk)
-    step = StepRun.objects.filter(pk=step_pk).first()
-    if run is None or step is None or step.status != StepStatus.RUNNING or step.task_id != task_id:
-        return  # cancelled, reaped or deleted meanwhile: the result is discarded
-    if outcome.log_line:
-        level = StepLog.Level.INFO if outcome.status == StepStatus.SUCCEEDED else StepLog.Level.ERROR
-        step_log(run_id=run.id, step_id=step.step_id, attempt=step.attempts, level=level, message=outcome.log_line)
-    graph = graph_for(run)
-    spec = graph.steps[step.step_id]
+def step_complete(current: Attempt, outcome: Outcome) -> None:
+    """Record an attempt's outcome and advance the run (retry, end the step, release dependents).
+
+    A claimed attempt must still be `running` under its token; an unclaimed (pure) one must
+    still be `queued` under its token, and becomes the step's recorded attempt here. Anything
+    else (cancelled, reaped, a duplicate delivery that lost the race) is discarded.
+    """
+    run = _lock_run(current.run.pk)
+    if run is None:
+        return
+    graph = current.run.graph
+    spec = graph.steps[current.step_id]
     policy = spec["retries"]
-    if (
+    retry = (
         outcome.status in (StepStatus.FAILED, StepStatus.TIMED_OUT)
         and outcome.retryable
-        and step.attempts < policy["max_attempts"]
+        and current.number < policy["max_attempts"]
         and run.status == RunStatus.RUNNING
-    ):
-        delay = retry_delay(policy, step.attempts)
-        step.error = outcome.error
-        step.save(update_fields=["error"])
-        step_log(
-            run_id=run.id,
-            step_id=step.step_id,
-            attempt=step.attempts,
-            level=StepLog.Level.WARNING,
-            message=f"retrying in {delay:g}s (attempt {step.attempts + 1} of {policy['max_attempts']})",
+    )
+    fields = {"error": outcome.error}
+    if not retry:
+        fields.update(
+            status=outcome.status,
+            output=outcome.output if outcome.status == StepStatus.SUCCEEDED else None,
+            error="" if outcome.status == StepStatus.SUCCEEDED else outcome.error,
+            finished_at=now(),
         )
-        _queue_many(run, graph, [step], countdown=delay)
+    if not current.claimed:
+        fields.update(attempts=current.number, started_at=current.started_at, worker=current.worker)
+    expected = StepStatus.RUNNING if current.claimed else StepStatus.QUEUED
+    if StepRun.objects.filter(pk=current.step_pk, task_id=current.task_id, status=expected).update(**fields) != 1:
+        return  # cancelled, reaped, deleted or already recorded meanwhile: the result is discarded
+    lines = list(current.logs)
+    if not current.claimed:
+        started = StepLog(
+            run_id=run.id,
+            step_id=current.step_id,
+            attempt=current.number,
+            message=f"attempt {current.number} started on {current.worker or 'a worker'}",
+        )
+        lines.insert(0, started)
+    if outcome.log_line:
+        level = StepLog.Level.INFO if outcome.status == StepStatus.SUCCEEDED else StepLog.Level.ERROR
+        lines.append(
+            StepLog(
+                run_id=run.id, step_id=current.step_id, attempt=current.number, level=level, message=outcome.log_line
+            )
+        )
+    if retry:
+        delay = retry_delay(policy, current.number)
+        lines.append(
+            StepLog(
+                run_id=run.id,
+                step_id=current.step_id,
+                attempt=current.number,
+                level=StepLog.Level.WARNING,
+                message=f"retrying in {delay:g}s (attempt {current.number + 1} of {policy['max_attempts']})",
+            )
+        )
+        _write_logs(lines)
+        _queue_many(
+            run, graph, [ReadyStep(current.step_pk, current.step_id, current.number, 0, False)], countdown=delay
+        )
         return
-    step.status = outcome.status
-    step.output = outcome.output if outcome.status == StepStatus.SUCCEEDED else None
-    step.error = "" if outcome.status == StepStatus.SUCCEEDED else outcome.error
-    step.finished_at = now()
-    step.save(update_fields=["status", "output", "error", "finished_at"])
+    _write_logs(lines)
     if run.status == RunStatus.RUNNING:
-        _propagate(run, graph, [step])
+        _propagate(run, graph, [(current.step_id, outcome.status)])
 
 
 # --- Operator actions -----------------------------------------------------------------------------
@@ -776,5 +935,5 @@ def _reap_one(step_pk, run_pk, at) -> int:
     step.save(update_fields=["status", "error", "finished_at"])
     step_log(run_id=run.id, step_id=step.step_id, attempt=step.attempts, level=StepLog.Level.ERROR, message=step.error)
     if run.status == RunStatus.RUNNING:
-        _propagate(run, graph_for(run), [step])
+        _propagate(run, graph_for(run), [(step.step_id, step.status)])
     return 1

@@ -6,9 +6,18 @@ from orchestration import engine, services
 
 
 @shared_task(bind=True, name="orchestration.execute_step", acks_late=True, ignore_result=True)
-def execute_step(self, step_pk: str) -> None:
+def execute_step(
+    self, step_pk: str, run_pk: str | None = None, step_id: str | None = None, attempt: int | None = None
+) -> None:
     """Run one attempt of one step; the task id is the attempt's claim token."""
-    engine.step_execute(step_pk=step_pk, task_id=self.request.id, worker=self.request.hostname or "")
+    engine.step_execute(
+        step_pk=step_pk,
+        task_id=self.request.id,
+        worker=self.request.hostname or "",
+        run_pk=run_pk,
+        step_id=step_id,
+        attempt=attempt,
+    )
 
 
 @shared_task(name="orchestration.trigger_scheduled", ignore_result=True)

@@ -20,6 +20,7 @@ ANY_OBJECT = {"type": "object"}
     inputs={"type": "object", "properties": {"message": {"description": "Anything to echo back."}}},
     outputs=ANY_OBJECT,
     default_timeout=60,
+    pure=True,
 )
 def echo(inputs: dict, ctx: StepContext) -> dict:
     return dict(inputs)
@@ -53,6 +54,7 @@ def sleep(inputs: dict, ctx: StepContext) -> dict:
     },
     outputs=ANY_OBJECT,
     default_timeout=60,
+    pure=True,
 )
 def fail(inputs: dict, ctx: StepContext) -> dict:
     raise SatelliteError(inputs.get("message") or "failed on purpose")
@@ -150,6 +152,7 @@ def compile_expression(expression: str):
     },
     outputs={"type": "object", "properties": {"result": {}}},
     default_timeout=60,
+    pure=True,
 )
 def json_transform(inputs: dict, ctx: StepContext) -> dict:
     data = inputs["data"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from jsonschema import Draft202012Validator
 
@@ -76,7 +77,12 @@ class Satellite:
     output_schema: dict
     func: Callable[[dict, StepContext], dict]
     default_timeout: int = 300
+    # Pure satellites have no side effects outside their output, so a redelivered message may
+    # run them twice harmlessly: the engine skips their durable claim and records the first
+    # result only (see orchestration.engine).
+    pure: bool = False
 
+    @cached_property
     def validator(self) -> Draft202012Validator:
         return Draft202012Validator(self.input_schema)
 
@@ -84,15 +90,18 @@ class Satellite:
 REGISTRY: dict[str, Satellite] = {}
 
 
-def satellite(name: str, *, description: str, inputs: dict, outputs: dict, default_timeout: int = 300):
-    """Register the decorated function `(inputs, ctx) -> dict` as a satellite."""
+def satellite(
+    name: str, *, description: str, inputs: dict, outputs: dict, default_timeout: int = 300, pure: bool = False
+):
+    """Register the decorated function `(inputs, ctx) -> dict` as a satellite. Declare it
+    `pure` only when running it twice is harmless (no I/O, no side effects)."""
     Draft202012Validator.check_schema(inputs)
     Draft202012Validator.check_schema(outputs)
 
     def register(func):
         if name in REGISTRY:
             raise ValueError(f"satellite {name!r} is registered twice")
-        REGISTRY[name] = Satellite(name, description, inputs, outputs, func, default_timeout)
+        REGISTRY[name] = Satellite(name, description, inputs, outputs, func, default_timeout, pure)
         return func
 
     return register
@@ -116,7 +125,7 @@ def _path(prefix: str, parts) -> str:
 def input_errors(sat: Satellite, inputs, *, prefix: str = "inputs") -> dict[str, list[str]]:
     """Field-keyed schema violations of `inputs` (empty when valid)."""
     errors: dict[str, list[str]] = {}
-    for error in sorted(sat.validator().iter_errors(inputs), key=lambda e: list(e.absolute_path)):
+    for error in sorted(sat.validator.iter_errors(inputs), key=lambda e: list(e.absolute_path)):
         parts = list(error.absolute_path)
         if error.validator == "required":
             # Point at the missing field itself, not at its parent.
