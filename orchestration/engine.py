@@ -31,7 +31,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 from config.api.exceptions import Conflict
 from monitoring import live
-from orchestration import vault
+from orchestration import step_sql, vault
 from orchestration.definitions import check_run_inputs
 from orchestration.models import (
     TERMINAL_STEP_STATUSES,
@@ -227,10 +227,10 @@ def step_log(*, run_id, step_id: str, attempt: int, message: str, level: str = S
 
 def _write_logs(rows: list[StepLog]) -> None:
     """Append several log lines in one statement."""
-    for row in rows:
-        row.message = row.message[:MAX_LOG_CHARS]
-    if rows:
-        StepLog.objects.bulk_create(rows)
+    step_sql.append_logs(
+        [(row.run_id, row.step_id, row.attempt, row.level, row.message[:MAX_LOG_CHARS]) for row in rows],
+        created_at=now(),
+    )
 
 
 def _publish(run: Run) -> None:
@@ -377,6 +377,8 @@ def _skips(graph: Graph, step: ReadyStep) -> bool:
 
 
 def _skip(run: Run, steps: list[ReadyStep]) -> None:
+    if not steps:
+        return
     error = "skipped: an upstream step did not succeed"
     StepRun.objects.filter(pk__in=[step.pk for step in steps]).update(
         status=StepStatus.SKIPPED, finished_at=now(), error=error
@@ -391,7 +393,8 @@ def _release(run: Run, graph: Graph, ready: list[ReadyStep]) -> None:
     _skip(run, skipped)
     _queue_many(run, graph, to_queue)
     if skipped:
-        _propagate(run, graph, [(step.step_id, StepStatus.SKIPPED) for step in skipped])
+        if _propagate(run, graph, [(step.step_id, StepStatus.SKIPPED) for step in skipped]):
+            _maybe_finish(run, graph)
     elif not to_queue:  # a run with a step just queued cannot be finished
         _maybe_finish(run, graph)
 
@@ -403,7 +406,7 @@ def _queue_many(run: Run, graph: Graph, steps: list[ReadyStep], *, countdown: fl
     stamp = now()
     tokens = [uuid.uuid4().hex for _ in steps]
     if len(steps) == 1:
-        StepRun.objects.filter(pk=steps[0].pk).update(status=StepStatus.QUEUED, task_id=tokens[0], queued_at=stamp)
+        step_sql.queue_one(step_pk=steps[0].pk, task_id=tokens[0], queued_at=stamp)
     else:
         rows = [
             StepRun(pk=step.pk, status=StepStatus.QUEUED, task_id=token, queued_at=stamp)
@@ -447,9 +450,13 @@ def _send_all(sends: list[StepMessage], countdown: float) -> None:
         )
 
 
-def _propagate(run: Run, graph: Graph, ended: list[tuple[str, str]]) -> None:
+def _propagate(run: Run, graph: Graph, ended: list[tuple[str, str]]) -> bool:
     """Worklist over ended steps (step id, status): update dependents' counters and release
-    those now ready. Proportional to the edges touched, never to the size of the run."""
+    those now ready. Proportional to the edges touched, never to the size of the run.
+
+    Returns whether the run may now be finished (nothing was queued and no dependent still
+    waits); the caller then settles it under the run's exclusive lock.
+    """
     work = list(ended)
     queued_any = False
     waiting = False  # a dependent still waits for other upstream steps: the run cannot be done
@@ -458,22 +465,23 @@ def _propagate(run: Run, graph: Graph, ended: list[tuple[str, str]]) -> None:
         dependents = graph.dependents.get(step_id) or []
         if not dependents:
             continue
-        ok = status == StepStatus.SUCCEEDED
-        StepRun.objects.filter(run=run, step_id__in=dependents).update(
-            remaining_deps=F("remaining_deps") - 1, failed_deps=F("failed_deps") + (0 if ok else 1)
-        )
-        ready = _ready(
-            StepRun.objects.filter(run=run, step_id__in=dependents, status=StepStatus.PENDING, remaining_deps=0)
-        )
-        waiting = waiting or len(ready) < len(dependents)
+        ready, still_waiting = _count_down(run, dependents, failed=status != StepStatus.SUCCEEDED)
+        waiting = waiting or still_waiting
         skipped = [step for step in ready if _skips(graph, step)]
         _skip(run, skipped)
         work.extend((step.step_id, StepStatus.SKIPPED) for step in skipped)
         to_queue = [step for step in ready if not _skips(graph, step) and (not step.is_handler or _main_done(run))]
         _queue_many(run, graph, to_queue)
         queued_any = queued_any or bool(to_queue)
-    if not queued_any and not waiting:  # a run with a step just queued cannot be finished
-        _maybe_finish(run, graph)
+    return not queued_any and not waiting
+
+
+def _count_down(run: Run, dependents: list[str], *, failed: bool) -> tuple[list[ReadyStep], bool]:
+    """One upstream step ended: count down its dependents; returns those now ready, and
+    whether any still waits for other upstream steps."""
+    rows = step_sql.count_down(run_pk=run.pk, dependents=dependents, failed=failed)
+    ready = [ReadyStep(*row[:5]) for row in rows if row[5] == StepStatus.PENDING and row[6] == 0]
+    return ready, any(row[6] > 0 for row in rows)
 
 
 def _main_done(run: Run) -> bool:
@@ -737,20 +745,22 @@ def step_execute(*, step_pk, task_id: str, worker: str = "", run_pk=None, step_i
     elif outcome.status != StepStatus.CANCELLED:
         status = outcome.status.replace("_", " ")
         outcome.log_line = f"attempt {current.number} {status} after {elapsed_ms} ms: {outcome.error}"
-    _retrying(lambda: step_complete(current, outcome))
+    if _retrying(lambda: step_complete(current, outcome)):
+        _retrying(lambda: run_settle(run.pk))
 
 
 @transaction.atomic
-def step_complete(current: Attempt, outcome: Outcome) -> None:
+def step_complete(current: Attempt, outcome: Outcome) -> bool:
     """Record an attempt's outcome and advance the run (retry, end the step, release dependents).
 
     A claimed attempt must still be `running` under its token; an unclaimed (pure) one must
     still be `queued` under its token, and becomes the step's recorded attempt here. Anything
     else (cancelled, reaped, a duplicate delivery that lost the race) is discarded.
+
+    Completions hold the run's lock in *share* mode (taken by `record_attempt`), so steps of
+    one run complete in parallel; operator actions and finishing take it exclusively.
+    Returns whether the run may now be finished.
     """
-    run = _lock_run(current.run.pk)
-    if run is None:
-        return
     graph = current.run.graph
     spec = graph.steps[current.step_id]
     policy = spec["retries"]
@@ -758,7 +768,6 @@ def step_complete(current: Attempt, outcome: Outcome) -> None:
         outcome.status in (StepStatus.FAILED, StepStatus.TIMED_OUT)
         and outcome.retryable
         and current.number < policy["max_attempts"]
-        and run.status == RunStatus.RUNNING
     )
     fields = {"error": outcome.error}
     if not retry:
@@ -770,9 +779,16 @@ def step_complete(current: Attempt, outcome: Outcome) -> None:
         )
     if not current.claimed:
         fields.update(attempts=current.number, started_at=current.started_at, worker=current.worker)
-    expected = StepStatus.RUNNING if current.claimed else StepStatus.QUEUED
-    if StepRun.objects.filter(pk=current.step_pk, task_id=current.task_id, status=expected).update(**fields) != 1:
-        return  # cancelled, reaped, deleted or already recorded meanwhile: the result is discarded
+    recorded = step_sql.record_attempt(
+        run_pk=current.run.pk,
+        step_pk=current.step_pk,
+        task_id=current.task_id,
+        expected_status=StepStatus.RUNNING if current.claimed else StepStatus.QUEUED,
+        fields=fields,
+    )
+    if not recorded:
+        return False  # cancelled, reaped, deleted or already recorded meanwhile: the result is discarded
+    run = Run(id=current.run.pk, status=RunStatus.RUNNING)  # what record_attempt just checked, under lock
     lines = list(current.logs)
     if not current.claimed:
         started = StepLog(
@@ -804,10 +820,19 @@ def step_complete(current: Attempt, outcome: Outcome) -> None:
         _queue_many(
             run, graph, [ReadyStep(current.step_pk, current.step_id, current.number, 0, False)], countdown=delay
         )
-        return
+        return False
     _write_logs(lines)
-    if run.status == RunStatus.RUNNING:
-        _propagate(run, graph, [(current.step_id, outcome.status)])
+    return _propagate(run, graph, [(current.step_id, outcome.status)])
+
+
+@transaction.atomic
+def run_settle(run_pk) -> None:
+    """Finish the run if all its steps have ended, under its exclusive lock. Runs in its own
+    transaction after a completion committed, so the last completion to commit always sees
+    every other step's final state."""
+    run = _lock_run(run_pk)
+    if run is not None and run.status == RunStatus.RUNNING:
+        _maybe_finish(run, graph_for(run))
 
 
 # --- Operator actions -----------------------------------------------------------------------------
@@ -935,5 +960,7 @@ def _reap_one(step_pk, run_pk, at) -> int:
     step.save(update_fields=["status", "error", "finished_at"])
     step_log(run_id=run.id, step_id=step.step_id, attempt=step.attempts, level=StepLog.Level.ERROR, message=step.error)
     if run.status == RunStatus.RUNNING:
-        _propagate(run, graph_for(run), [(step.step_id, step.status)])
+        graph = graph_for(run)
+        if _propagate(run, graph, [(step.step_id, step.status)]):
+            _maybe_finish(run, graph)
     return 1

@@ -159,8 +159,12 @@ def cluster_trigger_scheduled(*, cluster_id) -> Run | None:
     try:
         with transaction.atomic():
             IdempotencyRecord.objects.create(
-                tenant_id=cluster.tenant_id, key=f"schedule:{tick.isoformat()}", endpoint=f"schedule:{cluster.pk}",
-                fingerprint="", status_code=202, body={},
+                tenant_id=cluster.tenant_id,
+                key=f"schedule:{tick.isoformat()}",
+                endpoint=f"schedule:{cluster.pk}",
+                fingerprint="",
+                status_code=202,
+                body={},
             )
             return engine.run_trigger(cluster=cluster, inputs={}, trigger=Run.Trigger.SCHEDULE)
     except IntegrityError:

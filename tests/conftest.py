@@ -65,11 +65,16 @@ def outsider(other_tenant, make_member):
 
 
 @pytest.fixture
-def live_worker(transactional_db, tmp_path, settings):
+def live_worker(transactional_db, tmp_path, settings, monkeypatch):
     """A real Celery worker (threads) consuming from the configured broker."""
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
+
+    # Each worker thread has its own connection, which a real worker keeps between tasks; here
+    # the threads go away with the fixture, so close connections after every task instead
+    # (otherwise they linger and PostgreSQL refuses to drop the test database at the end).
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
 
     if app.conf.broker_url.startswith("filesystem://"):
         folder = tmp_path / "broker"

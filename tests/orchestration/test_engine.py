@@ -64,6 +64,87 @@ def test_a_duplicate_delivery_of_a_step_is_ignored(db, tenant):
     assert (step.status, step.attempts, step.worker) == ("running", 1, "w1")
 
 
+def _deliver(message: engine.StepMessage, *, worker: str = "w") -> None:
+    engine.step_execute(
+        step_pk=message.step_pk,
+        task_id=message.task_id,
+        worker=worker,
+        run_pk=message.run_pk,
+        step_id=message.step_id,
+        attempt=message.attempt,
+    )
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Step messages the engine sends, captured instead of going to a broker."""
+    messages: list[engine.StepMessage] = []
+    monkeypatch.setattr(engine, "_send_all", lambda sends, countdown: messages.extend(sends))
+    return messages
+
+
+def test_a_pure_steps_duplicate_delivery_records_one_result(db, tenant, sent, django_capture_on_commit_callbacks):
+    """Pure satellites skip the durable claim: a redelivered message may run them again, but
+    only the first completion under the token is recorded, and the DAG advances once."""
+    with django_capture_on_commit_callbacks(execute=True):
+        run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+    first = sent.pop()
+    assert first.step_id == "a" and first.attempt == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        _deliver(first, worker="w1")
+        _deliver(first, worker="w2")  # the broker redelivered it
+    step = run.steps.get(step_id="a")
+    assert (step.status, step.attempts, step.worker) == ("succeeded", 1, "w1")
+    assert [m.step_id for m in sent] == ["b"]  # b was queued exactly once
+    lines = list(run.logs.filter(step_id="a").values_list("message", flat=True))
+    assert lines[0] == "attempt 1 started on w1" and len(lines) == 2
+
+
+def test_a_stale_token_of_a_pure_step_is_discarded(db, tenant, sent, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+    _deliver(sent.pop()._replace(task_id="stale-token"))
+    step = run.steps.get(step_id="a")
+    assert (step.status, step.attempts) == ("queued", 0) and not sent
+
+
+def test_a_cancelled_runs_pure_step_result_is_discarded(db, tenant, sent, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+    message = sent.pop()
+    with django_capture_on_commit_callbacks(execute=False):  # no broker here to revoke on
+        engine.run_cancel(run=run)
+    with django_capture_on_commit_callbacks(execute=True):
+        _deliver(message)
+    assert {s.step_id: s.status for s in run.steps.all()} == {"a": "cancelled", "b": "cancelled"}
+    assert not sent
+
+
+def test_only_satellites_without_side_effects_are_pure():
+    from orchestration.satellites import all_satellites
+
+    assert {s.name for s in all_satellites() if s.pure} == {"echo", "fail", "json.transform"}
+
+
+def test_a_fan_in_finishes_the_run_once_every_branch_ended(db, tenant, sent, django_capture_on_commit_callbacks):
+    definition = (
+        "name: fan\nsteps:\n  - {id: start, satellite: echo}\n"
+        + "".join(f"  - {{id: b{i}, satellite: echo, depends_on: [start]}}\n" for i in range(5))
+        + "  - {id: join, satellite: echo, depends_on: [b0, b1, b2, b3, b4]}\n"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run = engine.run_trigger(cluster=make_cluster(tenant, definition), inputs={})
+    delivered = []
+    while sent:
+        message = sent.pop(0)
+        delivered.append(message.step_id)
+        with django_capture_on_commit_callbacks(execute=True):
+            _deliver(message)
+        run.refresh_from_db()
+        assert run.status == ("succeeded" if message.step_id == "join" else "running")
+    assert delivered[0] == "start" and delivered[-1] == "join" and len(delivered) == 7
+
+
 def test_the_reaper_times_out_orphaned_steps_and_fails_the_run(db, tenant):
     from orchestration.tasks import reap
 
@@ -125,3 +206,14 @@ def test_under_asgi_the_log_stream_is_asynchronous_and_ends_with_the_run(db, ten
     chunks = async_to_sync(read)()
     assert "event: log" in chunks[0] and "run cancelled" in "".join(chunks)
     assert chunks[-1].startswith("event: end") and '"status": "cancelled"' in chunks[-1]
+
+
+def test_workers_keep_their_database_connection_between_tasks(settings):
+    """Celery's Django fixup would close it around every task; we recycle it like a request."""
+    from celery import signals
+
+    from config.celery import app, recycle_database_connections
+
+    assert app.conf.get("CELERY_DB_REUSE_MAX") >= 10**6
+    receivers = [r() for _, r in signals.task_prerun.receivers] + [r() for _, r in signals.task_postrun.receivers]
+    assert receivers.count(recycle_database_connections) == 2
