@@ -133,8 +133,11 @@ class Snapshot(models.Model):
     the internal integer key is never exposed (rows are addressed by node and time)."""
 
     id = models.BigAutoField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="snapshots")
+    # Indexed by `monitoring_snap_tenant_time` below (tenant first), not by a separate FK index.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Indexed by `monitoring_snap_node_time` (node first); a second node-only index would only
+    # cost every insert.
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="snapshots", db_index=False)
     checked_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices)
     latency_ms = models.FloatField(null=True, blank=True)
@@ -150,6 +153,10 @@ class Snapshot(models.Model):
             models.Index(fields=["node", "-checked_at"], name="monitoring_snap_node_time"),
             # Rollups and retention scan by time alone.
             models.Index(fields=["checked_at"], name="monitoring_snap_time"),
+            # The raw tail of a tenant's uptime query: a range on time within one tenant. With
+            # only a tenant index the database reads every raw row of the tenant (14 days'
+            # retention: ~20 million rows for 1,000 nodes) to find the last hour.
+            models.Index(fields=["tenant", "checked_at"], name="monitoring_snap_tenant_time"),
         ]
 
     def __str__(self) -> str:
