@@ -164,7 +164,9 @@ class Snapshot(models.Model):
 
 
 class SnapshotRollup(models.Model):
-    """Aggregated snapshots of one node over one hour or one day; kept indefinitely.
+    """Aggregated snapshots of one node over one hour, day or (ISO, Monday-based) week; kept
+    indefinitely. The current day's and week's rows are partial: they cover their bucket up to
+    the level's watermark (see rollups.py) and are rewritten as hours complete.
 
     `lat_b00` … `lat_b18` count successful checks per latency bucket (upper bounds in
     `LATENCY_BUCKETS_MS`, the last open-ended). As plain columns they are summed by the
@@ -174,6 +176,7 @@ class SnapshotRollup(models.Model):
     class Resolution(models.TextChoices):
         HOUR = "hour"
         DAY = "day"
+        WEEK = "week"
 
     id = models.BigAutoField(primary_key=True)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")

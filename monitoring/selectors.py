@@ -2,15 +2,17 @@
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from monitoring.models import AVAILABLE, Incident, Node, NodeGroup, Snapshot, SnapshotRollup, Status
 from monitoring.rollups import (
-    DAY,
+    COUNTERS,
+    FLOORS,
+    LENGTHS,
     Accumulator,
     Resolution,
-    aggregate_rollups,
     aggregate_snapshots,
     floor_day,
     floor_hour,
@@ -68,38 +70,109 @@ def status_summary(*, tenant: Tenant) -> dict:
 
 
 # --- Uptime ---------------------------------------------------------------------------------
-def _accumulate(*, tenant: Tenant, start: datetime, end: datetime) -> dict:
-    """Per-node Accumulators over [start, end), aggregated by the database: daily rollups for
-    whole days, hourly rollups for the hours around them, raw snapshots after the hourly
-    watermark. Rollups have hour granularity, so a window starting mid-hour includes that hour."""
-    hour_mark, day_mark = watermarks()
+# Coarsest first: where a window's span is aligned to a level, that level's rows are used.
+LEVELS = (Resolution.WEEK, Resolution.DAY, Resolution.HOUR)
+WATERMARK_ATTEMPTS = 3
+
+
+def rollup_spans(*, start: datetime, end: datetime, marks: dict) -> list[tuple[str, datetime, datetime]]:
+    """Cover [floor_hour(start), min(hourly watermark, end)) with as few rollup rows as possible:
+    (resolution, from, to) spans meaning rows of that resolution with from <= bucket_start < to.
+
+    A level is used from a point aligned to its buckets, up to its watermark (its last row may
+    be partial and ends exactly there) or, when the span ends before the watermark, up to the
+    last whole bucket. A finer level only runs to the next boundary of the coarser one. So a
+    30-day window reads at most 6 daily and 5 weekly rows per node at any time of day.
+    Rollups have hour granularity: a window starting mid-hour includes that hour.
+    """
+    hour_mark = marks.get(Resolution.HOUR)
+    if not hour_mark or start >= hour_mark:
+        return []
+    cursor, until = floor_hour(start), min(hour_mark, end)
+    spans: list[list] = []
+    while cursor < until:
+        for index, level in enumerate(LEVELS):
+            mark = marks.get(level)
+            if mark is None or mark <= cursor or FLOORS[level](cursor) != cursor:
+                continue
+            # Hourly rows: the hour holding `until` counts whole (rollups are hour-granular).
+            # Coarser rows: up to the watermark (the last row may be partial) or whole buckets.
+            reach = until if level == Resolution.HOUR else mark if mark <= until else FLOORS[level](until)
+            if index:  # stop where the coarser level could take over
+                coarser = LEVELS[index - 1]
+                reach = min(reach, FLOORS[coarser](cursor) + LENGTHS[coarser])
+            if reach <= cursor:
+                continue
+            if spans and spans[-1][0] == level and spans[-1][2] == cursor:
+                spans[-1][2] = reach
+            else:
+                spans.append([level, cursor, reach])
+            cursor = reach
+            break
+        else:  # no level covers the cursor (cannot happen while the hourly watermark is ahead)
+            break
+    return [tuple(span) for span in spans]
+
+
+def rollup_totals_sql(*, tenant: Tenant, spans) -> tuple[str, list]:
+    """One statement summing the spans' rollup rows per node: one index range per span
+    (UNION ALL), summed by the database. (An OR of the spans in one WHERE makes SQLite scan
+    every rollup row of the tenant.)"""
+    parts, params = [], []
+    for resolution, span_start, span_end in spans:
+        queryset = SnapshotRollup.objects.filter(
+            tenant=tenant, resolution=resolution, bucket_start__gte=span_start, bucket_start__lt=span_end
+        ).values_list("node_id", *COUNTERS).order_by()
+        sql, span_params = queryset.query.sql_with_params()
+        parts.append(sql)
+        params.extend(span_params)
+    quote = connection.ops.quote_name
+    sums = ", ".join(f"SUM({quote(SnapshotRollup._meta.get_field(name).column)})" for name in COUNTERS)
+    # Only Django-compiled SQL and quoted model column names are interpolated; values are params.
+    sql = f"SELECT {quote('node_id')}, {sums} FROM ({' UNION ALL '.join(parts)}) spans GROUP BY {quote('node_id')}"  # noqa: S608
+    return sql, params
+
+
+def _rollup_totals(*, tenant: Tenant, spans) -> list[dict]:
+    sql, params = rollup_totals_sql(tenant=tenant, spans=spans)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    to_pk = Node._meta.pk.to_python
+    keys = [f"s_{name}" for name in COUNTERS]
+    return [{"node_id": to_pk(row[0]), **dict(zip(keys, row[1:], strict=True))} for row in rows]
+
+
+def _accumulate_once(*, tenant: Tenant, start: datetime, end: datetime, marks: dict) -> dict:
     per_node: dict = defaultdict(Accumulator)
-    raw_from = start
-    if hour_mark and start < hour_mark:
-        rolled_from = floor_hour(start)
-        rolled_to = min(hour_mark, end)
-        # Whole days inside [rolled_from, rolled_to) that have a daily row.
-        first_day = rolled_from if rolled_from == floor_day(rolled_from) else floor_day(rolled_from) + DAY
-        days_to = min(day_mark, floor_day(rolled_to)) if day_mark else None
-        spans = [(Resolution.HOUR, rolled_from, rolled_to)]
-        if days_to and first_day < days_to:
-            spans = [
-                (Resolution.HOUR, rolled_from, first_day),
-                (Resolution.DAY, first_day, days_to),
-                (Resolution.HOUR, days_to, rolled_to),
-            ]
-        for resolution, span_start, span_end in spans:
-            if span_start < span_end:
-                rows = SnapshotRollup.objects.filter(
-                    tenant=tenant, resolution=resolution, bucket_start__gte=span_start, bucket_start__lt=span_end
-                )
-                for row in aggregate_rollups(rows):
-                    per_node[row["node_id"]].add(row)
-        raw_from = max(start, hour_mark)
+    spans = rollup_spans(start=start, end=end, marks=marks)
+    if spans:
+        for row in _rollup_totals(tenant=tenant, spans=spans):
+            per_node[row["node_id"]].add(row)
+    hour_mark = marks.get(Resolution.HOUR)
+    raw_from = max(start, hour_mark) if hour_mark else start
     if raw_from < end:
         rows = Snapshot.objects.filter(tenant=tenant, checked_at__gte=raw_from, checked_at__lt=end)
         for row in aggregate_snapshots(rows):
             per_node[row["node_id"]].add(row)
+    return per_node
+
+
+def _accumulate(*, tenant: Tenant, start: datetime, end: datetime) -> dict:
+    """Per-node Accumulators over [start, end), aggregated by the database in two queries: the
+    fewest weekly/daily/hourly rollup rows that cover the window up to the hourly watermark
+    (see rollup_spans), and the raw snapshots after it.
+
+    A rollup run moves the watermarks in the same transaction as it rewrites the (partial)
+    rows, so if the watermarks are unchanged after reading, nothing was counted twice or
+    missed; otherwise the read is repeated."""
+    marks = watermarks()
+    for _ in range(WATERMARK_ATTEMPTS):
+        per_node = _accumulate_once(tenant=tenant, start=start, end=end, marks=marks)
+        current = watermarks()
+        if current == marks:
+            break
+        marks = current
     return per_node
 
 

@@ -29,17 +29,25 @@ def test_rollups_summarise_complete_hours_and_days_idempotently(tenant):
     start = datetime(2026, 3, 1, tzinfo=UTC)
     fill(node, start=start, hours=50, down_every=4)  # 2 days + 2 hours, every 10 min
     now = start + timedelta(hours=50, minutes=30)
-    assert rollups.snapshots_rollup(now=now) == {"hours": 50, "days": 2}
+    # Days and weeks are rolled up to the hourly watermark: 2 whole days and the partial third,
+    # and the partial weeks of Feb 23 (Sunday, March 1) and March 2.
+    assert rollups.snapshots_rollup(now=now) == {"hours": 50, "days": 3, "weeks": 2}
     hour = SnapshotRollup.objects.get(node=node, resolution="hour", bucket_start=start)
     assert (hour.checks, hour.up, hour.down) == (6, 4, 2)
     assert hour.latency_sum_ms == 4 * 40.0
     day = SnapshotRollup.objects.get(node=node, resolution="day", bucket_start=start)
     assert (day.checks, day.up, day.down) == (144, 108, 36)
+    partial_day = SnapshotRollup.objects.get(node=node, resolution="day", bucket_start=start + timedelta(days=2))
+    assert partial_day.checks == 12  # 00:00–02:00
+    week = SnapshotRollup.objects.get(node=node, resolution="week", bucket_start=start + timedelta(days=1))
+    assert (week.checks, week.up, week.down) == (144 + 12, 108 + 9, 36 + 3)
+    first_week = SnapshotRollup.objects.get(node=node, resolution="week", bucket_start=start - timedelta(days=6))
+    assert first_week.checks == 144
     assert dict(RollupWatermark.objects.values_list("resolution", "until")) == {
-        "hour": start + timedelta(hours=50), "day": start + timedelta(days=2)
+        "hour": start + timedelta(hours=50), "day": start + timedelta(hours=50), "week": start + timedelta(hours=50)
     }
     # Running again does nothing new, and never duplicates rows.
-    assert rollups.snapshots_rollup(now=now) == {"hours": 0, "days": 0}
+    assert rollups.snapshots_rollup(now=now) == {"hours": 0, "days": 0, "weeks": 0}
     assert SnapshotRollup.objects.filter(resolution="hour").count() == 50
 
 
