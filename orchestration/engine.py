@@ -405,14 +405,7 @@ def _queue_many(run: Run, graph: Graph, steps: list[ReadyStep], *, countdown: fl
         return
     stamp = now()
     tokens = [uuid.uuid4().hex for _ in steps]
-    if len(steps) == 1:
-        step_sql.queue_one(step_pk=steps[0].pk, task_id=tokens[0], queued_at=stamp)
-    else:
-        rows = [
-            StepRun(pk=step.pk, status=StepStatus.QUEUED, task_id=token, queued_at=stamp)
-            for step, token in zip(steps, tokens, strict=True)
-        ]
-        StepRun.objects.bulk_update(rows, ["status", "task_id", "queued_at"], batch_size=500)
+    step_sql.queue(tokens=[(step.pk, token) for step, token in zip(steps, tokens, strict=True)], queued_at=stamp)
     sends = [
         StepMessage(
             str(step.pk),
@@ -450,13 +443,15 @@ def _send_all(sends: list[StepMessage], countdown: float) -> None:
         )
 
 
-def _propagate(run: Run, graph: Graph, ended: list[tuple[str, str]]) -> bool:
+def _propagate(run: Run, graph: Graph, ended: list[tuple[str, str]], *, counted: dict | None = None) -> bool:
     """Worklist over ended steps (step id, status): update dependents' counters and release
     those now ready. Proportional to the edges touched, never to the size of the run.
 
     Returns whether the run may now be finished (nothing was queued and no dependent still
-    waits); the caller then settles it under the run's exclusive lock.
+    waits); the caller then settles it under the run's exclusive lock. `counted` holds
+    count-down results already obtained for ended steps (by `step_sql.complete`).
     """
+    counted = dict(counted or {})
     work = list(ended)
     queued_any = False
     waiting = False  # a dependent still waits for other upstream steps: the run cannot be done
@@ -465,7 +460,10 @@ def _propagate(run: Run, graph: Graph, ended: list[tuple[str, str]]) -> bool:
         dependents = graph.dependents.get(step_id) or []
         if not dependents:
             continue
-        ready, still_waiting = _count_down(run, dependents, failed=status != StepStatus.SUCCEEDED)
+        rows = counted.pop(step_id, None)
+        if rows is None:
+            rows = step_sql.count_down(run_pk=run.pk, dependents=dependents, failed=status != StepStatus.SUCCEEDED)
+        ready, still_waiting = _ready_from_counts(rows)
         waiting = waiting or still_waiting
         skipped = [step for step in ready if _skips(graph, step)]
         _skip(run, skipped)
@@ -476,10 +474,8 @@ def _propagate(run: Run, graph: Graph, ended: list[tuple[str, str]]) -> bool:
     return not queued_any and not waiting
 
 
-def _count_down(run: Run, dependents: list[str], *, failed: bool) -> tuple[list[ReadyStep], bool]:
-    """One upstream step ended: count down its dependents; returns those now ready, and
-    whether any still waits for other upstream steps."""
-    rows = step_sql.count_down(run_pk=run.pk, dependents=dependents, failed=failed)
+def _ready_from_counts(rows: list[tuple]) -> tuple[list[ReadyStep], bool]:
+    """From count-down rows: the dependents now ready, and whether any still waits."""
     ready = [ReadyStep(*row[:5]) for row in rows if row[5] == StepStatus.PENDING and row[6] == 0]
     return ready, any(row[6] > 0 for row in rows)
 
@@ -749,6 +745,36 @@ def step_execute(*, step_pk, task_id: str, worker: str = "", run_pk=None, step_i
         _retrying(lambda: run_settle(run.pk))
 
 
+def _attempt_log(current: Attempt, outcome: Outcome, *, retry_in: float | None, max_attempts: int) -> list[tuple]:
+    """The attempt's log lines still to write, as (run, step, attempt, level, message)."""
+    lines = [(current.run.pk, line.step_id, line.attempt, line.level, line.message) for line in current.logs]
+    if not current.claimed:
+        lines.insert(
+            0,
+            (
+                current.run.pk,
+                current.step_id,
+                current.number,
+                StepLog.Level.INFO,
+                f"attempt {current.number} started on {current.worker or 'a worker'}",
+            ),
+        )
+    if outcome.log_line:
+        level = StepLog.Level.INFO if outcome.status == StepStatus.SUCCEEDED else StepLog.Level.ERROR
+        lines.append((current.run.pk, current.step_id, current.number, level, outcome.log_line))
+    if retry_in is not None:
+        lines.append(
+            (
+                current.run.pk,
+                current.step_id,
+                current.number,
+                StepLog.Level.WARNING,
+                f"retrying in {retry_in:g}s (attempt {current.number + 1} of {max_attempts})",
+            )
+        )
+    return [(*line[:4], line[4][:MAX_LOG_CHARS]) for line in lines]
+
+
 @transaction.atomic
 def step_complete(current: Attempt, outcome: Outcome) -> bool:
     """Record an attempt's outcome and advance the run (retry, end the step, release dependents).
@@ -779,50 +805,32 @@ def step_complete(current: Attempt, outcome: Outcome) -> bool:
         )
     if not current.claimed:
         fields.update(attempts=current.number, started_at=current.started_at, worker=current.worker)
-    recorded = step_sql.record_attempt(
+    delay = retry_delay(policy, current.number) if retry else None
+    lines = _attempt_log(current, outcome, retry_in=delay, max_attempts=policy["max_attempts"])
+    dependents = [] if retry else graph.dependents.get(current.step_id) or []
+    recorded, counted = step_sql.complete(
         run_pk=current.run.pk,
         step_pk=current.step_pk,
         task_id=current.task_id,
         expected_status=StepStatus.RUNNING if current.claimed else StepStatus.QUEUED,
         fields=fields,
+        logs=lines,
+        created_at=now(),
+        dependents=dependents,
+        failed=outcome.status != StepStatus.SUCCEEDED,
     )
     if not recorded:
         return False  # cancelled, reaped, deleted or already recorded meanwhile: the result is discarded
-    run = Run(id=current.run.pk, status=RunStatus.RUNNING)  # what record_attempt just checked, under lock
-    lines = list(current.logs)
-    if not current.claimed:
-        started = StepLog(
-            run_id=run.id,
-            step_id=current.step_id,
-            attempt=current.number,
-            message=f"attempt {current.number} started on {current.worker or 'a worker'}",
-        )
-        lines.insert(0, started)
-    if outcome.log_line:
-        level = StepLog.Level.INFO if outcome.status == StepStatus.SUCCEEDED else StepLog.Level.ERROR
-        lines.append(
-            StepLog(
-                run_id=run.id, step_id=current.step_id, attempt=current.number, level=level, message=outcome.log_line
-            )
-        )
+    run = Run(id=current.run.pk, status=RunStatus.RUNNING)  # what `complete` just checked, under lock
     if retry:
-        delay = retry_delay(policy, current.number)
-        lines.append(
-            StepLog(
-                run_id=run.id,
-                step_id=current.step_id,
-                attempt=current.number,
-                level=StepLog.Level.WARNING,
-                message=f"retrying in {delay:g}s (attempt {current.number + 1} of {policy['max_attempts']})",
-            )
-        )
-        _write_logs(lines)
         _queue_many(
-            run, graph, [ReadyStep(current.step_pk, current.step_id, current.number, 0, False)], countdown=delay
+            run,
+            graph,
+            [ReadyStep(current.step_pk, current.step_id, current.number, 0, False)],
+            countdown=delay,
         )
         return False
-    _write_logs(lines)
-    return _propagate(run, graph, [(current.step_id, outcome.status)])
+    return _propagate(run, graph, [(current.step_id, outcome.status)], counted={current.step_id: counted})
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ step's cost in `bench/orchestration_bench.py`). Table and column names come from
 every value is a parameter, converted by its model field. Works on PostgreSQL and SQLite
 (3.35+ for `RETURNING`).
 """
+# ruff: noqa: S608 — SQL is assembled from model table/column names only; values are parameters.
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def record_attempt(*, run_pk, step_pk, task_id: str, expected_status: str, field
     values = [_prep(StepRun, name, value) for name, value in fields.items()]
     share = " FOR SHARE" if connection.vendor == "postgresql" else ""
     sql = (
-        f"UPDATE {STEP} SET {assignments} WHERE id = %s AND task_id = %s AND status = %s "  # noqa: S608
+        f"UPDATE {STEP} SET {assignments} WHERE id = %s AND task_id = %s AND status = %s "
         f"AND EXISTS (SELECT 1 FROM {RUN} WHERE id = %s AND status = %s{share})"
     )
     with connection.cursor() as cursor:
@@ -55,7 +56,7 @@ def count_down(*, run_pk, dependents: list[str], failed: bool) -> list[tuple]:
     The row locks this takes are what serialise completions feeding the same join."""
     placeholders = ", ".join(["%s"] * len(dependents))
     sql = (
-        f"UPDATE {STEP} SET remaining_deps = remaining_deps - 1, failed_deps = failed_deps + %s "  # noqa: S608
+        f"UPDATE {STEP} SET remaining_deps = remaining_deps - 1, failed_deps = failed_deps + %s "
         f"WHERE run_id = %s AND step_id IN ({placeholders}) "
         "RETURNING id, step_id, attempts, failed_deps, is_handler, status, remaining_deps"
     )
@@ -64,12 +65,23 @@ def count_down(*, run_pk, dependents: list[str], failed: bool) -> list[tuple]:
         return [(*row[:4], bool(row[4]), *row[5:]) for row in cursor.fetchall()]
 
 
-def queue_one(*, step_pk, task_id: str, queued_at) -> None:
+def queue(*, tokens: list[tuple], queued_at, batch_size: int = 500) -> None:
+    """Mark steps queued under their claim tokens: [(step pk, token), ...]. One statement per
+    batch (Django's bulk_update builds a CASE per row, which costs seconds for a 1,000-wide
+    fan-out)."""
+    stamp = _prep(StepRun, "queued_at", queued_at)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {STEP} SET status = %s, task_id = %s, queued_at = %s WHERE id = %s",  # noqa: S608
-            [StepStatus.QUEUED, task_id, _prep(StepRun, "queued_at", queued_at), _prep(StepRun, "id", step_pk)],
-        )
+        for start in range(0, len(tokens), batch_size):
+            batch = tokens[start : start + batch_size]
+            values = ", ".join(["(%s, %s)"] * len(batch))
+            params = [StepStatus.QUEUED, stamp]
+            for step_pk, token in batch:
+                params += [_prep(StepRun, "id", step_pk), token]
+            cursor.execute(
+                f"UPDATE {STEP} SET status = %s, queued_at = %s, task_id = batch.column2 "
+                f"FROM (VALUES {values}) AS batch WHERE {STEP}.id = batch.column1",
+                params,
+            )
 
 
 def append_logs(rows: list[tuple], *, created_at) -> None:
@@ -83,7 +95,69 @@ def append_logs(rows: list[tuple], *, created_at) -> None:
     placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {LOG} (run_id, step_id, attempt, level, message, created_at) "  # noqa: S608
-            f"VALUES {placeholders}",
+            f"INSERT INTO {LOG} (run_id, step_id, attempt, level, message, created_at) VALUES {placeholders}",
             values,
         )
+
+
+def complete(
+    *,
+    run_pk,
+    step_pk,
+    task_id: str,
+    expected_status: str,
+    fields: dict,
+    logs: list[tuple],
+    created_at,
+    dependents: list[str],
+    failed: bool,
+) -> tuple[bool, list[tuple]]:
+    """Record an attempt, append its log lines and count down its dependents, all only if the
+    attempt is still current (see `record_attempt`). Returns (recorded, `count_down` rows).
+
+    On PostgreSQL this is one statement (data-modifying CTEs), so a step's completion costs
+    one round trip besides BEGIN and COMMIT; elsewhere it is the same three statements.
+    """
+    if connection.vendor != "postgresql":
+        if not record_attempt(
+            run_pk=run_pk, step_pk=step_pk, task_id=task_id, expected_status=expected_status, fields=fields
+        ):
+            return False, []
+        append_logs(logs, created_at=created_at)
+        return True, (count_down(run_pk=run_pk, dependents=dependents, failed=failed) if dependents else [])
+    run_value = _prep(Run, "id", run_pk)
+    assignments = ", ".join(f"{StepRun._meta.get_field(name).column} = %s" for name in fields)
+    params = [_prep(StepRun, name, value) for name, value in fields.items()]
+    params += [_prep(StepRun, "id", step_pk), task_id, expected_status, run_value, RunStatus.RUNNING]
+    ctes = [
+        f"attempt AS (UPDATE {STEP} SET {assignments} WHERE id = %s AND task_id = %s AND status = %s "
+        f"AND EXISTS (SELECT 1 FROM {RUN} WHERE id = %s AND status = %s FOR SHARE) RETURNING id)"
+    ]
+    if logs:
+        stamp = _prep(StepLog, "created_at", created_at)
+        rows = ", ".join(["(%s::uuid, %s, %s::integer, %s, %s, %s::timestamptz)"] * len(logs))
+        ctes.append(
+            f"logs AS (INSERT INTO {LOG} (run_id, step_id, attempt, level, message, created_at) "
+            f"SELECT * FROM (VALUES {rows}) AS line WHERE EXISTS (SELECT 1 FROM attempt))"
+        )
+        for _run, step_id, attempt, level, message in logs:
+            params += [run_value, step_id, attempt, level, message, stamp]
+    if dependents:
+        ctes.append(
+            f"counted AS (UPDATE {STEP} SET remaining_deps = remaining_deps - 1, failed_deps = failed_deps + %s "
+            f"WHERE run_id = %s AND step_id IN ({', '.join(['%s'] * len(dependents))}) "
+            "AND EXISTS (SELECT 1 FROM attempt) "
+            "RETURNING id, step_id, attempts, failed_deps, is_handler, status, remaining_deps)"
+        )
+        params += [1 if failed else 0, run_value, *dependents]
+        select = "SELECT (SELECT count(*) FROM attempt), counted.* FROM (SELECT 1) AS one LEFT JOIN counted ON true"
+    else:
+        select = "SELECT count(*) FROM attempt"
+    with connection.cursor() as cursor:
+        cursor.execute("WITH " + ", ".join(ctes) + " " + select, params)
+        rows = cursor.fetchall()
+    if not rows or not rows[0][0]:
+        return False, []
+    if not dependents:
+        return True, []
+    return True, [(row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7]) for row in rows if row[1] is not None]
