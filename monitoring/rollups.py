@@ -78,9 +78,8 @@ def _bucket_case() -> Case:
     """The histogram bucket of a successful check's latency (same edges as bucket_index);
     NULL for failed checks and checks without a latency, which no bucket counts."""
     available = Q(status__in=AVAILABLE, latency_ms__isnull=False)
-    whens = [When(available & Q(latency_ms__lte=edge), then=Value(index))
-             for index, edge in enumerate(LATENCY_BUCKETS_MS)]
-    return Case(*whens, When(available, then=Value(len(LATENCY_BUCKETS_MS))), default=None,
+    whens = [When(latency_ms__lte=edge, then=Value(index)) for index, edge in enumerate(LATENCY_BUCKETS_MS)]
+    return Case(When(~available, then=Value(None)), *whens, default=Value(len(LATENCY_BUCKETS_MS)),
                 output_field=IntegerField())
 
 

@@ -115,3 +115,26 @@ def test_a_rollup_committed_during_the_read_is_not_counted_twice(tenant, monkeyp
     monkeypatch.setattr(selectors, "aggregate_snapshots", rollup_in_between)
     assert uptime_statistics(tenant=tenant, window="7d", now=now)["results"][0] == expected
     assert len(calls) == 2  # read again with the new watermarks
+
+
+@pytest.mark.django_db
+def test_raw_snapshot_counts_match_the_histogram_edges(tenant):
+    node, other = NodeFactory(tenant=tenant), NodeFactory(tenant=tenant)
+    at = WEDNESDAY_EVENING
+    samples = [(Status.UP, 5.0), (Status.UP, 5.01), (Status.DEGRADED, 2500.0), (Status.UP, 12000.0),
+               (Status.UP, None), (Status.DOWN, None), (Status.DOWN, 30.0), (Status.DEGRADED, 10000.0)]
+    Snapshot.objects.bulk_create(
+        [Snapshot(tenant=tenant, node=node, checked_at=at, status=status, latency_ms=latency)
+         for status, latency in samples]
+        + [Snapshot(tenant=tenant, node=other, checked_at=at, status=Status.UP, latency_ms=1.0)]
+    )
+    rows = {row["node_id"]: row for row in rollups.aggregate_snapshots(Snapshot.objects.all())}
+    row = rows[node.pk]
+    expected = rollups.empty_histogram()
+    for status, latency in samples:
+        if status != Status.DOWN and latency is not None:
+            expected[rollups.bucket_index(latency)] += 1
+    assert [row[f"s_{name}"] for name in rollups.HISTOGRAM_FIELDS] == expected
+    assert (row["s_checks"], row["s_up"], row["s_degraded"], row["s_down"]) == (8, 4, 2, 2)
+    assert row["s_latency_sum_ms"] == 5.0 + 5.01 + 2500.0 + 12000.0 + 10000.0
+    assert rows[other.pk]["s_lat_b00"] == 1 and rows[other.pk]["s_checks"] == 1
