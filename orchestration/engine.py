@@ -406,16 +406,21 @@ def _queue_many(run: Run, graph: Graph, steps: list[ReadyStep], *, countdown: fl
     stamp = now()
     tokens = [uuid.uuid4().hex for _ in steps]
     step_sql.queue(tokens=[(step.pk, token) for step, token in zip(steps, tokens, strict=True)], queued_at=stamp)
+    _send_on_commit(
+        run,
+        graph,
+        [(step.pk, token, step.step_id, step.attempts) for step, token in zip(steps, tokens, strict=True)],
+        countdown=countdown,
+    )
+
+
+def _send_on_commit(run: Run, graph: Graph, queued: list[tuple], *, countdown: float = 0) -> None:
+    """Send queued steps [(pk, claim token, step id, attempts so far)] once the transaction commits."""
+    if not queued:
+        return
     sends = [
-        StepMessage(
-            str(step.pk),
-            token,
-            str(run.pk),
-            step.step_id,
-            step.attempts + 1,
-            int(graph.steps[step.step_id]["timeout_seconds"]),
-        )
-        for step, token in zip(steps, tokens, strict=True)
+        StepMessage(str(pk), token, str(run.pk), step_id, attempts + 1, int(graph.steps[step_id]["timeout_seconds"]))
+        for pk, token, step_id, attempts in queued
     ]
     transaction.on_commit(partial(_send_all, sends, countdown))
 
@@ -465,6 +470,9 @@ def _propagate(run: Run, graph: Graph, ended: list[tuple[str, str]], *, counted:
             rows = step_sql.count_down(run_pk=run.pk, dependents=dependents, failed=status != StepStatus.SUCCEEDED)
         ready, still_waiting = _ready_from_counts(rows)
         waiting = waiting or still_waiting
+        queued_by_sql = [(row[0], row[7], row[1], row[2]) for row in rows if row[5] == StepStatus.QUEUED and not row[6]]
+        _send_on_commit(run, graph, queued_by_sql)
+        queued_any = queued_any or bool(queued_by_sql)
         skipped = [step for step in ready if _skips(graph, step)]
         _skip(run, skipped)
         work.extend((step.step_id, StepStatus.SKIPPED) for step in skipped)

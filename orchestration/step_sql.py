@@ -52,13 +52,13 @@ def record_attempt(*, run_pk, step_pk, task_id: str, expected_status: str, field
 
 def count_down(*, run_pk, dependents: list[str], failed: bool) -> list[tuple]:
     """Decrement the dependents' counters of unfinished (and failed) upstream steps; returns
-    (id, step_id, attempts, failed_deps, is_handler, status, remaining_deps) per dependent.
-    The row locks this takes are what serialise completions feeding the same join."""
+    (id, step_id, attempts, failed_deps, is_handler, status, remaining_deps, task_id) per
+    dependent. The row locks this takes are what serialise completions feeding the same join."""
     placeholders = ", ".join(["%s"] * len(dependents))
     sql = (
         f"UPDATE {STEP} SET remaining_deps = remaining_deps - 1, failed_deps = failed_deps + %s "
         f"WHERE run_id = %s AND step_id IN ({placeholders}) "
-        "RETURNING id, step_id, attempts, failed_deps, is_handler, status, remaining_deps"
+        "RETURNING id, step_id, attempts, failed_deps, is_handler, status, remaining_deps, task_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [1 if failed else 0, _prep(Run, "id", run_pk), *dependents])
@@ -113,7 +113,8 @@ def complete(
     failed: bool,
 ) -> tuple[bool, list[tuple]]:
     """Record an attempt, append its log lines and count down its dependents, all only if the
-    attempt is still current (see `record_attempt`). Returns (recorded, `count_down` rows).
+    attempt is still current (see `record_attempt`). Returns (recorded, `count_down` rows);
+    on PostgreSQL, rows already `queued` were queued by this statement (send them).
 
     On PostgreSQL this is one statement (data-modifying CTEs), so a step's completion costs
     one round trip besides BEGIN and COMMIT; elsewhere it is the same three statements.
@@ -143,13 +144,23 @@ def complete(
         for _run, step_id, attempt, level, message in logs:
             params += [run_value, step_id, attempt, level, message, stamp]
     if dependents:
+        # A dependent whose last upstream step this was, with no failed upstream step and not an
+        # on_failure handler, is queued right here under a fresh claim token; the others that
+        # became ready (skip or handler rules) are left to the engine.
+        clean = "status = %s AND remaining_deps = 1 AND failed_deps + %s = 0 AND NOT is_handler"
         ctes.append(
-            f"counted AS (UPDATE {STEP} SET remaining_deps = remaining_deps - 1, failed_deps = failed_deps + %s "
+            f"counted AS (UPDATE {STEP} SET remaining_deps = remaining_deps - 1, failed_deps = failed_deps + %s, "
+            f"status = CASE WHEN {clean} THEN %s ELSE status END, "
+            f"task_id = CASE WHEN {clean} THEN replace(gen_random_uuid()::text, '-', '') ELSE task_id END, "
+            f"queued_at = CASE WHEN {clean} THEN %s ELSE queued_at END "
             f"WHERE run_id = %s AND step_id IN ({', '.join(['%s'] * len(dependents))}) "
             "AND EXISTS (SELECT 1 FROM attempt) "
-            "RETURNING id, step_id, attempts, failed_deps, is_handler, status, remaining_deps)"
+            "RETURNING id, step_id, attempts, failed_deps, is_handler, status, remaining_deps, task_id)"
         )
-        params += [1 if failed else 0, run_value, *dependents]
+        failed_value = 1 if failed else 0
+        when = [StepStatus.PENDING, failed_value]
+        params += [failed_value, *when, StepStatus.QUEUED, *when, *when, _prep(StepRun, "queued_at", created_at)]
+        params += [run_value, *dependents]
         select = "SELECT (SELECT count(*) FROM attempt), counted.* FROM (SELECT 1) AS one LEFT JOIN counted ON true"
     else:
         select = "SELECT count(*) FROM attempt"
@@ -160,4 +171,4 @@ def complete(
         return False, []
     if not dependents:
         return True, []
-    return True, [(row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7]) for row in rows if row[1] is not None]
+    return True, [(*row[1:5], bool(row[5]), *row[6:]) for row in rows if row[1] is not None]
