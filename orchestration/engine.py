@@ -63,6 +63,8 @@ EXECUTION_STEP_ID = "main"
 DEADLINE_GRACE_SECONDS = 30  # after timeout_seconds, before the reaper calls a worker lost
 HARD_LIMIT_GRACE_SECONDS = 15  # Celery's time_limit kills a prefork child this long after the soft limit
 MAX_OUTPUT_BYTES = 512 * 1024
+# An output up to this size travels in its dependents' messages, sparing them a query.
+CARRIED_OUTPUT_BYTES = 8 * 1024
 MAX_LOG_CHARS = 4000
 IDEMPOTENCY_TTL = timedelta(hours=24)
 FAILING = (StepStatus.FAILED, StepStatus.TIMED_OUT, StepStatus.SKIPPED, StepStatus.CANCELLED)
@@ -80,6 +82,7 @@ class Graph:
     steps: dict  # step id → normalised step spec
     dependents: dict  # step id → ids of steps that depend on it
     concurrency: dict | None
+    wants: dict  # step id → ids of the steps whose outputs its inputs use
 
 
 def _build_graph(spec: dict) -> Graph:
@@ -88,7 +91,15 @@ def _build_graph(spec: dict) -> Graph:
     for step in steps.values():
         for dep in step["depends_on"]:
             dependents[dep].append(step["id"])
-    return Graph(steps=steps, dependents=dependents, concurrency=spec.get("concurrency"))
+    wants = {
+        sid: frozenset(
+            ref.parts[0]
+            for _, ref in references(step["inputs"])
+            if not isinstance(ref, TemplateError) and ref.root == "steps"
+        )
+        for sid, step in steps.items()
+    }
+    return Graph(steps=steps, dependents=dependents, concurrency=spec.get("concurrency"), wants=wants)
 
 
 @lru_cache(maxsize=256)
@@ -399,7 +410,9 @@ def _release(run: Run, graph: Graph, ready: list[ReadyStep]) -> None:
         _maybe_finish(run, graph)
 
 
-def _queue_many(run: Run, graph: Graph, steps: list[ReadyStep], *, countdown: float = 0) -> None:
+def _queue_many(
+    run: Run, graph: Graph, steps: list[ReadyStep], *, countdown: float = 0, carried: dict | None = None
+) -> None:
     """Give each step a fresh claim token and send it once the transaction commits."""
     if not steps:
         return
@@ -411,15 +424,28 @@ def _queue_many(run: Run, graph: Graph, steps: list[ReadyStep], *, countdown: fl
         graph,
         [(step.pk, token, step.step_id, step.attempts) for step, token in zip(steps, tokens, strict=True)],
         countdown=countdown,
+        carried=carried,
     )
 
 
-def _send_on_commit(run: Run, graph: Graph, queued: list[tuple], *, countdown: float = 0) -> None:
-    """Send queued steps [(pk, claim token, step id, attempts so far)] once the transaction commits."""
+def _send_on_commit(
+    run: Run, graph: Graph, queued: list[tuple], *, countdown: float = 0, carried: dict | None = None
+) -> None:
+    """Send queued steps [(pk, claim token, step id, attempts so far)] once the transaction
+    commits, with the `carried` upstream outputs ({step id: output}) each one uses."""
     if not queued:
         return
+    carried = carried or {}
     sends = [
-        StepMessage(str(pk), token, str(run.pk), step_id, attempts + 1, int(graph.steps[step_id]["timeout_seconds"]))
+        StepMessage(
+            str(pk),
+            token,
+            str(run.pk),
+            step_id,
+            attempts + 1,
+            int(graph.steps[step_id]["timeout_seconds"]),
+            {sid: carried[sid] for sid in graph.wants[step_id] if sid in carried} or None,
+        )
         for pk, token, step_id, attempts in queued
     ]
     transaction.on_commit(partial(_send_all, sends, countdown))
@@ -432,6 +458,7 @@ class StepMessage(NamedTuple):
     step_id: str
     attempt: int
     timeout: int
+    outputs: dict | None = None  # upstream outputs its inputs use, when small (CARRIED_OUTPUT_BYTES)
 
 
 def _send_all(sends: list[StepMessage], countdown: float) -> None:
@@ -440,7 +467,12 @@ def _send_all(sends: list[StepMessage], countdown: float) -> None:
     for message in sends:
         execute_step.apply_async(
             args=[message.step_pk],
-            kwargs={"run_pk": message.run_pk, "step_id": message.step_id, "attempt": message.attempt},
+            kwargs={
+                "run_pk": message.run_pk,
+                "step_id": message.step_id,
+                "attempt": message.attempt,
+                **({"outputs": message.outputs} if message.outputs else {}),
+            },
             task_id=message.task_id,
             countdown=countdown or None,
             soft_time_limit=message.timeout,
@@ -448,13 +480,16 @@ def _send_all(sends: list[StepMessage], countdown: float) -> None:
         )
 
 
-def _propagate(run: Run, graph: Graph, ended: list[tuple[str, str]], *, counted: dict | None = None) -> bool:
+def _propagate(
+    run: Run, graph: Graph, ended: list[tuple[str, str]], *, counted: dict | None = None, carried: dict | None = None
+) -> bool:
     """Worklist over ended steps (step id, status): update dependents' counters and release
     those now ready. Proportional to the edges touched, never to the size of the run.
 
     Returns whether the run may now be finished (nothing was queued and no dependent still
     waits); the caller then settles it under the run's exclusive lock. `counted` holds
-    count-down results already obtained for ended steps (by `step_sql.complete`).
+    count-down results already obtained for ended steps (by `step_sql.complete`), `carried`
+    small outputs of ended steps to hand to dependents in their messages.
     """
     counted = dict(counted or {})
     work = list(ended)
@@ -471,13 +506,13 @@ def _propagate(run: Run, graph: Graph, ended: list[tuple[str, str]], *, counted:
         ready, still_waiting = _ready_from_counts(rows)
         waiting = waiting or still_waiting
         queued_by_sql = [(row[0], row[7], row[1], row[2]) for row in rows if row[5] == StepStatus.QUEUED and not row[6]]
-        _send_on_commit(run, graph, queued_by_sql)
+        _send_on_commit(run, graph, queued_by_sql, carried=carried)
         queued_any = queued_any or bool(queued_by_sql)
         skipped = [step for step in ready if _skips(graph, step)]
         _skip(run, skipped)
         work.extend((step.step_id, StepStatus.SKIPPED) for step in skipped)
         to_queue = [step for step in ready if not _skips(graph, step) and (not step.is_handler or _main_done(run))]
-        _queue_many(run, graph, to_queue)
+        _queue_many(run, graph, to_queue, carried=carried)
         queued_any = queued_any or bool(to_queue)
     return not queued_any and not waiting
 
@@ -578,6 +613,7 @@ class Outcome:
     error: str = ""
     retryable: bool = True
     log_line: str = ""  # written in the completing transaction
+    output_bytes: int = 0
 
 
 @dataclass
@@ -656,18 +692,16 @@ def _begin(*, step_pk, task_id: str, worker: str, run_pk=None, step_id=None, att
     )
 
 
-def _template_context(run: RunContext, spec: dict) -> dict:
-    wanted = {
-        ref.parts[0]
-        for _, ref in references(spec["inputs"])
-        if not isinstance(ref, TemplateError) and ref.root == "steps"
-    }
-    outputs = {}
-    if wanted:
-        rows = StepRun.objects.filter(run_id=run.pk, step_id__in=wanted, status=StepStatus.SUCCEEDED).values_list(
+def _template_context(run: RunContext, step_id: str, carried: dict | None) -> dict:
+    """What templates resolve against; upstream outputs come from the message when carried
+    there, else from the database."""
+    outputs = {sid: {"outputs": output} for sid, output in (carried or {}).items()}
+    missing = run.graph.wants[step_id] - outputs.keys()
+    if missing:
+        rows = StepRun.objects.filter(run_id=run.pk, step_id__in=missing, status=StepStatus.SUCCEEDED).values_list(
             "step_id", "output"
         )
-        outputs = {sid: {"outputs": output} for sid, output in rows}
+        outputs.update({sid: {"outputs": output} for sid, output in rows})
     return {
         "inputs": run.inputs,
         "steps": outputs,
@@ -675,7 +709,9 @@ def _template_context(run: RunContext, spec: dict) -> dict:
     }
 
 
-def step_execute(*, step_pk, task_id: str, worker: str = "", run_pk=None, step_id=None, attempt=None) -> None:
+def step_execute(
+    *, step_pk, task_id: str, worker: str = "", run_pk=None, step_id=None, attempt=None, outputs=None
+) -> None:
     """What the Celery task does: claim, resolve inputs, run the satellite, record the outcome."""
     current = _begin(step_pk=step_pk, task_id=task_id, worker=worker, run_pk=run_pk, step_id=step_id, attempt=attempt)
     if current is None:
@@ -721,7 +757,7 @@ def step_execute(*, step_pk, task_id: str, worker: str = "", run_pk=None, step_i
     )
     started = time.monotonic()
     try:
-        inputs = render(spec["inputs"], _template_context(run, spec), secret)
+        inputs = render(spec["inputs"], _template_context(run, current.step_id, outputs), secret)
         errors = input_errors(sat, inputs) if sat else {"satellite": [f"unknown satellite {spec['satellite']!r}"]}
         if errors:
             raise TemplateError("invalid inputs: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
@@ -729,7 +765,7 @@ def step_execute(*, step_pk, task_id: str, worker: str = "", run_pk=None, step_i
         encoded = json.dumps(output, default=str)
         if len(encoded) > MAX_OUTPUT_BYTES:
             raise SatelliteError(f"output is larger than {MAX_OUTPUT_BYTES // 1024} KiB")
-        outcome = Outcome(StepStatus.SUCCEEDED, output=json.loads(encoded))
+        outcome = Outcome(StepStatus.SUCCEEDED, output=json.loads(encoded), output_bytes=len(encoded))
     except StepCancelled:
         outcome = Outcome(StepStatus.CANCELLED, error="cancelled", retryable=False)
     except (StepTimedOut, SoftTimeLimitExceeded):
@@ -838,7 +874,14 @@ def step_complete(current: Attempt, outcome: Outcome) -> bool:
             countdown=delay,
         )
         return False
-    return _propagate(run, graph, [(current.step_id, outcome.status)], counted={current.step_id: counted})
+    small = outcome.status == StepStatus.SUCCEEDED and outcome.output_bytes <= CARRIED_OUTPUT_BYTES
+    return _propagate(
+        run,
+        graph,
+        [(current.step_id, outcome.status)],
+        counted={current.step_id: counted},
+        carried={current.step_id: outcome.output} if small else None,
+    )
 
 
 @transaction.atomic

@@ -7,9 +7,15 @@ from orchestration import engine, services
 
 @shared_task(bind=True, name="orchestration.execute_step", acks_late=True, ignore_result=True)
 def execute_step(
-    self, step_pk: str, run_pk: str | None = None, step_id: str | None = None, attempt: int | None = None
+    self,
+    step_pk: str,
+    run_pk: str | None = None,
+    step_id: str | None = None,
+    attempt: int | None = None,
+    outputs: dict | None = None,
 ) -> None:
-    """Run one attempt of one step; the task id is the attempt's claim token."""
+    """Run one attempt of one step; the task id is the attempt's claim token. `outputs` are
+    small upstream outputs its inputs use, carried in the message."""
     engine.step_execute(
         step_pk=step_pk,
         task_id=self.request.id,
@@ -17,6 +23,7 @@ def execute_step(
         run_pk=run_pk,
         step_id=step_id,
         attempt=attempt,
+        outputs=outputs,
     )
 
 

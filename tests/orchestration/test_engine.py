@@ -72,6 +72,7 @@ def _deliver(message: engine.StepMessage, *, worker: str = "w") -> None:
         run_pk=message.run_pk,
         step_id=message.step_id,
         attempt=message.attempt,
+        outputs=message.outputs,
     )
 
 
@@ -118,6 +119,37 @@ def test_a_cancelled_runs_pure_step_result_is_discarded(db, tenant, sent, django
         _deliver(message)
     assert {s.step_id: s.status for s in run.steps.all()} == {"a": "cancelled", "b": "cancelled"}
     assert not sent
+
+
+PASSING = """
+name: passing
+steps:
+  - {id: a, satellite: echo, inputs: {message: "${{ inputs.text }}"}}
+  - {id: b, satellite: echo, depends_on: [a], inputs: {message: "got ${{ steps.a.outputs.message }}"}}
+  - {id: c, satellite: echo, depends_on: [b]}
+inputs: {text: {type: string}}
+"""
+
+
+@pytest.mark.parametrize(("text", "carried"), [("hi", True), ("x" * 9000, False)])
+def test_small_outputs_travel_in_the_dependents_message(
+    db, tenant, sent, django_capture_on_commit_callbacks, text, carried
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = engine.run_trigger(cluster=make_cluster(tenant, PASSING), inputs={"text": text})
+    with django_capture_on_commit_callbacks(execute=True):
+        _deliver(sent.pop())
+    message = sent.pop()
+    assert message.step_id == "b"
+    assert message.outputs == ({"a": {"message": text}} if carried else None)
+    with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as queries:
+        _deliver(message)
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and '"output"' in q["sql"]]
+    assert len(reads) == (0 if carried else 1)
+    assert run.steps.get(step_id="b").output == {"message": f"got {text}"}
 
 
 def test_only_satellites_without_side_effects_are_pure():
