@@ -9,6 +9,8 @@ every value is a parameter, converted by its model field. Works on PostgreSQL an
 
 from __future__ import annotations
 
+from enum import Enum
+
 from django.db import connection
 
 from orchestration.models import Run, RunStatus, StepLog, StepRun, StepStatus
@@ -21,7 +23,21 @@ LOG = StepLog._meta.db_table
 def _prep(model, name: str, value):
     if value is None:
         return None
-    return model._meta.get_field(name).get_db_prep_save(value, connection)
+    value = model._meta.get_field(name).get_db_prep_save(value, connection)
+    return value.value if isinstance(value, Enum) else value
+
+
+def _fetch_prepared(sql: str, params: list) -> list[tuple]:
+    """Run a PostgreSQL statement as a server-side prepared statement: it is planned once per
+    connection rather than on every step (planning this statement costs about as much as
+    running it). Django's cursors bind parameters client-side, so this uses psycopg's own."""
+    import psycopg
+
+    params = [value.value if isinstance(value, Enum) else value for value in params]
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
 
 
 def record_attempt(*, run_pk, step_pk, task_id: str, expected_status: str, fields: dict) -> bool:
@@ -164,9 +180,7 @@ def complete(
         select = "SELECT (SELECT count(*) FROM attempt), counted.* FROM (SELECT 1) AS one LEFT JOIN counted ON true"
     else:
         select = "SELECT count(*) FROM attempt"
-    with connection.cursor() as cursor:
-        cursor.execute("WITH " + ", ".join(ctes) + " " + select, params)
-        rows = cursor.fetchall()
+    rows = _fetch_prepared("WITH " + ", ".join(ctes) + " " + select, params)
     if not rows or not rows[0][0]:
         return False, []
     if not dependents:
