@@ -191,7 +191,9 @@ class Execution(Run):
 
 class StepRun(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    # No index of its own: the (run, step_id) unique constraint serves lookups by run, and every
+    # index is written again on each step transition.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)
     step_id = models.CharField(max_length=64)
     satellite = models.CharField(max_length=100)
     position = models.PositiveIntegerField(default=0)
@@ -215,8 +217,11 @@ class StepRun(models.Model):
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["run", "step_id"], name="orchestration_step_unique")]
         indexes = [
-            # The reaper's poll: running steps whose deadline has passed.
-            models.Index(fields=["status", "deadline_at"], name="orch_step_status_deadline"),
+            # The reaper's poll: running steps whose deadline has passed. Partial, so the
+            # transitions of all other steps never touch it.
+            models.Index(
+                fields=["deadline_at"], condition=models.Q(status="running"), name="orch_step_running_deadline"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -236,7 +241,7 @@ class StepLog(models.Model):
         ERROR = "error"
 
     id = models.BigAutoField(primary_key=True)
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="logs")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="logs", db_index=False)  # see (run, id)
     step_id = models.CharField(max_length=64)
     attempt = models.PositiveIntegerField(default=0)
     level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
