@@ -253,6 +253,9 @@ SECRETS_ENCRYPTION_KEY = env_secret("SECRETS_ENCRYPTION_KEY", default="") or f"g
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="")  # OpenAI-compatible; unset → local provider
 LLM_API_KEY = env_secret("LLM_API_KEY", default="")
 LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60.0)
+# A step still `queued` this long after it became due lost its message (the broker was down or
+# the process died between commit and publish): the reaper sends it again (same claim token).
+ORCHESTRATION_RESEND_AFTER_SECONDS = env.int("ORCHESTRATION_RESEND_AFTER_SECONDS", default=600)
 
 # --- Monitoring -----------------------------------------------------------------------------
 MONITORING_DEFAULT_INTERVAL_SECONDS = env.int("MONITORING_DEFAULT_INTERVAL_SECONDS", default=60)

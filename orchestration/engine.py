@@ -416,7 +416,7 @@ def _queue_many(
     """Give each step a fresh claim token and send it once the transaction commits."""
     if not steps:
         return
-    stamp = now()
+    stamp = now() + timedelta(seconds=countdown)  # when the attempt becomes due
     tokens = [uuid.uuid4().hex for _ in steps]
     step_sql.queue(tokens=[(step.pk, token) for step, token in zip(steps, tokens, strict=True)], queued_at=stamp)
     _send_on_commit(
@@ -996,13 +996,39 @@ def steps_reap(*, at=None) -> int:
     """
     at = at or now()
     reaped = 0
-    # (status, deadline_at) index: running steps past their deadline.
+    # The partial index on running steps' deadlines.
     for step_pk, run_pk in StepRun.objects.filter(status=StepStatus.RUNNING, deadline_at__lt=at).values_list(
         "pk", "run_id"
     )[:500]:
         reaped += _retrying(partial(_reap_one, step_pk, run_pk, at))
     IdempotencyRecord.objects.filter(created_at__lt=at - IDEMPOTENCY_TTL).delete()
     return reaped
+
+
+def steps_resend(*, at=None) -> int:
+    """Send again the steps still `queued` long after they became due: their message was lost
+    between commit and publish (broker down, process killed). The claim token stays the same,
+    so if the first message does turn up, only one of the two runs the step."""
+    from django.conf import settings
+
+    at = at or now()
+    cutoff = at - timedelta(seconds=settings.ORCHESTRATION_RESEND_AFTER_SECONDS)
+    stale = StepRun.objects.filter(status=StepStatus.QUEUED, queued_at__lt=cutoff, run__status=RunStatus.RUNNING)
+    resent = 0
+    for row in stale.values_list("pk", "task_id", "run_id", "step_id", "attempts")[:500]:
+        resent += _retrying(partial(_resend_one, *row, at=at))
+    return resent
+
+
+@transaction.atomic
+def _resend_one(step_pk, token: str, run_pk, step_id: str, attempts: int, *, at) -> int:
+    # Restart the clock first, so a step is re-sent at most once per period.
+    if not StepRun.objects.filter(pk=step_pk, status=StepStatus.QUEUED, task_id=token).update(queued_at=at):
+        return 0
+    context = run_context(str(run_pk))
+    _send_on_commit(Run(id=run_pk), context.graph, [(step_pk, token, step_id, attempts)])
+    logger.warning("re-sent a queued step whose message was lost", extra={"step": str(step_pk), "task_id": token})
+    return 1
 
 
 @transaction.atomic

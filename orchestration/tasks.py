@@ -34,4 +34,6 @@ def trigger_scheduled(cluster_id: str) -> None:
 
 @shared_task(name="orchestration.reap", ignore_result=True)
 def reap() -> int:
+    """Time out steps whose worker was lost, and re-send steps whose message was lost."""
+    engine.steps_resend()
     return engine.steps_reap()

@@ -250,3 +250,42 @@ def test_workers_keep_their_database_connection_between_tasks():
     assert app.conf.get("CELERY_DB_REUSE_MAX") >= 10**6
     assert skip_health_check_of_warm_connections in [r() for _, r in signals.task_prerun.receivers]
     assert recycle_database_connections in [r() for _, r in signals.task_postrun.receivers]
+
+
+def test_a_step_whose_message_was_lost_is_sent_again_with_the_same_token(
+    db, tenant, sent, settings, django_capture_on_commit_callbacks
+):
+    """Broker down or process killed between commit and publish: the step sits `queued` with no
+    message. The reaper re-sends it once it is ORCHESTRATION_RESEND_AFTER_SECONDS past due."""
+    settings.ORCHESTRATION_RESEND_AFTER_SECONDS = 60
+    with django_capture_on_commit_callbacks(execute=True):
+        run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+    lost = sent.pop()  # never reaches a worker
+    assert engine.steps_resend() == 0  # not overdue yet
+    later = timezone.now() + timedelta(seconds=61)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert engine.steps_resend(at=later) == 1
+    again = sent.pop()
+    assert (again.step_pk, again.task_id, again.attempt) == (lost.step_pk, lost.task_id, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert engine.steps_resend(at=later + timedelta(seconds=30)) == 0  # the clock restarted
+    with django_capture_on_commit_callbacks(execute=True):
+        _deliver(again)
+        _deliver(lost)  # the original turns up after all: discarded
+    assert run.steps.get(step_id="a").attempts == 1
+    assert [m.step_id for m in sent] == ["b"]
+
+
+def test_a_retry_delay_counts_as_not_yet_due(db, tenant, sent, settings, django_capture_on_commit_callbacks):
+    settings.ORCHESTRATION_RESEND_AFTER_SECONDS = 60
+    definition = (
+        "name: flaky\nsteps:\n  - id: f\n    satellite: fail\n"
+        "    retries: {count: 1, backoff: fixed, delay_seconds: 300}\n"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run = engine.run_trigger(cluster=make_cluster(tenant, definition), inputs={})
+    with django_capture_on_commit_callbacks(execute=True):
+        _deliver(sent.pop())
+    step = run.steps.get(step_id="f")
+    assert step.status == "queued" and step.queued_at > timezone.now() + timedelta(seconds=290)
+    assert engine.steps_resend(at=timezone.now() + timedelta(seconds=120)) == 0

@@ -6,7 +6,11 @@ from orchestration import engine
 
 
 class Command(BaseCommand):
-    help = "Time out steps whose worker died (running past their deadline) and expire idempotency keys."
+    help = (
+        "Time out steps whose worker died (running past their deadline), re-send steps whose message was lost "
+        "(queued long past due) and expire idempotency keys."
+    )
 
     def handle(self, *args, **options):
-        self.stdout.write(f"reaped {engine.steps_reap()} step(s)")
+        resent = engine.steps_resend()
+        self.stdout.write(f"reaped {engine.steps_reap()} step(s), re-sent {resent}")
