@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from rest_framework.exceptions import NotFound, ValidationError
 
 from config.api.exceptions import Conflict
@@ -397,17 +397,27 @@ def _skip(run: Run, steps: list[ReadyStep]) -> None:
     _write_logs([StepLog(run_id=run.id, step_id=step.step_id, attempt=0, message=error) for step in steps])
 
 
-def _release(run: Run, graph: Graph, ready: list[ReadyStep]) -> None:
-    """Queue or skip steps whose upstream steps have all ended, then propagate and finish."""
-    skipped = [step for step in ready if _skips(graph, step)]
-    to_queue = [step for step in ready if not _skips(graph, step)]
-    _skip(run, skipped)
-    _queue_many(run, graph, to_queue)
+def _release(run: Run, graph: Graph, ready: list[ReadyStep], *, carried: dict | None = None) -> None:
+    """Queue or skip steps whose upstream steps have all ended, then propagate and finish.
+    Runs under the run's exclusive lock."""
+    queued, skipped = _advance(run, graph, ready, carried=carried)
     if skipped:
-        if _propagate(run, graph, [(step.step_id, StepStatus.SKIPPED) for step in skipped]):
+        if _propagate(run, graph, skipped):
             _maybe_finish(run, graph)
-    elif not to_queue:  # a run with a step just queued cannot be finished
+    elif not queued:  # a run with a step just queued cannot be finished
         _maybe_finish(run, graph)
+
+
+def _advance(
+    run: Run, graph: Graph, ready: list[ReadyStep], *, carried: dict | None = None
+) -> tuple[bool, list[tuple[str, str]]]:
+    """Skip the ready steps their join rule skips, queue the others (an `on_failure` step only
+    once the main steps are done). Returns (queued any, the skipped steps as ended steps)."""
+    skipped = [step for step in ready if _skips(graph, step)]
+    _skip(run, skipped)
+    to_queue = [step for step in ready if not _skips(graph, step) and (not step.is_handler or _main_done(run))]
+    _queue_many(run, graph, to_queue, carried=carried)
+    return bool(to_queue), [(step.step_id, StepStatus.SKIPPED) for step in skipped]
 
 
 def _queue_many(
@@ -484,18 +494,13 @@ def _send_all(sends: list[StepMessage], countdown: float) -> None:
             )
 
 
-def _propagate(
-    run: Run, graph: Graph, ended: list[tuple[str, str]], *, counted: dict | None = None, carried: dict | None = None
-) -> bool:
-    """Worklist over ended steps (step id, status): update dependents' counters and release
+def _propagate(run: Run, graph: Graph, ended: list[tuple[str, str]], *, carried: dict | None = None) -> bool:
+    """Worklist over ended steps (step id, status): count down their dependents and release
     those now ready. Proportional to the edges touched, never to the size of the run.
 
     Returns whether the run may now be finished (nothing was queued and no dependent still
-    waits); the caller then settles it under the run's exclusive lock. `counted` holds
-    count-down results already obtained for ended steps (by `step_sql.complete`), `carried`
-    small outputs of ended steps to hand to dependents in their messages.
+    waits); the caller then settles it under the run's exclusive lock.
     """
-    counted = dict(counted or {})
     work = list(ended)
     queued_any = False
     waiting = False  # a dependent still waits for other upstream steps: the run cannot be done
@@ -504,20 +509,12 @@ def _propagate(
         dependents = graph.dependents.get(step_id) or []
         if not dependents:
             continue
-        rows = counted.pop(step_id, None)
-        if rows is None:
-            rows = step_sql.count_down(run_pk=run.pk, dependents=dependents, failed=status != StepStatus.SUCCEEDED)
+        rows = step_sql.count_down(run_pk=run.pk, dependents=dependents, failed=status != StepStatus.SUCCEEDED)
         ready, still_waiting = _ready_from_counts(rows)
         waiting = waiting or still_waiting
-        queued_by_sql = [(row[0], row[7], row[1], row[2]) for row in rows if row[5] == StepStatus.QUEUED and not row[6]]
-        _send_on_commit(run, graph, queued_by_sql, carried=carried)
-        queued_any = queued_any or bool(queued_by_sql)
-        skipped = [step for step in ready if _skips(graph, step)]
-        _skip(run, skipped)
-        work.extend((step.step_id, StepStatus.SKIPPED) for step in skipped)
-        to_queue = [step for step in ready if not _skips(graph, step) and (not step.is_handler or _main_done(run))]
-        _queue_many(run, graph, to_queue, carried=carried)
-        queued_any = queued_any or bool(to_queue)
+        queued, skipped = _advance(run, graph, ready, carried=carried)
+        queued_any = queued_any or queued
+        work.extend(skipped)
     return not queued_any and not waiting
 
 
@@ -789,8 +786,7 @@ def step_execute(
     elif outcome.status != StepStatus.CANCELLED:
         status = outcome.status.replace("_", " ")
         outcome.log_line = f"attempt {current.number} {status} after {elapsed_ms} ms: {outcome.error}"
-    if _retrying(lambda: step_complete(current, outcome)):
-        _retrying(lambda: run_settle(run.pk))
+    step_complete(current, outcome)
 
 
 def _attempt_log(current: Attempt, outcome: Outcome, *, retry_in: float | None, max_attempts: int) -> list[tuple]:
@@ -823,17 +819,19 @@ def _attempt_log(current: Attempt, outcome: Outcome, *, retry_in: float | None, 
     return [(*line[:4], line[4][:MAX_LOG_CHARS]) for line in lines]
 
 
-@transaction.atomic
-def step_complete(current: Attempt, outcome: Outcome) -> bool:
+def step_complete(current: Attempt, outcome: Outcome) -> None:
     """Record an attempt's outcome and advance the run (retry, end the step, release dependents).
 
     A claimed attempt must still be `running` under its token; an unclaimed (pure) one must
     still be `queued` under its token, and becomes the step's recorded attempt here. Anything
     else (cancelled, reaped, a duplicate delivery that lost the race) is discarded.
 
-    Completions hold the run's lock in *share* mode (taken by `record_attempt`), so steps of
-    one run complete in parallel; operator actions and finishing take it exclusively.
-    Returns whether the run may now be finished.
+    The record — outcome, log lines, dependents' counters, and queueing the dependents whose
+    last upstream step this was — is one statement on PostgreSQL, committed on its own: it
+    holds the run's row lock in *share* mode, so steps of one run complete in parallel while
+    operator actions wait. What may follow (re-queueing a retry, skips by join rule, on_failure
+    steps, finishing the run) runs in short transactions under the run's exclusive lock; if a
+    crash comes in between, the reaper finishes the job (`runs_repair`, `steps_resend`).
     """
     graph = current.run.graph
     spec = graph.steps[current.step_id]
@@ -854,38 +852,72 @@ def step_complete(current: Attempt, outcome: Outcome) -> bool:
     if not current.claimed:
         fields.update(attempts=current.number, started_at=current.started_at, worker=current.worker)
     delay = retry_delay(policy, current.number) if retry else None
-    lines = _attempt_log(current, outcome, retry_in=delay, max_attempts=policy["max_attempts"])
-    dependents = [] if retry else graph.dependents.get(current.step_id) or []
-    recorded, counted = step_sql.complete(
+    record = partial(
+        _record,
+        current,
+        fields=fields,
+        logs=_attempt_log(current, outcome, retry_in=delay, max_attempts=policy["max_attempts"]),
+        dependents=[] if retry else graph.dependents.get(current.step_id) or [],
+        failed=outcome.status != StepStatus.SUCCEEDED,
+    )
+    recorded, counted = _retrying(record)
+    if not recorded:
+        return  # cancelled, reaped, deleted or already recorded meanwhile: the result is discarded
+    if retry:
+        _retrying(partial(_requeue, current, delay))
+        return
+    small = outcome.status == StepStatus.SUCCEEDED and outcome.output_bytes <= CARRIED_OUTPUT_BYTES
+    carried = {current.step_id: outcome.output} if small else None
+    run = Run(id=current.run.pk, status=RunStatus.RUNNING)
+    queued_by_sql = [(row[0], row[7], row[1], row[2]) for row in counted if row[5] == StepStatus.QUEUED and not row[6]]
+    _send_on_commit(run, graph, queued_by_sql, carried=carried)  # committed already: sends now
+    ready, waiting = _ready_from_counts(counted)
+    if ready:
+        _retrying(partial(_release_ready, run.pk, [step.pk for step in ready], carried))
+    elif not queued_by_sql and not waiting:
+        _retrying(partial(run_settle, run.pk))
+
+
+def _record(current: Attempt, *, fields: dict, logs: list, dependents: list[str], failed: bool):
+    complete = partial(
+        step_sql.complete,
         run_pk=current.run.pk,
         step_pk=current.step_pk,
         task_id=current.task_id,
         expected_status=StepStatus.RUNNING if current.claimed else StepStatus.QUEUED,
         fields=fields,
-        logs=lines,
+        logs=logs,
         created_at=now(),
         dependents=dependents,
-        failed=outcome.status != StepStatus.SUCCEEDED,
+        failed=failed,
     )
-    if not recorded:
-        return False  # cancelled, reaped, deleted or already recorded meanwhile: the result is discarded
-    run = Run(id=current.run.pk, status=RunStatus.RUNNING)  # what `complete` just checked, under lock
-    if retry:
-        _queue_many(
-            run,
-            graph,
-            [ReadyStep(current.step_pk, current.step_id, current.number, 0, False)],
-            countdown=delay,
-        )
-        return False
-    small = outcome.status == StepStatus.SUCCEEDED and outcome.output_bytes <= CARRIED_OUTPUT_BYTES
-    return _propagate(
-        run,
-        graph,
-        [(current.step_id, outcome.status)],
-        counted={current.step_id: counted},
-        carried={current.step_id: outcome.output} if small else None,
-    )
+    if step_sql.single_statement():
+        return complete()  # atomic by itself
+    with transaction.atomic():
+        return complete()
+
+
+@transaction.atomic
+def _requeue(current: Attempt, delay: float) -> None:
+    """Queue the step's next attempt, unless the run was cancelled meanwhile."""
+    run = _lock_run(current.run.pk)
+    expected = StepStatus.RUNNING if current.claimed else StepStatus.QUEUED
+    if run is None or run.status != RunStatus.RUNNING:
+        return
+    if not StepRun.objects.filter(pk=current.step_pk, task_id=current.task_id, status=expected).exists():
+        return
+    step = ReadyStep(current.step_pk, current.step_id, current.number, 0, False)
+    _queue_many(run, current.run.graph, [step], countdown=delay)
+
+
+@transaction.atomic
+def _release_ready(run_pk, step_pks: list, carried: dict | None) -> None:
+    """Release dependents the completion statement left to the engine (skips, on_failure)."""
+    run = _lock_run(run_pk)
+    if run is None or run.status != RunStatus.RUNNING:
+        return
+    ready = _ready(StepRun.objects.filter(pk__in=step_pks, status=StepStatus.PENDING, remaining_deps=0))
+    _release(run, graph_for(run), ready, carried=carried)
 
 
 @transaction.atomic
@@ -1029,6 +1061,41 @@ def _resend_one(step_pk, token: str, run_pk, step_id: str, attempts: int, *, at)
     _send_on_commit(Run(id=run_pk), context.graph, [(step_pk, token, step_id, attempts)])
     logger.warning("re-sent a queued step whose message was lost", extra={"step": str(step_pk), "task_id": token})
     return 1
+
+
+def runs_repair(*, limit: int = 100) -> int:
+    """Finish what a crash between a step's recorded completion and its follow-up transaction
+    left undone: dependents that became ready but were never released, and runs whose steps
+    all ended but that never finished. Returns how many runs were looked at."""
+    stalled = set(
+        StepRun.objects.filter(
+            run__status=RunStatus.RUNNING, status=StepStatus.PENDING, remaining_deps=0, is_handler=False
+        ).values_list("run_id", flat=True)[:limit]
+    )
+    open_main_steps = StepRun.objects.filter(run=OuterRef("pk"), is_handler=False).exclude(
+        status__in=TERMINAL_STEP_STATUSES
+    )
+    stalled |= set(
+        Run.objects.filter(status=RunStatus.RUNNING)
+        .exclude(Exists(open_main_steps))
+        .values_list("pk", flat=True)[:limit]
+    )
+    for run_pk in stalled:
+        _retrying(partial(_repair_one, run_pk))
+    return len(stalled)
+
+
+@transaction.atomic
+def _repair_one(run_pk) -> None:
+    run = _lock_run(run_pk)
+    if run is None or run.status != RunStatus.RUNNING:
+        return
+    graph = graph_for(run)
+    ready = _ready(run.steps.filter(status=StepStatus.PENDING, remaining_deps=0, is_handler=False))
+    if ready:
+        _release(run, graph, ready)
+    else:
+        _maybe_finish(run, graph)
 
 
 @transaction.atomic

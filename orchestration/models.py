@@ -164,6 +164,8 @@ class Run(models.Model):
             models.Index(fields=["tenant", "kind", "-created_at"], name="orch_run_tenant_kind_created"),
             # Concurrency: active runs of a cluster, and the oldest queued one to start next.
             models.Index(fields=["cluster", "status", "created_at"], name="orch_run_cluster_status"),
+            # The reaper's repair looks at running runs only.
+            models.Index(fields=["created_at"], condition=models.Q(status="running"), name="orch_run_running"),
         ]
 
     def __str__(self) -> str:
@@ -221,6 +223,10 @@ class StepRun(models.Model):
             # transitions of all other steps never touch it.
             models.Index(
                 fields=["deadline_at"], condition=models.Q(status="running"), name="orch_step_running_deadline"
+            ),
+            # The reaper's repair: steps ready but not released (only ever there for a moment).
+            models.Index(
+                fields=["run"], condition=models.Q(status="pending", remaining_deps=0), name="orch_step_ready"
             ),
         ]
 

@@ -20,6 +20,11 @@ RUN = Run._meta.db_table
 LOG = StepLog._meta.db_table
 
 
+def single_statement() -> bool:
+    """Whether `complete` is one statement (atomic on its own) rather than three."""
+    return connection.vendor == "postgresql"
+
+
 def _prep(model, name: str, value):
     if value is None:
         return None
@@ -132,8 +137,9 @@ def complete(
     attempt is still current (see `record_attempt`). Returns (recorded, `count_down` rows);
     on PostgreSQL, rows already `queued` were queued by this statement (send them).
 
-    On PostgreSQL this is one statement (data-modifying CTEs), so a step's completion costs
-    one round trip besides BEGIN and COMMIT; elsewhere it is the same three statements.
+    On PostgreSQL this is one statement (data-modifying CTEs), atomic on its own, so a step's
+    completion costs one round trip; elsewhere it is three statements (run them in a
+    transaction).
     """
     if connection.vendor != "postgresql":
         if not record_attempt(

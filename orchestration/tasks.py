@@ -34,6 +34,8 @@ def trigger_scheduled(cluster_id: str) -> None:
 
 @shared_task(name="orchestration.reap", ignore_result=True)
 def reap() -> int:
-    """Time out steps whose worker was lost, and re-send steps whose message was lost."""
+    """Time out steps whose worker was lost, re-send steps whose message was lost, and finish
+    what a crash between a completion and its follow-up left undone."""
     engine.steps_resend()
+    engine.runs_repair()
     return engine.steps_reap()

@@ -289,3 +289,56 @@ def test_a_retry_delay_counts_as_not_yet_due(db, tenant, sent, settings, django_
     step = run.steps.get(step_id="f")
     assert step.status == "queued" and step.queued_at > timezone.now() + timedelta(seconds=290)
     assert engine.steps_resend(at=timezone.now() + timedelta(seconds=120)) == 0
+
+
+AFTER_FAILURE = """
+name: after-failure
+steps:
+  - {id: a, satellite: fail}
+  - {id: b, satellite: echo, depends_on: [a], join: all_done}
+"""
+
+
+def test_the_reaper_releases_dependents_a_crash_left_unreleased(
+    db, tenant, sent, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The completion committed, then the worker died before releasing the dependents."""
+    with django_capture_on_commit_callbacks(execute=True):
+        run = engine.run_trigger(cluster=make_cluster(tenant, AFTER_FAILURE), inputs={})
+    first = sent.pop()
+
+    def worker_dies(*args, **kwargs):
+        raise SystemExit("worker killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(engine, "_release_ready", worker_dies)
+        with pytest.raises(SystemExit), django_capture_on_commit_callbacks(execute=True):
+            _deliver(first)
+    assert {s.step_id: s.status for s in run.steps.all()} == {"a": "failed", "b": "pending"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert engine.runs_repair() == 1
+    assert [m.step_id for m in sent] == ["b"]
+    with django_capture_on_commit_callbacks(execute=True):
+        _deliver(sent.pop())
+    run.refresh_from_db()
+    assert run.status == "failed" and run.steps.get(step_id="b").status == "succeeded"
+    assert engine.runs_repair() == 0
+
+
+def test_the_reaper_finishes_a_run_a_crash_left_unfinished(
+    db, tenant, sent, monkeypatch, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+    with django_capture_on_commit_callbacks(execute=True):
+        _deliver(sent.pop())
+    with monkeypatch.context() as patched:
+        patched.setattr(engine, "run_settle", lambda run_pk: (_ for _ in ()).throw(SystemExit("worker killed")))
+        with pytest.raises(SystemExit), django_capture_on_commit_callbacks(execute=True):
+            _deliver(sent.pop())
+    run.refresh_from_db()
+    assert run.status == "running" and {s.status for s in run.steps.all()} == {"succeeded"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert engine.runs_repair() == 1
+    run.refresh_from_db()
+    assert run.status == "succeeded"

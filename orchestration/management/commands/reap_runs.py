@@ -8,9 +8,10 @@ from orchestration import engine
 class Command(BaseCommand):
     help = (
         "Time out steps whose worker died (running past their deadline), re-send steps whose message was lost "
-        "(queued long past due) and expire idempotency keys."
+        "(queued long past due), repair runs a crash left half-advanced and expire idempotency keys."
     )
 
     def handle(self, *args, **options):
         resent = engine.steps_resend()
-        self.stdout.write(f"reaped {engine.steps_reap()} step(s), re-sent {resent}")
+        repaired = engine.runs_repair()
+        self.stdout.write(f"reaped {engine.steps_reap()} step(s), re-sent {resent}, runs checked {repaired}")
