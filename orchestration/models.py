@@ -247,7 +247,11 @@ class StepLog(models.Model):
         ERROR = "error"
 
     id = models.BigAutoField(primary_key=True)
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="logs", db_index=False)  # see (run, id)
+    # No database-level constraint: lines are append-only and written by the engine only after
+    # it checked the run under lock, and the per-line check locks the run row (a multixact when
+    # workers share it), a fifth of the database's work per step. Deleting a run still deletes
+    # its lines (ORM cascade). No index of its own either: see (run, id) below.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="logs", db_index=False, db_constraint=False)
     step_id = models.CharField(max_length=64)
     attempt = models.PositiveIntegerField(default=0)
     level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)

@@ -148,16 +148,17 @@ def complete(
             return False, []
         append_logs(logs, created_at=created_at)
         return True, (count_down(run_pk=run_pk, dependents=dependents, failed=failed) if dependents else [])
-    run_value = _prep(Run, "id", run_pk)
+    # psycopg adapts str, int, UUID and aware datetimes itself; only JSON needs Django's help.
+    run_value = run_pk
     assignments = ", ".join(f"{StepRun._meta.get_field(name).column} = %s" for name in fields)
-    params = [_prep(StepRun, name, value) for name, value in fields.items()]
-    params += [_prep(StepRun, "id", step_pk), task_id, expected_status, run_value, RunStatus.RUNNING]
+    params = [_prep(StepRun, name, value) if name == "output" else value for name, value in fields.items()]
+    params += [step_pk, task_id, expected_status, run_value, RunStatus.RUNNING]
     ctes = [
         f"attempt AS (UPDATE {STEP} SET {assignments} WHERE id = %s AND task_id = %s AND status = %s "
         f"AND EXISTS (SELECT 1 FROM {RUN} WHERE id = %s AND status = %s FOR SHARE) RETURNING id)"
     ]
     if logs:
-        stamp = _prep(StepLog, "created_at", created_at)
+        stamp = created_at
         rows = ", ".join(["(%s::uuid, %s, %s::integer, %s, %s, %s::timestamptz)"] * len(logs))
         ctes.append(
             f"logs AS (INSERT INTO {LOG} (run_id, step_id, attempt, level, message, created_at) "
@@ -181,7 +182,7 @@ def complete(
         )
         failed_value = 1 if failed else 0
         when = [StepStatus.PENDING, failed_value]
-        params += [failed_value, *when, StepStatus.QUEUED, *when, *when, _prep(StepRun, "queued_at", created_at)]
+        params += [failed_value, *when, StepStatus.QUEUED, *when, *when, created_at]
         params += [run_value, *dependents]
         select = "SELECT (SELECT count(*) FROM attempt), counted.* FROM (SELECT 1) AS one LEFT JOIN counted ON true"
     else:

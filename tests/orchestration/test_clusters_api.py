@@ -195,6 +195,20 @@ def test_deleting_a_cluster_removes_its_schedule(client):
     assert client.get(f"/api/v1/clusters/{cluster_id}").status_code == 404
 
 
+def test_deleting_a_cluster_deletes_its_runs_steps_and_log_lines(client, tenant):
+    """Log lines have no database-level foreign key (see StepLog.run): the ORM cascades."""
+    from orchestration import engine
+    from orchestration.models import StepLog, StepRun
+
+    cluster_id = post_yaml(client, GOOD).json()["id"]
+    run = engine.run_trigger(cluster=Cluster.objects.get(pk=cluster_id), inputs={"url": "https://example.com"})
+    engine.run_cancel(run=run)
+    assert StepLog.objects.filter(run=run).exists()
+    assert client.delete(f"/api/v1/clusters/{cluster_id}").status_code == 204
+    assert not Run.objects.filter(pk=run.pk).exists()
+    assert not StepRun.objects.filter(run_id=run.pk).exists() and not StepLog.objects.filter(run_id=run.pk).exists()
+
+
 def test_a_duplicate_name_is_a_conflict(client):
     assert post_yaml(client, GOOD).status_code == 201
     response = post_yaml(client, GOOD)
