@@ -487,6 +487,9 @@ def _send_all(sends: list[StepMessage], countdown: float) -> None:
                     **({"outputs": message.outputs} if message.outputs else {}),
                 },
                 task_id=message.task_id,
+                # What monitoring tools show; given, so Celery does not repr() every message.
+                argsrepr=f"('{message.step_pk}',)",
+                kwargsrepr=repr({"run_pk": message.run_pk, "step_id": message.step_id, "attempt": message.attempt}),
                 countdown=countdown or None,
                 soft_time_limit=message.timeout,
                 time_limit=message.timeout + HARD_LIMIT_GRACE_SECONDS,
