@@ -8,7 +8,8 @@ Starts `--workers` worker processes (solo pool), then measures, from submit to c
    `chain()` of as many bare tasks → scheduling overhead per step;
 2. a fan-out/fan-in: one step, `--fanout` parallel `echo` steps, one join vs the same shape in
    bare Celery (group + counter fan-in) → throughput in steps/s.
-Reports the median of `--rounds`. The database must be migrated.
+Reports the median of `--rounds`, and the CPU time per step spent by the workers and by the
+PostgreSQL server processes (from /proc; Linux only). The database must be migrated.
 """
 import argparse
 import os
@@ -94,6 +95,23 @@ def time_bare(r: redis.Redis, send, timeout: float = 600) -> float:
     return time.perf_counter() - started
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes, from /proc (0 for any that has gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    result = subprocess.run(["pgrep", "-u", "postgres"], capture_output=True, text=True, check=False)
+    return [int(pid) for pid in result.stdout.split()]
+
+
 def start_workers(count: int) -> list[subprocess.Popen]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     workers = [
@@ -139,11 +157,19 @@ def main() -> None:
         time_run(cluster(tenant, chain_definition(3, name="bench-warm-up")))  # warm-up: imports, connections
         time_bare(r, lambda b: bare_echo.delay({"message": "hi"}, bench_id=b, index=0, total=1))
         results: dict[str, list[float]] = {"chain": [], "bare_chain": [], "fan": [], "bare_fan": []}
+        cpu: dict[str, list[tuple[float, float]]] = {key: [] for key in results}
+        worker_pids = [worker.pid for worker in workers]
+        runs = {
+            "chain": lambda: time_run(chain_cluster),
+            "bare_chain": lambda: time_bare(r, bare_chain),
+            "fan": lambda: time_run(fan_cluster),
+            "bare_fan": lambda: time_bare(r, bare_fan),
+        }
         for _ in range(args.rounds):
-            results["chain"].append(time_run(chain_cluster))
-            results["bare_chain"].append(time_bare(r, bare_chain))
-            results["fan"].append(time_run(fan_cluster))
-            results["bare_fan"].append(time_bare(r, bare_fan))
+            for key, run in runs.items():
+                before = cpu_seconds(worker_pids), cpu_seconds(postgres_pids())
+                results[key].append(run())
+                cpu[key].append((cpu_seconds(worker_pids) - before[0], cpu_seconds(postgres_pids()) - before[1]))
     finally:
         for worker in workers:
             worker.terminate()
@@ -159,6 +185,10 @@ def main() -> None:
     print(f"fan-out/fan-in of {args.fanout}: orchestration {med['fan']:.2f}s ({steps_fan / med['fan']:.0f} steps/s), "
           f"bare Celery {med['bare_fan']:.2f}s ({steps_fan / med['bare_fan']:.0f} tasks/s), "
           f"ratio {med['fan'] / med['bare_fan']:.2f}x")
+    for key, steps in (("chain", args.chain), ("bare_chain", args.chain), ("fan", steps_fan), ("bare_fan", steps_fan)):
+        workers_ms = statistics.median(c[0] for c in cpu[key]) / steps * 1000
+        postgres_ms = statistics.median(c[1] for c in cpu[key]) / steps * 1000
+        print(f"CPU per step, {key}: workers {workers_ms:.2f} ms, PostgreSQL {postgres_ms:.2f} ms")
 
 
 if __name__ == "__main__":
