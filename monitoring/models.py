@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from tenants.models import Tenant
+from tenants.models import Tenant, TenantOwnedQuerySet
 
 
 class Heartbeat(models.Model):
@@ -37,11 +37,6 @@ def default_interval() -> int:
     return settings.MONITORING_DEFAULT_INTERVAL_SECONDS
 
 
-class TenantScopedQuerySet(models.QuerySet):
-    def for_tenant(self, tenant):
-        return self.filter(tenant=tenant)
-
-
 class NodeGroup(models.Model):
     """N-of-M quorum ("bridge"): up while at least `min_online` members are up."""
 
@@ -56,7 +51,7 @@ class NodeGroup(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = TenantScopedQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -105,7 +100,7 @@ class Node(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = TenantScopedQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -144,7 +139,7 @@ class Snapshot(models.Model):
     http_status = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
 
-    objects = TenantScopedQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-checked_at"]
@@ -208,7 +203,7 @@ class SnapshotRollup(models.Model):
     lat_b17 = models.PositiveIntegerField(default=0)
     lat_b18 = models.PositiveIntegerField(default=0)
 
-    objects = TenantScopedQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-bucket_start"]
@@ -249,7 +244,7 @@ class MaintenanceWindow(models.Model):
     ends_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = TenantScopedQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-starts_at"]
@@ -281,7 +276,7 @@ class Incident(models.Model):
     )
     last_notified_at = models.DateTimeField(null=True, blank=True)
 
-    objects = TenantScopedQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-opened_at"]
@@ -332,7 +327,7 @@ class AlertChannel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = TenantScopedQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -364,7 +359,7 @@ class AlertDelivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
-    objects = TenantScopedQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -11,14 +11,9 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from tenants.models import Tenant
+from tenants.models import Tenant, TenantOwnedQuerySet
 
 SECRET_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"  # noqa: S105 - a pattern, not a secret
-
-
-class TenantQuerySet(models.QuerySet):
-    def for_tenant(self, tenant: Tenant):
-        return self.filter(tenant=tenant)
 
 
 class Secret(models.Model):
@@ -34,7 +29,7 @@ class Secret(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -64,7 +59,7 @@ class Cluster(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -119,7 +114,7 @@ TERMINAL_STEP_STATUSES = frozenset(
 )
 
 
-class RunQuerySet(TenantQuerySet):
+class RunQuerySet(TenantOwnedQuerySet):
     def active(self):
         return self.exclude(status__in=TERMINAL_RUN_STATUSES)
 
@@ -281,7 +276,7 @@ class Agent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -316,7 +311,7 @@ class AgentTask(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -30,6 +30,13 @@ class Plan(models.Model):
         return self.name
 
 
+class TenantOwnedQuerySet(models.QuerySet):
+    """For models that belong to a tenant: the one filter every tenant-scoped selector uses."""
+
+    def for_tenant(self, tenant):
+        return self.filter(tenant=tenant)
+
+
 class TenantQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Tenants the user is a member of and that are not deleted."""
