@@ -273,6 +273,26 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
     list_filter = ["tenant"]
     list_select_related = ["tenant", "node", "group"]
     raw_id_fields = ["node", "group"]
+    search_fields = ["name", "node__name", "group__name"]
+
+    # Through the services, so windows are audited like the API's.
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in form.changed_data if name != "tenant"}
+        if change:
+            services.maintenance_window_update(
+                window=MaintenanceWindow.objects.get(pk=obj.pk), actor=request.user, **fields
+            )
+        else:
+            data = {name: value for name, value in form.cleaned_data.items() if name != "tenant"}
+            window = services.maintenance_window_create(tenant=form.cleaned_data["tenant"], actor=request.user, **data)
+            obj.pk = window.pk
+
+    def delete_model(self, request, obj):
+        services.maintenance_window_delete(window=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for window in queryset:
+            services.maintenance_window_delete(window=window, actor=request.user)
 
 
 @admin.register(Heartbeat)

@@ -5,6 +5,7 @@ The platform's own heartbeat lives here beside the fleet's.
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from tenants.models import Tenant, TenantOwnedQuerySet
@@ -252,6 +253,18 @@ class MaintenanceWindow(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """What the admin form checks (the API's serializer checks the same)."""
+        errors = {}
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            errors["ends_at"] = "must be after starts_at"
+        for name in ("node", "group"):
+            target = getattr(self, name)
+            if target is not None and self.tenant_id and target.tenant_id != self.tenant_id:
+                errors[name] = f"that {name} belongs to another tenant"
+        if errors:
+            raise ValidationError(errors)
 
 
 class Incident(models.Model):

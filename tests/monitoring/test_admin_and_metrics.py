@@ -70,3 +70,29 @@ def test_metrics_export_fleet_status_per_tenant_and_check_counters(api_client, t
     assert 'groundstation_checks_total{status="up"} 1.0' in text
     assert 'groundstation_check_latency_seconds_bucket{le="0.05"} 1.0' in text
     assert 'groundstation_check_latency_seconds_count 1.0' in text
+
+
+def test_maintenance_windows_saved_in_the_admin_are_validated_and_audited(staff_client, tenant, other_tenant):
+    from monitoring.models import MaintenanceWindow
+    from tenants.models import AuditEvent
+
+    node = NodeFactory(tenant=tenant, name="db-1")
+    foreign = NodeFactory(tenant=other_tenant, name="not-ours")
+    form = {
+        "tenant": str(tenant.pk), "name": "upgrade", "node": str(node.pk), "group": "",
+        "starts_at_0": "2026-11-23", "starts_at_1": "10:00:00", "ends_at_0": "2026-11-23", "ends_at_1": "12:00:00",
+    }
+    refused = staff_client.post("/admin/monitoring/maintenancewindow/add/", {**form, "node": str(foreign.pk)})
+    assert refused.status_code == 200 and "belongs to another tenant" in refused.content.decode()
+    backwards = staff_client.post("/admin/monitoring/maintenancewindow/add/", {**form, "ends_at_1": "09:00:00"})
+    assert backwards.status_code == 200 and "must be after starts_at" in backwards.content.decode()
+    assert not MaintenanceWindow.objects.exists()
+    assert staff_client.post("/admin/monitoring/maintenancewindow/add/", form).status_code == 302
+    window = MaintenanceWindow.objects.get()
+    assert AuditEvent.objects.filter(action="maintenance_window.create", tenant=tenant).exists()
+    changed = staff_client.post(f"/admin/monitoring/maintenancewindow/{window.pk}/change/", {**form, "name": "longer"})
+    assert changed.status_code == 302
+    assert AuditEvent.objects.get(action="maintenance_window.update").changes["name"] == "longer"
+    deleted = staff_client.post(f"/admin/monitoring/maintenancewindow/{window.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    assert AuditEvent.objects.filter(action="maintenance_window.delete").exists()
