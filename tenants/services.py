@@ -85,10 +85,13 @@ def tenant_update(*, tenant: Tenant, actor=None, **fields) -> Tenant:
         fields["billing_account"] = clean_billing_account(fields["billing_account"])
     changed = [field for field, value in fields.items() if getattr(tenant, field) != value]
     plan_before = getattr(tenant.plan, "slug", None)
+    details = _details_changes(tenant, fields, changed)
     for field in changed:
         setattr(tenant, field, fields[field])
     if changed:
         tenant.save(update_fields=[*changed, "updated_at"])
+        if details:
+            audit_record(action="tenant.update", target=tenant, actor=actor, tenant=tenant, changes=details)
         if "plan" in changed:
             audit_record(
                 action="tenant.plan", target=tenant, actor=actor, tenant=tenant,
@@ -97,6 +100,18 @@ def tenant_update(*, tenant: Tenant, actor=None, **fields) -> Tenant:
     if status is not None:
         tenant = tenant_set_status(tenant=tenant, status=status, actor=actor)
     return tenant
+
+
+def _details_changes(tenant: Tenant, fields: dict, changed: list[str]) -> dict:
+    """Audit entry for name and billing edits: the name before/after; for the billing account
+    only which of its fields changed (it holds addresses and tax ids)."""
+    details = {}
+    if "name" in changed:
+        details["name"] = [tenant.name, fields["name"]]
+    if "billing_account" in changed:
+        before, after = tenant.billing_account or {}, fields["billing_account"] or {}
+        details["billing_account"] = sorted(key for key in {*before, *after} if before.get(key) != after.get(key))
+    return details
 
 
 @transaction.atomic

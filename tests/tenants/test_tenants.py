@@ -108,6 +108,21 @@ def test_admins_edit_name_and_billing_but_not_slug_or_status(tenant, make_member
     assert tenant.billing_account["company_name"] == "Acme GmbH"
 
 
+def test_name_and_billing_edits_are_audited_without_the_billing_values(tenant, make_member):
+    from tenants.models import AuditEvent
+
+    admin = make_member(tenant, Role.ADMIN)
+    old_name = tenant.name
+    client = bearer_client(admin)
+    client.patch(f"/api/v1/tenants/{tenant.slug}", {"name": "New name", "billing_account": BILLING}, format="json")
+    event = AuditEvent.objects.get(action="tenant.update", tenant=tenant)
+    assert event.actor == admin and event.changes["name"] == [old_name, "New name"]
+    assert "company_name" in event.changes["billing_account"]
+    assert "Acme GmbH" not in str(event.changes)
+    client.patch(f"/api/v1/tenants/{tenant.slug}", {"name": "New name"}, format="json")  # no change, no entry
+    assert AuditEvent.objects.filter(action="tenant.update").count() == 1
+
+
 def test_owner_delete_is_soft_and_the_tenant_disappears(tenant, owner):
     client = bearer_client(owner)
     assert client.delete(f"/api/v1/tenants/{tenant.slug}").status_code == 204
