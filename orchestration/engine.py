@@ -197,6 +197,10 @@ def _retrying(func, *, attempts: int = 8):
         except OperationalError:
             if attempt == attempts - 1:
                 raise
+            if not connection.in_atomic_block:
+                # A broken connection (the server restarted) is not reopened by Django on its
+                # own while it is still set: drop it so the next try connects afresh.
+                connection.close_if_unusable_or_obsolete()
             time.sleep(0.05 * (2**attempt) * (0.5 + random.random()))
 
 
@@ -541,10 +545,16 @@ def _maybe_finish(run: Run, graph: Graph) -> None:
     )
     handlers = run.steps.filter(is_handler=True)
     if failing:
-        roots = _ready(handlers.filter(status=StepStatus.PENDING, remaining_deps=0))
-        if roots:
-            step_log(run_id=run.id, step_id="", attempt=0, message=f"running {len(roots)} on_failure step(s)")
-            _queue_many(run, graph, roots)
+        ready = _ready(handlers.filter(status=StepStatus.PENDING, remaining_deps=0))
+        if ready:
+            # By their join rule: an on_failure step after a failed on_failure step may be skipped.
+            queued, skipped = _advance(run, graph, ready)
+            if queued:
+                count = len(ready) - len(skipped)
+                step_log(run_id=run.id, step_id="", attempt=0, message=f"running {count} on_failure step(s)")
+                return
+            _propagate(run, graph, skipped)
+            _maybe_finish(run, graph)  # each pass ends at least one step, so this terminates
             return
         if handlers.exclude(status__in=TERMINAL_STEP_STATUSES).exists():
             return
@@ -647,17 +657,23 @@ def step_claim(*, step_pk, task_id: str, worker: str = "") -> StepRun | None:
     timeout = int(graph_for(step.run).steps[step.step_id]["timeout_seconds"])
     started = now()
     deadline = started + timedelta(seconds=timeout + DEADLINE_GRACE_SECONDS)
-    claimed = StepRun.objects.filter(
-        pk=step_pk, task_id=task_id, status=StepStatus.QUEUED, run__status=RunStatus.RUNNING
-    ).update(
-        status=StepStatus.RUNNING,
-        attempts=F("attempts") + 1,
-        started_at=started,
-        finished_at=None,
-        worker=worker[:200],
-        deadline_at=deadline,
+    # Every condition on the step row itself (not in a join), so a claim that waited on a
+    # cancel's row lock re-checks the status it finds and loses.
+    claimed = step_sql.record_attempt(
+        run_pk=step.run_id,
+        step_pk=step_pk,
+        task_id=task_id,
+        expected_status=StepStatus.QUEUED,
+        fields={
+            "status": StepStatus.RUNNING,
+            "attempts": step.attempts + 1,
+            "started_at": started,
+            "finished_at": None,
+            "worker": worker[:200],
+            "deadline_at": deadline,
+        },
     )
-    if claimed != 1:
+    if not claimed:
         return None
     step.status, step.attempts, step.started_at, step.finished_at = StepStatus.RUNNING, step.attempts + 1, started, None
     step.worker, step.deadline_at = worker[:200], deadline
@@ -756,7 +772,9 @@ def step_execute(
         deadline=time.monotonic() + int(spec["timeout_seconds"]),
         log_sink=log_sink,
         cancel_probe=lambda: (
-            not StepRun.objects.filter(pk=step_pk, status=StepStatus.RUNNING, task_id=task_id).exists()
+            not StepRun.objects.filter(
+                pk=step_pk, task_id=task_id, status=StepStatus.RUNNING if current.claimed else StepStatus.QUEUED
+            ).exists()
         ),
     )
     started = time.monotonic()
@@ -1024,6 +1042,15 @@ def run_retry(*, run: Run, actor=None) -> Run:
     return run
 
 
+def _isolated(func, what: str, pk) -> int:
+    """One item of a reaper pass: a failure is logged and the pass goes on with the others."""
+    try:
+        return _retrying(func) or 0
+    except Exception:
+        logger.exception("reaper could not %s", what, extra={"pk": str(pk)})
+        return 0
+
+
 def steps_reap(*, at=None) -> int:
     """Time out steps whose worker never reported back (killed, lost) and fail their runs.
 
@@ -1035,7 +1062,7 @@ def steps_reap(*, at=None) -> int:
     for step_pk, run_pk in StepRun.objects.filter(status=StepStatus.RUNNING, deadline_at__lt=at).values_list(
         "pk", "run_id"
     )[:500]:
-        reaped += _retrying(partial(_reap_one, step_pk, run_pk, at))
+        reaped += _isolated(partial(_reap_one, step_pk, run_pk, at), "time out a step", step_pk)
     IdempotencyRecord.objects.filter(created_at__lt=at - IDEMPOTENCY_TTL).delete()
     return reaped
 
@@ -1051,7 +1078,7 @@ def steps_resend(*, at=None) -> int:
     stale = StepRun.objects.filter(status=StepStatus.QUEUED, queued_at__lt=cutoff, run__status=RunStatus.RUNNING)
     resent = 0
     for row in stale.values_list("pk", "task_id", "run_id", "step_id", "attempts")[:500]:
-        resent += _retrying(partial(_resend_one, *row, at=at))
+        resent += _isolated(partial(_resend_one, *row, at=at), "re-send a step", row[0])
     return resent
 
 
@@ -1061,6 +1088,8 @@ def _resend_one(step_pk, token: str, run_pk, step_id: str, attempts: int, *, at)
     if not StepRun.objects.filter(pk=step_pk, status=StepStatus.QUEUED, task_id=token).update(queued_at=at):
         return 0
     context = run_context(str(run_pk))
+    if context is None:  # deleted meanwhile
+        return 0
     _send_on_commit(Run(id=run_pk), context.graph, [(step_pk, token, step_id, attempts)])
     logger.warning("re-sent a queued step whose message was lost", extra={"step": str(step_pk), "task_id": token})
     return 1
@@ -1084,7 +1113,7 @@ def runs_repair(*, limit: int = 100) -> int:
         .values_list("pk", flat=True)[:limit]
     )
     for run_pk in stalled:
-        _retrying(partial(_repair_one, run_pk))
+        _isolated(partial(_repair_one, run_pk), "repair a run", run_pk)
     return len(stalled)
 
 

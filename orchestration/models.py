@@ -219,6 +219,10 @@ class StepRun(models.Model):
             models.Index(
                 fields=["deadline_at"], condition=models.Q(status="running"), name="orch_step_running_deadline"
             ),
+            # The reaper's re-send: queued steps long past due.
+            models.Index(
+                fields=["queued_at"], condition=models.Q(status="queued"), name="orch_step_queued_due"
+            ),
             # The reaper's repair: steps ready but not released (only ever there for a moment).
             models.Index(
                 fields=["run"], condition=models.Q(status="pending", remaining_deps=0), name="orch_step_ready"
@@ -242,10 +246,11 @@ class StepLog(models.Model):
         ERROR = "error"
 
     id = models.BigAutoField(primary_key=True)
-    # No database-level constraint: lines are append-only and written by the engine only after
-    # it checked the run under lock, and the per-line check locks the run row (a multixact when
-    # workers share it), a fifth of the database's work per step. Deleting a run still deletes
-    # its lines (ORM cascade). No index of its own either: see (run, id) below.
+    # No database-level constraint: the per-line check locks the run row (a multixact when
+    # workers share it), a fifth of the database's work per step. Lines are append-only, written
+    # only by the engine for a run it just loaded, and read only through their run; deleting a
+    # run deletes its lines (ORM cascade) — a line a worker writes while its run is being
+    # deleted can outlive it, unseen. No index of its own either: see (run, id) below.
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="logs", db_index=False, db_constraint=False)
     step_id = models.CharField(max_length=64)
     attempt = models.PositiveIntegerField(default=0)

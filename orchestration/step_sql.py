@@ -72,17 +72,18 @@ def record_attempt(*, run_pk, step_pk, task_id: str, expected_status: str, field
 
 
 def count_down(*, run_pk, dependents: list[str], failed: bool) -> list[tuple]:
-    """Decrement the dependents' counters of unfinished (and failed) upstream steps; returns
+    """Decrement the pending dependents' counters of unfinished (and failed) upstream steps (a
+    dependent that already ran — kept by a retry of the run — is left alone); returns
     (id, step_id, attempts, failed_deps, is_handler, status, remaining_deps, task_id) per
     dependent. The row locks this takes are what serialise completions feeding the same join."""
     placeholders = ", ".join(["%s"] * len(dependents))
     sql = (
         f"UPDATE {STEP} SET remaining_deps = remaining_deps - 1, failed_deps = failed_deps + %s "
-        f"WHERE run_id = %s AND step_id IN ({placeholders}) "
+        f"WHERE run_id = %s AND step_id IN ({placeholders}) AND status = %s "
         "RETURNING id, step_id, attempts, failed_deps, is_handler, status, remaining_deps, task_id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [1 if failed else 0, _prep(Run, "id", run_pk), *dependents])
+        cursor.execute(sql, [1 if failed else 0, _prep(Run, "id", run_pk), *dependents, StepStatus.PENDING])
         return [(*row[:4], bool(row[4]), *row[5:]) for row in cursor.fetchall()]
 
 
@@ -176,14 +177,14 @@ def complete(
             f"status = CASE WHEN {clean} THEN %s ELSE status END, "
             f"task_id = CASE WHEN {clean} THEN replace(gen_random_uuid()::text, '-', '') ELSE task_id END, "
             f"queued_at = CASE WHEN {clean} THEN %s ELSE queued_at END "
-            f"WHERE run_id = %s AND step_id IN ({', '.join(['%s'] * len(dependents))}) "
+            f"WHERE run_id = %s AND step_id IN ({', '.join(['%s'] * len(dependents))}) AND status = %s "
             "AND EXISTS (SELECT 1 FROM attempt) "
             "RETURNING id, step_id, attempts, failed_deps, is_handler, status, remaining_deps, task_id)"
         )
         failed_value = 1 if failed else 0
         when = [StepStatus.PENDING, failed_value]
         params += [failed_value, *when, StepStatus.QUEUED, *when, *when, created_at]
-        params += [run_value, *dependents]
+        params += [run_value, *dependents, StepStatus.PENDING]
         select = "SELECT (SELECT count(*) FROM attempt), counted.* FROM (SELECT 1) AS one LEFT JOIN counted ON true"
     else:
         select = "SELECT count(*) FROM attempt"

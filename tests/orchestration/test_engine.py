@@ -342,3 +342,63 @@ def test_the_reaper_finishes_a_run_a_crash_left_unfinished(
         assert engine.runs_repair() == 1
     run.refresh_from_db()
     assert run.status == "succeeded"
+
+
+def _drain(sent, capture) -> None:
+    """Deliver every sent message (and those they cause) in order."""
+    while sent:
+        message = sent.pop(0)
+        with capture(execute=True):
+            _deliver(message)
+
+
+def test_retrying_a_run_leaves_the_counters_of_steps_that_already_ran_alone(
+    db, tenant, sent, django_capture_on_commit_callbacks
+):
+    """U failed, D (all_done) ran anyway; a retry re-runs U only, and U ending again must not
+    count D down a second time (its counter would go below zero)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        run = engine.run_trigger(cluster=make_cluster(tenant, AFTER_FAILURE), inputs={})
+    _drain(sent, django_capture_on_commit_callbacks)
+    run.refresh_from_db()
+    assert run.status == "failed" and run.steps.get(step_id="b").status == "succeeded"
+    with django_capture_on_commit_callbacks(execute=True):
+        engine.run_retry(run=run)
+    assert [m.step_id for m in sent] == ["a"]
+    _drain(sent, django_capture_on_commit_callbacks)
+    run.refresh_from_db()
+    b = run.steps.get(step_id="b")
+    assert run.status == "failed" and (b.status, b.remaining_deps, b.attempts) == ("succeeded", 0, 1)
+
+
+HANDLERS = """
+name: handlers
+steps:
+  - {id: a, satellite: fail}
+on_failure:
+  - {id: h1, satellite: fail}
+  - {id: h2, satellite: echo, depends_on: [h1]}
+"""
+
+
+def test_an_on_failure_step_keeps_its_join_rule_when_the_run_settles_first(
+    db, tenant, sent, monkeypatch, django_capture_on_commit_callbacks
+):
+    """h1 failed; before its completion released h2, something settled the run: h2 (all_success
+    after a failed h1) must be skipped, not run."""
+    with django_capture_on_commit_callbacks(execute=True):
+        run = engine.run_trigger(cluster=make_cluster(tenant, HANDLERS), inputs={})
+    with django_capture_on_commit_callbacks(execute=True):
+        _deliver(sent.pop())  # a fails: h1 is queued
+    h1 = sent.pop()
+    assert h1.step_id == "h1" and not sent
+    with monkeypatch.context() as patched:
+        patched.setattr(engine, "_release_ready", lambda *args: None)  # the race: not released yet
+        with django_capture_on_commit_callbacks(execute=True):
+            _deliver(h1)
+    with django_capture_on_commit_callbacks(execute=True):
+        engine.run_settle(run.pk)
+    assert not sent
+    run.refresh_from_db()
+    assert {s.step_id: s.status for s in run.steps.all()} == {"a": "failed", "h1": "failed", "h2": "skipped"}
+    assert run.status == "failed"
