@@ -1038,6 +1038,8 @@ def run_retry(*, run: Run, actor=None) -> Run:
     audit_record(action="run.retry", target=run, actor=actor, tenant=run.tenant, changes={"steps": len(reset)})
     if run.kind == Run.Kind.EXECUTION:
         AgentTask.objects.filter(execution=run).update(status=AgentTask.Status.PENDING, error="", finished_at=None)
+    if run.cluster_id:  # serialises concurrency decisions, as a trigger does (lock order: run, cluster)
+        Cluster.objects.select_for_update().filter(pk=run.cluster_id).first()
     _admit(run, graph)
     return run
 
