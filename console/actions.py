@@ -75,3 +75,19 @@ def secrets_once_response(
     response = TemplateResponse(request, "admin/console/secrets_once.html", context)
     response["Cache-Control"] = "no-store"
     return response
+
+
+class DeleteThroughService:
+    """Admin deletes — one object or the "delete selected" action — go through the app's
+    service (audit, schedules and other side effects), never straight to the ORM. Implement
+    `delete_through_service(obj, actor)`."""
+
+    def delete_through_service(self, obj, actor) -> None:
+        raise NotImplementedError
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        self.delete_through_service(obj, request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset:
+            self.delete_through_service(obj, request.user)

@@ -5,7 +5,7 @@ from django.db.models import Count, Q
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from console.actions import secrets_once_response
+from console.actions import DeleteThroughService, secrets_once_response
 from console.display import relative_time
 from monitoring import alerts, services
 from monitoring.models import (
@@ -52,7 +52,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(NodeGroup)
-class NodeGroupAdmin(admin.ModelAdmin):
+class NodeGroupAdmin(DeleteThroughService, admin.ModelAdmin):
     list_display = ["name", "tenant", "coloured_status", "min_online", "members_up", "members", "last_checked_at"]
     list_filter = ["status", "tenant"]
     search_fields = ["name", "tenant__slug"]
@@ -88,16 +88,12 @@ class NodeGroupAdmin(admin.ModelAdmin):
             obj.pk = group.pk
         services.group_recompute(group=group)  # min_online may have changed the verdict
 
-    def delete_model(self, request, obj):
-        services.group_delete(group=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for group in queryset:
-            services.group_delete(group=group, actor=request.user)
+    def delete_through_service(self, obj, actor):
+        services.group_delete(group=obj, actor=actor)
 
 
 @admin.register(Node)
-class NodeAdmin(admin.ModelAdmin):
+class NodeAdmin(DeleteThroughService, admin.ModelAdmin):
     list_display = ["name", "tenant", "group", "target_display", "coloured_status", "last_checked",
                     "latency", "enabled"]
     list_filter = ["status", "enabled", "check_type", "group", "tenant"]
@@ -133,12 +129,8 @@ class NodeAdmin(admin.ModelAdmin):
             data = {n: form.cleaned_data[n] for n in services.NODE_CONFIG_FIELDS if n in form.cleaned_data}
             obj.pk = services.node_create(tenant=form.cleaned_data["tenant"], actor=request.user, **data).pk
 
-    def delete_model(self, request, obj):
-        services.node_delete(node=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for node in queryset:
-            services.node_delete(node=node, actor=request.user)
+    def delete_through_service(self, obj, actor):
+        services.node_delete(node=obj, actor=actor)
 
     @admin.action(description="Check now", permissions=["change"])
     def check_now(self, request, queryset):
@@ -220,7 +212,7 @@ class SnapshotRollupAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AlertChannel)
-class AlertChannelAdmin(admin.ModelAdmin):
+class AlertChannelAdmin(DeleteThroughService, admin.ModelAdmin):
     list_display = ["name", "tenant", "kind", "enabled", "remind_every_minutes", "created_at"]
     list_filter = ["kind", "enabled", "tenant"]
     search_fields = ["name", "tenant__slug"]
@@ -247,12 +239,8 @@ class AlertChannelAdmin(admin.ModelAdmin):
             )
         return super().response_add(request, obj, post_url_continue)
 
-    def delete_model(self, request, obj):
-        alerts.alert_channel_delete(channel=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for channel in queryset:
-            alerts.alert_channel_delete(channel=channel, actor=request.user)
+    def delete_through_service(self, obj, actor):
+        alerts.alert_channel_delete(channel=obj, actor=actor)
 
 
 @admin.register(AlertDelivery)
@@ -268,7 +256,7 @@ class AlertDeliveryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MaintenanceWindow)
-class MaintenanceWindowAdmin(admin.ModelAdmin):
+class MaintenanceWindowAdmin(DeleteThroughService, admin.ModelAdmin):
     list_display = ["name", "tenant", "node", "group", "starts_at", "ends_at"]
     list_filter = ["tenant"]
     list_select_related = ["tenant", "node", "group"]
@@ -287,12 +275,8 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
             window = services.maintenance_window_create(tenant=form.cleaned_data["tenant"], actor=request.user, **data)
             obj.pk = window.pk
 
-    def delete_model(self, request, obj):
-        services.maintenance_window_delete(window=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for window in queryset:
-            services.maintenance_window_delete(window=window, actor=request.user)
+    def delete_through_service(self, obj, actor):
+        services.maintenance_window_delete(window=obj, actor=actor)
 
 
 @admin.register(Heartbeat)

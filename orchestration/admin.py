@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
 from config.api.exceptions import Conflict
-from console.actions import confirm_first
+from console.actions import DeleteThroughService, confirm_first
 from orchestration import engine, services
 from orchestration.definitions import DefinitionInvalid, DefinitionTooLarge, parse_definition
 from orchestration.models import (
@@ -88,7 +88,7 @@ class ClusterVersionInline(admin.TabularInline):
 
 
 @admin.register(Cluster)
-class ClusterAdmin(admin.ModelAdmin):
+class ClusterAdmin(DeleteThroughService, admin.ModelAdmin):
     form = ClusterForm
     list_display = ["name", "tenant", "version", "schedule", "steps", "updated_at"]
     list_filter = ["tenant"]
@@ -131,12 +131,8 @@ class ClusterAdmin(admin.ModelAdmin):
             return
         obj.pk = saved.pk
 
-    def delete_model(self, request, obj):
-        services.cluster_delete(cluster=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for cluster in queryset:
-            services.cluster_delete(cluster=cluster, actor=request.user)
+    def delete_through_service(self, obj, actor):
+        services.cluster_delete(cluster=obj, actor=actor)
 
     @admin.action(description="Trigger a run of the selected clusters (default inputs)", permissions=["change"])
     def trigger_runs(self, request, queryset):
@@ -284,7 +280,7 @@ class ExecutionAdmin(RunAdminBase):
 
 # --- Agents, tasks, secrets -------------------------------------------------------------------
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(DeleteThroughService, admin.ModelAdmin):
     list_display = ["name", "tenant", "model", "is_active", "updated_at"]
     list_filter = ["is_active", "model", "tenant"]
     search_fields = ["name", "tenant__slug"]
@@ -304,12 +300,8 @@ class AgentAdmin(admin.ModelAdmin):
         except Conflict as exc:
             messages.error(request, str(exc.detail))
 
-    def delete_model(self, request, obj):
-        services.agent_delete(agent=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for agent in queryset:
-            services.agent_delete(agent=agent, actor=request.user)
+    def delete_through_service(self, obj, actor):
+        services.agent_delete(agent=obj, actor=actor)
 
 
 @admin.register(AgentTask)
@@ -357,7 +349,7 @@ class SecretForm(forms.ModelForm):
 
 
 @admin.register(Secret)
-class SecretAdmin(admin.ModelAdmin):
+class SecretAdmin(DeleteThroughService, admin.ModelAdmin):
     form = SecretForm
     list_display = ["name", "tenant", "updated_at"]
     list_filter = ["tenant"]
@@ -373,9 +365,5 @@ class SecretAdmin(admin.ModelAdmin):
         )
         obj.pk = saved.pk
 
-    def delete_model(self, request, obj):
-        services.secret_delete(secret=obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        for secret in queryset:
-            services.secret_delete(secret=secret, actor=request.user)
+    def delete_through_service(self, obj, actor):
+        services.secret_delete(secret=obj, actor=actor)

@@ -96,3 +96,16 @@ def test_maintenance_windows_saved_in_the_admin_are_validated_and_audited(staff_
     deleted = staff_client.post(f"/admin/monitoring/maintenancewindow/{window.pk}/delete/", {"post": "yes"})
     assert deleted.status_code == 302
     assert AuditEvent.objects.filter(action="maintenance_window.delete").exists()
+
+
+def test_deleting_selected_nodes_in_the_admin_goes_through_the_service(staff_client, tenant):
+    from monitoring.models import Node
+    from tenants.models import AuditEvent
+
+    nodes = [NodeFactory(tenant=tenant, name=f"gone-{i}") for i in range(2)]
+    response = staff_client.post(
+        "/admin/monitoring/node/",
+        {"action": "delete_selected", "_selected_action": [str(n.pk) for n in nodes], "post": "yes"},
+    )
+    assert response.status_code == 302 and not Node.objects.filter(pk__in=[n.pk for n in nodes]).exists()
+    assert AuditEvent.objects.filter(action="node.delete", tenant=tenant).count() == 2
