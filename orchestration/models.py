@@ -223,10 +223,11 @@ class StepRun(models.Model):
             models.Index(
                 fields=["queued_at"], condition=models.Q(status="queued"), name="orch_step_queued_due"
             ),
-            # The reaper's repair: steps ready but not released (only ever there for a moment).
-            models.Index(
-                fields=["run"], condition=models.Q(status="pending", remaining_deps=0), name="orch_step_ready"
-            ),
+            # The reaper's repair looks for pending steps that are ready but were not released.
+            # The predicate names `status` only: a column in it counts as indexed, and the
+            # count-down that changes `remaining_deps` on every step completion must stay a HOT
+            # update (no index writes).
+            models.Index(fields=["run"], condition=models.Q(status="pending"), name="orch_step_pending"),
         ]
 
     def __str__(self) -> str:
