@@ -154,21 +154,17 @@ class GatewayMiddleware:
         if _view_attribute(view_func, request, "gateway_exempt", False):
             state.exempt = True
             return None
+        return self._admit_presented(request, state, view_func)
+
+    def _admit_unrouted(self, request, state: GatewayState):
+        return self._admit_presented(request, state, None)
+
+    def _admit_presented(self, request, state: GatewayState, view_func):
         state.raw = presented(request)
         if state.raw is None:
             return None
         try:
             return self._admit(request, state, view_func)
-        except Exception:  # the gateway must never turn a request into a 500
-            logger.exception("rate limiter failed; request admitted")
-            return None
-
-    def _admit_unrouted(self, request, state: GatewayState):
-        state.raw = presented(request)
-        if state.raw is None:
-            return None
-        try:
-            return self._admit(request, state, None)
         except Exception:  # the gateway must never turn a request into a 500
             logger.exception("rate limiter failed; request admitted")
             return None
