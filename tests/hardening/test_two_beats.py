@@ -12,30 +12,18 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from tests.hardening import figures
-from tests.orchestration.servers import serve
+from tests.monitoring.servers import http_server
 from tests.orchestration.test_worker_kill import private_env  # noqa: F401  (fixture, reused)
 
 pytestmark = pytest.mark.worker
 ROOT = Path(__file__).resolve().parents[2]
 NODES = 20
 INTERVAL = 10  # beat_driver.INTERVAL_SECONDS
-
-
-class Ok(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args):
-        pass
 
 
 def driver(env, *args) -> dict:
@@ -50,32 +38,30 @@ def celery(env, *args) -> subprocess.Popen:
 
 
 def test_two_beats_check_each_node_once_per_interval_and_start_one_run_per_tick(private_env, tmp_path):  # noqa: F811
-    server, base = serve(lambda *a, **k: Ok(*a, **k))
-    port = int(base.rsplit(":", 1)[1])
-    driver(private_env, "setup", str(port), str(NODES))
-    processes = [
-        celery(private_env, "worker", "-P", "threads", "-c", "4", "-n", "w1@%h", "--without-heartbeat",
-               "--without-mingle", "--without-gossip"),
-        celery(private_env, "beat", "-s", str(tmp_path / "beat-1"), "--pidfile", str(tmp_path / "beat-1.pid")),
-        celery(private_env, "beat", "-s", str(tmp_path / "beat-2"), "--pidfile", str(tmp_path / "beat-2.pid")),
-    ]
-    started = time.time()
-    try:
-        # Run across one minute boundary (the cron tick), plus time for its run to be recorded.
-        # HARDENING_BEAT_SECONDS=200 (by hand) covers several ticks.
-        seconds_to_tick = 60 - datetime.now(UTC).second
-        time.sleep(max(seconds_to_tick + 8, 33, int(os.environ.get("HARDENING_BEAT_SECONDS", 0))))
-        assert all(p.poll() is None for p in processes), [p.returncode for p in processes]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        server.shutdown()
+    with http_server() as server:  # the nodes' target: answers 200
+        driver(private_env, "setup", str(server.port), str(NODES))
+        processes = [
+            celery(private_env, "worker", "-P", "threads", "-c", "4", "-n", "w1@%h", "--without-heartbeat",
+                   "--without-mingle", "--without-gossip"),
+            celery(private_env, "beat", "-s", str(tmp_path / "beat-1"), "--pidfile", str(tmp_path / "beat-1.pid")),
+            celery(private_env, "beat", "-s", str(tmp_path / "beat-2"), "--pidfile", str(tmp_path / "beat-2.pid")),
+        ]
+        started = time.time()
+        try:
+            # Run across one minute boundary (the cron tick), plus time for its run to be recorded.
+            # HARDENING_BEAT_SECONDS=200 (by hand) covers several ticks.
+            seconds_to_tick = 60 - datetime.now(UTC).second
+            time.sleep(max(seconds_to_tick + 8, 33, int(os.environ.get("HARDENING_BEAT_SECONDS", 0))))
+            assert all(p.poll() is None for p in processes), [p.returncode for p in processes]
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
     elapsed = time.time() - started
     report = driver(private_env, "report")
 
