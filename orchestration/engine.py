@@ -233,11 +233,8 @@ def _mask(value, secrets: list[str]):
 
 def step_log(*, run_id, step_id: str, attempt: int, message: str, level: str = StepLog.Level.INFO) -> None:
     """Append one log line to a step (its own tiny transaction)."""
-    _retrying(
-        lambda: StepLog.objects.create(
-            run_id=run_id, step_id=step_id, attempt=attempt, level=level, message=message[:MAX_LOG_CHARS]
-        )
-    )
+    line = StepLog(run_id=run_id, step_id=step_id, attempt=attempt, level=level, message=message)
+    _retrying(lambda: _write_logs([line]))
 
 
 def _write_logs(rows: list[StepLog]) -> None:
