@@ -4,6 +4,7 @@ With no environment at all the platform runs embedded: SQLite, the local-memory 
 in-memory channel layer and Celery's filesystem broker. `DATABASE_URL` and `REDIS_URL` switch
 to PostgreSQL and Redis. Every variable documented in the README is read here and nowhere else.
 """
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +15,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # git-ignored runtime state of the embedded default
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Variables already set win over the file; ENV_FILE points elsewhere (e.g. an empty file in tests).
+environ.Env.read_env(os.environ.get("ENV_FILE") or BASE_DIR / ".env", overwrite=False)
 
 
 def env_secret(name: str, default=None):

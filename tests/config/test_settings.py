@@ -9,6 +9,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _import_settings(**env):
     clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    clean["ENV_FILE"] = os.devnull  # not the developer's .env (`make run` writes one with a SECRET_KEY)
     clean.update(env)
     return subprocess.run(
         [sys.executable, "-c", "import config.settings"], cwd=ROOT, env=clean, capture_output=True, text=True
