@@ -1,4 +1,4 @@
-"""Rates written `N/s`, `N/m`, `N/h`, `N/d` (SPEC §3), parsed with django-ratelimit's own parser."""
+"""Rates written `N/s`, `N/m`, `N/h`, `N/d` (docs/apikeys-and-usage.md), parsed with django-ratelimit's own parser."""
 import re
 from dataclasses import dataclass
 
@@ -20,7 +20,7 @@ class Rate:
 
 
 def parse_rate(text: str) -> Rate:
-    """Parse one rate; raises ValidationError on anything but the SPEC's four forms."""
+    """Parse one rate; raises ValidationError on anything but those four forms."""
     text = (text or "").strip()
     if not RATE_PATTERN.match(text):
         raise ValidationError(f'"{text}" is not a rate like "100/m" (units: s, m, h, d).')

@@ -32,7 +32,7 @@ def _percentile(histogram: list[int], total: int, fraction: float) -> float | No
 
 
 def usage_summary(*, tenant: Tenant, start: date, end: date, group_by: str) -> dict:
-    """SPEC §3 `/api/v1/usage`: totals and groups by day, endpoint or API key (inclusive days)."""
+    """`/api/v1/usage` (docs/apikeys-and-usage.md): totals and groups by day, endpoint or API key (inclusive days)."""
     field = {"day": "day", "endpoint": "route", "api_key": "api_key_id"}[group_by]
     rows = UsageRollup.objects.filter(tenant=tenant, day__gte=start, day__lte=end).values_list(
         field, "requests", "errors", "histogram"

@@ -1,4 +1,4 @@
-"""Serializers of the accounts API: input validation and the public shapes of SPEC §3."""
+"""Serializers of the accounts API: input validation and the public shapes of docs/accounts-and-tenants.md."""
 from rest_framework import serializers
 
 from accounts.models import PersonalAccessToken, User

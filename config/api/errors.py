@@ -1,4 +1,4 @@
-"""The error envelope of SPEC §2, for DRF views, plain Django views and the handlers.
+"""The error envelope (docs/api.md, "Errors"), for DRF views, plain Django views and the handlers.
 
 Every 4xx/5xx leaves the platform as
 `{"error": {"code", "message", "details", "request_id", "timestamp"}}` and never carries a

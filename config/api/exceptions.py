@@ -1,4 +1,4 @@
-"""API exceptions that carry the error codes of SPEC §2 beyond DRF's own."""
+"""API exceptions that carry the error codes of docs/api.md ("Errors") beyond DRF's own."""
 from rest_framework import status
 from rest_framework.exceptions import APIException
 

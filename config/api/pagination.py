@@ -1,4 +1,4 @@
-"""Pagination of SPEC §2: page numbers for lists, cursors for time series; page_size ≤ 200.
+"""Pagination (docs/api.md, "Lists and pagination"): page numbers for lists, cursors for time series; page_size ≤ 200.
 
 `page_size` must be a positive integer (a malformed one is a 400, not silently ignored);
 above 200 it is capped.

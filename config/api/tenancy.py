@@ -1,6 +1,6 @@
 """Tenant context and the base viewset every tenant-scoped endpoint inherits.
 
-Resolution (SPEC §2): an API key carries its tenant; a person names it with `X-Tenant: <slug>`
+Resolution (docs/api.md, "Tenant context"): an API key carries its tenant; a person names it with `X-Tenant: <slug>`
 or, without the header, uses their only membership, else 400 TENANT_REQUIRED. A tenant the
 caller is not in answers 404 (no enumeration); a suspended tenant answers 403 on every call.
 """

@@ -1,4 +1,4 @@
-"""Every 4xx/5xx leaves as the SPEC §2 envelope, with the request id and no trace."""
+"""Every 4xx/5xx leaves as the error envelope of docs/api.md, with the request id and no trace."""
 import pytest
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.config.urls_failing")]

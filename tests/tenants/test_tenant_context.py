@@ -1,4 +1,4 @@
-"""The tenant context every tenant-scoped endpoint inherits (SPEC §2), tested through HTTP."""
+"""The tenant context every tenant-scoped endpoint inherits (docs/api.md), tested through HTTP."""
 import pytest
 
 from tenants.models import Tenant
