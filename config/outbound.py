@@ -11,7 +11,9 @@ How it holds:
 - the socket is opened to the vetted address itself, so a DNS answer that changes between
   check and connect (rebinding) cannot move it, while the Host header, SNI and certificate
   verification keep the URL's host name; the peer address is checked again after connecting;
-- redirects are followed by hand, each hop re-vetted the same way; proxy variables from the
+- redirects are followed by hand, each hop re-vetted the same way; a hop that changes scheme,
+  host or port drops the credentials (`Authorization`, `Cookie`, `Proxy-Authorization` and the
+  headers the caller names in `secret_headers`), as browsers do; proxy variables from the
   environment are never used; the body is capped at `max_bytes`, the whole exchange at `timeout`.
 
 HTTP/1.1 is spoken with h11 over asyncio streams: one connection per request, no pool. That
@@ -27,6 +29,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
@@ -41,6 +44,8 @@ REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 HOP_HEADERS = {"host", "connection", "content-length", "transfer-encoding", "accept-encoding", "keep-alive", "te",
                "upgrade", "proxy-connection"}
 USER_AGENT = "Groundstation/1.0 (+outbound)"
+# Never sent to another origin than the one the caller addressed (a redirect may point anywhere).
+CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -123,15 +128,39 @@ def _is_inet_aton_number(part: str) -> bool:
     return lowered.isdigit()
 
 
+# NAT64's well-known prefix: a gateway turns 64:ff9b::a.b.c.d into a connection to a.b.c.d.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def normalise(address: IPAddress) -> IPAddress:
-    """IPv4-mapped / -compatible IPv6 addresses are vetted as the IPv4 address they carry."""
+    """IPv4-mapped, -translated and -compatible IPv6 addresses are the IPv4 host they carry."""
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return address.ipv4_mapped
+        # ::ffff:0:a.b.c.d (IPv4-translated, RFC 2765).
+        if int(address) >> 32 == 0xFFFF0000:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         # ::a.b.c.d (deprecated IPv4-compatible); ::1 and :: are themselves, not IPv4.
         if int(address) >> 32 == 0 and int(address) > 1:
             return ipaddress.IPv4Address(int(address))
     return address
+
+
+def carried_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """IPv4 hosts a tunnelling IPv6 address leads to (6to4, Teredo server and client, NAT64).
+
+    A relay or gateway on the path delivers to them, so they are vetted like the address itself.
+    """
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    carried = []
+    if address.sixtofour is not None:
+        carried.append(address.sixtofour)
+    if address.teredo is not None:
+        carried.extend(address.teredo)
+    if address in NAT64:
+        carried.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return carried
 
 
 def refusal_reason(address: IPAddress, *, allow_private: bool | None = None) -> str | None:
@@ -139,12 +168,19 @@ def refusal_reason(address: IPAddress, *, allow_private: bool | None = None) -> 
     if allow_private is None:
         allow_private = settings.OUTBOUND_ALLOW_PRIVATE
     address = normalise(address)
+    for inner in carried_ipv4(address):
+        reason = refusal_reason(inner, allow_private=allow_private)
+        if reason:
+            return f"{address} leads to {inner}: {reason}"
+    if address in NAT64:
+        return None  # its verdict is the carried address's (the prefix itself is "reserved")
     if any(address in net for net in ALWAYS_REFUSED if net.version == address.version):
         return f"{address} is a link-local, metadata, multicast or reserved address"
-    if address.is_multicast or address.is_reserved or address.is_unspecified or address.is_link_local:
-        return f"{address} is a link-local, multicast or reserved address"
+    # Before the reserved test: ::1 lies in the reserved ::/8 but is plain loopback.
     if any(address in net for net in PRIVATE if net.version == address.version):
         return None if allow_private else f"{address} is a loopback or private address"
+    if address.is_multicast or address.is_reserved or address.is_unspecified or address.is_link_local:
+        return f"{address} is a link-local, multicast or reserved address"
     if not address.is_global:
         # Documentation, benchmarking and other special-purpose ranges: never a real target.
         return None if allow_private and address.is_private else f"{address} is not a public address"
@@ -274,22 +310,26 @@ async def request(
     timeout: float = 10.0,
     max_bytes: int = 1_000_000,
     follow_redirects: int = 3,
+    secret_headers: Iterable[str] = (),
 ) -> OutboundResponse:
     """Make one guarded HTTP/1.1 request. Raises OutboundBlocked or OutboundError only.
 
     `timeout` bounds the whole exchange, redirects included. Bodies are sent and read as is
     (`Accept-Encoding: identity`), and reading stops at `max_bytes` (`truncated=True`).
+    `secret_headers` names headers that, like `CREDENTIAL_HEADERS`, must not follow a redirect
+    to another origin.
     """
     started = time.perf_counter()
+    secret = CREDENTIAL_HEADERS | {name.lower() for name in secret_headers}
     try:
         async with asyncio.timeout(timeout):
             return await _exchange(method.upper(), url, dict(headers or {}), content, max_bytes, follow_redirects,
-                                   started, timeout)
+                                   started, timeout, secret)
     except TimeoutError as exc:
         raise OutboundError(f"timed out after {timeout:g}s") from exc
 
 
-async def _exchange(method, url, headers, content, max_bytes, hops_left, started, timeout) -> OutboundResponse:
+async def _exchange(method, url, headers, content, max_bytes, hops_left, started, timeout, secret) -> OutboundResponse:
     current = check_url(url)
     while True:
         status, response_headers, body, truncated = await _one_request(method, current, headers, content, max_bytes,
@@ -297,7 +337,10 @@ async def _exchange(method, url, headers, content, max_bytes, hops_left, started
         location = response_headers.get("location")
         if status in REDIRECT_STATUSES and location and hops_left > 0:
             hops_left -= 1
-            current = check_url(urljoin(current.url, location))
+            following = check_url(urljoin(current.url, location))
+            if _origin(following) != _origin(current):
+                headers = {name: value for name, value in headers.items() if name.lower() not in secret}
+            current = following
             if status == 303 or (status in (301, 302) and method == "POST"):
                 method, content = "GET", None
             continue
@@ -309,6 +352,10 @@ async def _exchange(method, url, headers, content, max_bytes, hops_left, started
             truncated=truncated,
             url=current.url,
         )
+
+
+def _origin(target: _Target) -> tuple[str, str, int]:
+    return target.scheme, target.host.lower(), target.port
 
 
 async def _one_request(method, target: _Target, headers: dict, content, max_bytes, timeout):
@@ -376,6 +423,7 @@ def request_sync(
     timeout: float = 10.0,
     max_bytes: int = 1_000_000,
     follow_redirects: int = 3,
+    secret_headers: Iterable[str] = (),
 ) -> OutboundResponse:
     """`request()` for synchronous code (views, Celery tasks): same guard, same rules."""
     return run_sync(
@@ -387,6 +435,7 @@ def request_sync(
             timeout=timeout,
             max_bytes=max_bytes,
             follow_redirects=follow_redirects,
+            secret_headers=secret_headers,
         )
     )
 

@@ -768,6 +768,7 @@ def step_execute(
         attempt=current.number,
         deadline=time.monotonic() + int(spec["timeout_seconds"]),
         log_sink=log_sink,
+        secret_values=used_secrets,
         cancel_probe=lambda: (
             not StepRun.objects.filter(
                 pk=step_pk, task_id=task_id, status=StepStatus.RUNNING if current.claimed else StepStatus.QUEUED

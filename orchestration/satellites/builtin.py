@@ -108,8 +108,10 @@ def http_request(inputs: dict, ctx: StepContext) -> dict:
             headers.setdefault("Content-Type", "application/json")
     timeout = min(float(inputs.get("timeout_seconds", 30)), max(ctx.remaining(), 0.1))
     ctx.log(f"{method} {inputs['url']}")
+    secret_headers = [name for name, value in headers.items() if any(s in str(value) for s in ctx.secret_values)]
     try:
-        response = outbound.request_sync(method, inputs["url"], headers=headers, content=content, timeout=timeout)
+        response = outbound.request_sync(method, inputs["url"], headers=headers, content=content, timeout=timeout,
+                                         secret_headers=secret_headers)
     except outbound.OutboundBlocked as exc:
         raise SatelliteError(f"blocked: {exc}")
     except outbound.OutboundError as exc:

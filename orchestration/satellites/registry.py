@@ -39,6 +39,9 @@ class StepContext:
     log_sink: Callable[[str, str], None] = lambda level, message: None
     cancel_probe: Callable[[], bool] = lambda: False
     check_interval: float = 0.25
+    # Plaintexts of the tenant secrets rendered into this step's inputs: a satellite keeps them
+    # from places they must not reach (e.g. http.request drops such headers on cross-origin redirects).
+    secret_values: list[str] = field(default_factory=list, repr=False)
     _last_probe: float = field(default=0.0, repr=False)
 
     def log(self, message: str, level: str = "info") -> None:

@@ -158,3 +158,83 @@ def test_tcp_connect_refuses_metadata_and_loopback_by_default(settings):
         outbound.tcp_connect_sync("169.254.169.254", 80, timeout=2)
     with tcp_listener() as port, pytest.raises(outbound.OutboundBlocked):
         outbound.tcp_connect_sync("127.0.0.1", port, timeout=2)
+
+
+# --- Credentials across redirects -----------------------------------------------------------
+CREDENTIALS = {"Authorization": "Bearer s3cret", "Cookie": "session=s3cret", "Proxy-Authorization": "Basic s3cret"}
+
+
+def test_a_redirect_to_another_port_drops_the_credentials(allow_private, server):
+    with http_server() as other:
+        response = outbound.request_sync(
+            "GET", server.url(f"/redirect?to={other.url('/ok')}"),
+            headers={**CREDENTIALS, "X-Signature": "s3cret", "X-Trace": "kept"}, secret_headers=["x-signature"],
+        )
+    assert response.status == 200
+    first, second = server.hits[0][2], other.hits[0][2]
+    assert {name: first.get(name) for name in [*CREDENTIALS, "X-Signature"]} == {**CREDENTIALS, "X-Signature": "s3cret"}
+    assert [name for name in [*CREDENTIALS, "X-Signature"] if name in second] == []
+    assert second["X-Trace"] == "kept"
+
+
+def test_a_redirect_to_another_host_drops_the_credentials(allow_private, server):
+    # localhost and 127.0.0.1 are the same machine but another host name: another origin.
+    target = server.url("/ok").replace("127.0.0.1", "localhost")
+    outbound.request_sync("GET", server.url(f"/redirect?to={target}"), headers=CREDENTIALS)
+    assert [name for name in CREDENTIALS if name in server.hits[1][2]] == []
+
+
+def test_a_redirect_within_the_origin_keeps_the_credentials(allow_private, server):
+    outbound.request_sync("GET", server.url("/redirect?to=/ok"), headers=CREDENTIALS)
+    assert {name: server.hits[1][2].get(name) for name in CREDENTIALS} == CREDENTIALS
+
+
+def test_a_credential_dropped_once_stays_dropped_when_the_chain_comes_back(allow_private, server):
+    with http_server() as other:
+        back = server.url("/ok")
+        outbound.request_sync(
+            "GET", server.url(f"/redirect?to={other.url(f'/redirect?to={back}')}"), headers=CREDENTIALS,
+        )
+    assert [hit[1] for hit in server.hits] == [server.hits[0][1], "/ok"]
+    assert [name for name in CREDENTIALS if name in server.hits[1][2]] == []
+
+
+# --- IPv6 forms ------------------------------------------------------------------------------
+def test_ipv6_loopback_is_reachable_when_private_targets_are_allowed(allow_private):
+    import socket
+
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    listener.bind(("::1", 0))
+    listener.listen(4)
+    try:
+        assert outbound.tcp_connect_sync("::1", listener.getsockname()[1], timeout=2) >= 0
+    finally:
+        listener.close()
+
+
+TUNNELS_TO_METADATA = [
+    "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+    "64:ff9b::a9fe:a9fe",  # NAT64
+    "::ffff:0:a9fe:a9fe",  # IPv4-translated
+    "::a9fe:a9fe",  # IPv4-compatible
+    "2001:0:a9fe:a9fe::1",  # Teredo server
+    "2001:0:4136:e378:8000:63bf:5601:5601",  # Teredo client 169.254.169.254 (stored inverted)
+]
+
+
+@pytest.mark.parametrize("address", TUNNELS_TO_METADATA)
+def test_tunnelled_link_local_addresses_are_refused_even_when_private_is_allowed(allow_private, address):
+    with pytest.raises(outbound.OutboundBlocked, match="169.254.169.254"):
+        outbound.tcp_connect_sync(address, 80, timeout=2)
+
+
+@pytest.mark.parametrize("address", ["2002:7f00:1::1", "2002:a00:1::1", "64:ff9b::7f00:1", "64:ff9b::c0a8:101"])
+def test_tunnelled_private_addresses_are_refused_by_default(settings, address):
+    settings.OUTBOUND_ALLOW_PRIVATE = False
+    with pytest.raises(outbound.OutboundBlocked, match="loopback or private"):
+        outbound.tcp_connect_sync(address, 80, timeout=2)
+
+
+def test_tunnelled_public_addresses_are_allowed():
+    assert outbound.refusal_reason(ipaddress.ip_address("2002:808:808::1"), allow_private=False) is None
+    assert outbound.refusal_reason(ipaddress.ip_address("64:ff9b::808:808"), allow_private=False) is None

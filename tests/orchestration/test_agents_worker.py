@@ -145,3 +145,32 @@ def test_http_request_is_refused_for_private_addresses_by_default(live_worker, t
         tenant=tenant, satellite="http.request", inputs={"url": "http://169.254.169.254/latest/meta-data/"}
     )
     assert wait_for_run(metadata.pk).steps.get().error.startswith("blocked:")
+
+
+def test_http_request_keeps_a_secret_header_from_a_cross_origin_redirect(live_worker, tenant, client, settings):
+    from orchestration import services
+    from tests.monitoring.servers import http_server
+
+    settings.OUTBOUND_ALLOW_PRIVATE = True
+    services.secret_set(tenant=tenant, name="API_TOKEN", value="tok-redirected-123456")
+    cluster = make_cluster(
+        tenant,
+        """
+        name: redirected
+        inputs: {url: {type: string}}
+        steps:
+          - id: fetch
+            satellite: http.request
+            inputs:
+              url: "${{ inputs.url }}"
+              headers: {X-Api-Token: "${{ secrets.API_TOKEN }}", X-Plain: visible}
+        """,
+    )
+    with http_server() as first, http_server() as second:
+        url = first.url(f"/redirect?to={second.url('/ok')}")
+        response = client.post(f"/api/v1/clusters/{cluster.pk}/trigger", {"inputs": {"url": url}}, format="json")
+        run = wait_for_run(response.json()["id"])
+    assert run.status == "succeeded", run.error
+    assert first.hits[0][2]["X-Api-Token"] == "tok-redirected-123456"
+    assert "X-Api-Token" not in second.hits[0][2]
+    assert second.hits[0][2]["X-Plain"] == "visible"
