@@ -67,6 +67,12 @@ class UserAdmin(DjangoUserAdmin):
         # audit. Block or deactivate instead (DELETE /api/admin/users/{id} deactivates too).
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A superuser's account is a superuser's to change (the services refuse it too).
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
         # The address is the login; changing it would need re-verification, which the API owns.
         fields = (*self.readonly_fields, "email") if obj else self.readonly_fields

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
-from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -257,6 +257,18 @@ def password_reset_confirm(*, token: str, new_password: str) -> User:
 
 
 # --- Account status ---------------------------------------------------------------------------
+def _check_staff_authority(*, actor, target: User | None = None, grants_staff: bool = False) -> None:
+    """Staff privileges are a superuser's to give: only a superuser makes or unmakes staff, and
+    only a superuser changes a superuser's account (an operator could lock every one out).
+    `actor=None` is the system itself (management commands, data migrations)."""
+    if actor is None or getattr(actor, "is_superuser", False):
+        return
+    if grants_staff:
+        raise PermissionDenied("Only superusers grant or revoke staff status.")
+    if target is not None and target.is_superuser and getattr(actor, "pk", None) != target.pk:
+        raise PermissionDenied("Only superusers change a superuser's account.")
+
+
 def _sole_owner_tenants(user: User) -> list[str]:
     """Slugs of live tenants in which this user is the only owner."""
     owned = Membership.objects.filter(user=user, role=Role.OWNER).exclude(tenant__status=Tenant.Status.DELETED)
@@ -283,6 +295,7 @@ def user_set_status(*, user: User, status: str, actor=None) -> User:
     if status not in User.Status.values:
         raise ValidationError({"status": [f"Unknown status {status!r}."]})
     user = User.objects.select_for_update().get(pk=user.pk)
+    _check_staff_authority(actor=actor, target=user)
     before = user.status
     if before == status:
         return user
@@ -336,6 +349,7 @@ def user_create(
     actor=None,
 ) -> User:
     """Staff-created account; without a password it cannot sign in until a reset."""
+    _check_staff_authority(actor=actor, grants_staff=is_staff)
     email = User.objects.normalize_email(email).strip().lower()
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": ["An account with this e-mail address already exists."]})
@@ -365,6 +379,7 @@ def user_update(*, user: User, actor=None, **fields) -> User:
     if unknown:
         raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
     changes = {k: [getattr(user, k), v] for k, v in fields.items() if getattr(user, k) != v}
+    _check_staff_authority(actor=actor, target=user, grants_staff="is_staff" in changes)
     for field, value in fields.items():
         setattr(user, field, value)
     if changes:

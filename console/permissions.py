@@ -34,7 +34,8 @@ def grants(group: str, app_label: str, model: str, codename: str) -> bool:
     """Whether `group` should hold the permission `app_label.codename` on `model`."""
     if app_label not in CONSOLE_APPS:
         return False
-    action = codename.split("_", 1)[0] if codename.split("_", 1)[-1] == model else None
+    default = {f"{action}_{model}": action for action in DEFAULT_ACTIONS}
+    action = default.get(codename)  # None: a custom permission such as `suspend_tenant`
     if group == READ_ONLY_GROUP:
         return action == "view"
     if group != OPERATORS_GROUP:

@@ -125,13 +125,16 @@ class TenantAdmin(admin.ModelAdmin):
         except APIException as exc:
             self.message_user(request, str(exc.detail), messages.ERROR)
 
-    @admin.action(description="Suspend selected tenants (their keys and members get 403)", permissions=["change"])
+    def has_suspend_permission(self, request) -> bool:
+        return request.user.has_perm("tenants.suspend_tenant")
+
+    @admin.action(description="Suspend selected tenants (their keys and members get 403)", permissions=["suspend"])
     @confirm_first("Suspend these tenants? Their members and API keys get 403 on every call.", verb="suspend them")
     def suspend(self, request, queryset):
         _run_each(self, request, queryset, "Suspended",
                   lambda tenant: services.tenant_suspend(tenant=tenant, actor=request.user))
 
-    @admin.action(description="Reactivate selected tenants", permissions=["change"])
+    @admin.action(description="Reactivate selected tenants", permissions=["suspend"])
     def reactivate(self, request, queryset):
         _run_each(self, request, queryset, "Reactivated",
                   lambda tenant: services.tenant_reactivate(tenant=tenant, actor=request.user))

@@ -62,6 +62,8 @@ class Tenant(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Staff need it (besides change) to suspend or reactivate, in the admin and /api/admin/.
+        permissions = [("suspend_tenant", "Can suspend and reactivate tenants")]
 
     def __str__(self) -> str:
         return self.slug

@@ -14,9 +14,25 @@ class IsPerson(permissions.BasePermission):
 
 
 class IsStaff(permissions.BasePermission):
-    """Platform staff (`is_staff`) only: the `/api/admin/` endpoints."""
+    """Platform staff (`is_staff`) only."""
 
     message = "Staff only."
 
     def has_permission(self, request, view) -> bool:
         return isinstance(request.user, User) and request.user.is_staff
+
+
+class StaffModelPermissions(permissions.DjangoModelPermissions):
+    """The `/api/admin/` endpoints: platform staff, holding the same Django model permission the
+    admin asks for (view to read, add to create, change to edit, delete to delete), so the
+    operator groups mean the same in the API as in the console. Superusers hold every one."""
+
+    perms_map = {
+        **permissions.DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+        "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+    def has_permission(self, request, view) -> bool:
+        return IsStaff().has_permission(request, view) and super().has_permission(request, view)

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.api import serializers as s
 from accounts.api.filters import StaffUserFilter
-from accounts.api.permissions import IsPerson, IsStaff
+from accounts.api.permissions import IsPerson, StaffModelPermissions
 from accounts.models import PersonalAccessToken, User
 from accounts.ratelimits import limit_email, limit_ip
 
@@ -149,7 +149,7 @@ class PersonalTokenViewSet(
 class StaffUserViewSet(viewsets.ModelViewSet):
     """`/api/admin/users`: staff manage accounts; DELETE deactivates (status `inactive`)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffModelPermissions]
     serializer_class = s.StaffUserSerializer
     queryset = User.objects.none()  # typed for the schema; get_queryset gives the rows
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]

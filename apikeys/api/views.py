@@ -5,7 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from accounts.api.permissions import IsStaff
+from accounts.api.permissions import StaffModelPermissions
 from apikeys import selectors, services
 from apikeys.api import serializers as s
 from apikeys.api.filters import ApiCallFilter, ApiKeyFilter
@@ -128,7 +128,7 @@ class ApiCallViewSet(TenantScopedViewSet, mixins.ListModelMixin):
 class StaffPlanViewSet(viewsets.ModelViewSet):
     """`/api/admin/plans`: the rate plans tenants are put on (staff only)."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffModelPermissions]
     queryset = Plan.objects.all()
     serializer_class = s.PlanSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]

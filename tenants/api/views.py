@@ -5,7 +5,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.permissions import IsPerson, IsStaff
+from accounts.api.permissions import IsPerson, StaffModelPermissions
 from accounts.models import User
 from config.api.tenancy import TenantScopedViewSet, resolve_tenant_context
 from tenants import selectors, services
@@ -206,7 +206,7 @@ class StaffTenantViewSet(viewsets.ModelViewSet):
     """`/api/admin/tenants`: staff create, edit, suspend/reactivate (PATCH `status`) and
     deactivate (DELETE → status `deleted`) tenants and set their plan by slug."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [StaffModelPermissions]
     serializer_class = s.StaffTenantSerializer
     queryset = Tenant.objects.none()  # typed for the schema; get_queryset gives the rows
     filter_backends = [*viewsets.ModelViewSet.filter_backends, filters.SearchFilter]
@@ -217,10 +217,22 @@ class StaffTenantViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         return selectors.tenants_for_staff()
 
+    # Changing the status needs more than `change_tenant`, as in the admin's actions.
+    status_permissions = {
+        Tenant.Status.ACTIVE: "tenants.suspend_tenant",
+        Tenant.Status.SUSPENDED: "tenants.suspend_tenant",
+        Tenant.Status.DELETED: "tenants.delete_tenant",
+    }
+
+    def _check_status_permission(self, before: str, after: str | None) -> None:
+        if after is not None and after != before and not self.request.user.has_perm(self.status_permissions[after]):
+            self.permission_denied(self.request, message="You may not change this tenant's status.")
+
     def perform_create(self, serializer) -> None:
         data = dict(serializer.validated_data)
         owner_email = data.pop("owner_email", None)
         status_ = data.pop("status", None)
+        self._check_status_permission(Tenant.Status.ACTIVE, status_)
         owner = None
         if owner_email:
             owner = User.objects.filter(email__iexact=owner_email).first()
@@ -232,6 +244,7 @@ class StaffTenantViewSet(viewsets.ModelViewSet):
         serializer.instance = self.get_queryset().get(pk=tenant.pk)
 
     def perform_update(self, serializer) -> None:
+        self._check_status_permission(serializer.instance.status, serializer.validated_data.get("status"))
         services.tenant_update(tenant=serializer.instance, actor=self.request.user, **serializer.validated_data)
         serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 

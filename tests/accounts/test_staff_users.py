@@ -12,7 +12,7 @@ USERS = "/api/admin/users"
 
 @pytest.fixture
 def staff():
-    return bearer_client(UserFactory(is_staff=True))
+    return bearer_client(UserFactory(is_staff=True, is_superuser=True))
 
 
 @pytest.mark.parametrize(

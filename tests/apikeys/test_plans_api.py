@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff(db):
-    return UserFactory(is_staff=True)
+    return UserFactory(is_staff=True, is_superuser=True)
 
 
 def test_staff_create_edit_and_delete_plans(staff):

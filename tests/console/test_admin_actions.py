@@ -3,7 +3,7 @@ none), destructive ones ask first, rotation shows new secrets once, and bulk del
 through the services (so they are audited)."""
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.test import Client, RequestFactory
 from django_celery_beat.models import PeriodicTask
 
@@ -61,6 +61,14 @@ def test_a_read_only_operator_gets_no_action(model):
 )
 def test_operators_get_their_working_actions(model, expected):
     assert expected <= actions_for(OPERATORS_GROUP, model)
+
+
+def test_suspending_in_the_admin_needs_the_suspend_permission():
+    user = StaffFactory()
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_tenant", "change_tenant"]))
+    request = RequestFactory().get("/admin/")
+    request.user = user
+    assert not {"suspend", "reactivate"} & set(admin.site._registry[Tenant].get_actions(request))
 
 
 def post_action(client: Client, url: str, action: str, pks, *, confirmed: bool):
@@ -194,3 +202,20 @@ def test_operators_cannot_take_over_accounts_or_mint_staff(superuser):
     assert page.status_code == 200
     assert 'name="is_staff"' not in page.content.decode()  # shown read-only
     assert page.context["adminform"].form.fields.get("is_staff") is None
+
+
+def test_operators_cannot_change_a_superusers_account_in_the_admin(superuser):
+    operator = StaffFactory()
+    operator.groups.add(Group.objects.get(name=OPERATORS_GROUP))
+    client = Client(raise_request_exception=False)
+    client.force_login(operator)
+    url = f"/admin/accounts/user/{superuser.pk}/change/"
+    superuser_name = superuser.name
+
+    assert client.get(url).context["has_change_permission"] is False
+    assert client.post(url, {"name": "pwned", "type": "human", "verification_status": "verified"}).status_code == 403
+    blocked = post_action(client, "/admin/accounts/user/", "block_users", [superuser.pk], confirmed=True)
+
+    assert blocked.status_code == 302
+    superuser.refresh_from_db()
+    assert (superuser.name, superuser.status) == (superuser_name, "active")

@@ -47,7 +47,8 @@ def test_read_only_operators_can_only_view():
         ("orchestration.change_run", True),
         ("orchestration.change_cluster", True),
         ("django_celery_beat.change_periodictask", True),
-        ("tenants.change_tenant", True),  # suspend / reactivate
+        ("tenants.change_tenant", True),
+        ("tenants.suspend_tenant", True),  # the custom permission behind suspend / reactivate
         ("accounts.change_user", True),  # block / unblock
         ("apikeys.change_apikey", True),  # revoke / rotate
         ("tenants.change_membership", True),

@@ -13,7 +13,7 @@ TENANTS = "/api/admin/tenants"
 
 @pytest.fixture
 def staff_user():
-    return UserFactory(is_staff=True)
+    return UserFactory(is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
