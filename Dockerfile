@@ -9,4 +9,4 @@ RUN useradd --system --home /app groundstation && chown -R groundstation /app/va
 USER groundstation
 EXPOSE 8000
 # web by default; the compose file runs the same image as worker and beat.
-CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "4", "--proxy-headers"]
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "4", "--no-proxy-headers", "--no-access-log", "--lifespan", "off"]

@@ -119,6 +119,22 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Fail fast when the database is unreachable: readiness answers 503, requests 503.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+# HTTP threads per web process (config/asgi.py). The web process takes its PostgreSQL
+# connections from a pool of at most DATABASE_POOL_SIZE (its threads plus room for WebSocket
+# and event-stream polls), so web connections never exceed processes × DATABASE_POOL_SIZE; a
+# request that waits DATABASE_POOL_TIMEOUT_SECONDS for one answers 503 with Retry-After.
+# Workers and management commands keep one persistent connection per process.
+WEB_THREADS = env.int("WEB_THREADS", default=8)
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=WEB_THREADS + 4)
+DATABASE_POOL_TIMEOUT_SECONDS = env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=5.0)
+if os.environ.get("GROUNDSTATION_WEB_SERVER") and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool requires it: "closing" returns to the pool
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": min(2, DATABASE_POOL_SIZE),
+        "max_size": DATABASE_POOL_SIZE,
+        "timeout": DATABASE_POOL_TIMEOUT_SECONDS,
+        "max_idle": 300,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, channel layer, broker -------------------------------------------------------------

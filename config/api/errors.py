@@ -5,12 +5,14 @@ Every 4xx/5xx leaves the platform as
 stack trace or SQL.
 """
 import logging
+import sys
 from datetime import UTC, datetime
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django_ratelimit.exceptions import Ratelimited
+from psycopg_pool import PoolTimeout
 from rest_framework import exceptions as drf
 from rest_framework.views import set_rollback
 
@@ -46,6 +48,8 @@ MESSAGE_BY_STATUS = {
     503: "A dependency is unavailable; retry later.",
 }
 DEFAULT_RETRY_AFTER = 60
+POOL_RETRY_AFTER = 1  # a busy pool frees a connection within a request's time
+DATABASE_RETRY_AFTER = 5
 
 
 def envelope(status: int, *, code: str | None = None, message: str | None = None, details=None) -> dict:
@@ -103,6 +107,29 @@ def _to_api_exception(exc):
     return None
 
 
+def _pool_exhausted(exc: BaseException) -> bool:
+    while exc is not None:
+        if isinstance(exc, PoolTimeout):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def database_unavailable(exc: BaseException) -> JsonResponse:
+    """503 with Retry-After: the database is unreachable, or every pooled connection is busy."""
+    if _pool_exhausted(exc):
+        # Expected under overload and bounded by design (DATABASE_POOL_SIZE): no traceback.
+        logger.warning("database connection pool exhausted")
+        return error_response(
+            503, message="The server is at its database connection limit; retry later.",
+            headers={"Retry-After": str(POOL_RETRY_AFTER)},
+        )
+    logger.exception("database unavailable")
+    return error_response(
+        503, message="The database is unavailable; retry later.", headers={"Retry-After": str(DATABASE_RETRY_AFTER)}
+    )
+
+
 def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every error becomes the envelope."""
     api_exc = _to_api_exception(exc)
@@ -114,8 +141,7 @@ def exception_handler(exc, context):
         if isinstance(exc, IntegrityError):
             return error_response(409, message="The request conflicts with the current state of the resource.")
         if isinstance(exc, (OperationalError, InterfaceError)):
-            logger.exception("database unavailable")
-            return error_response(503, message="The database is unavailable; retry later.")
+            return database_unavailable(exc)
         if isinstance(exc, DatabaseError):
             logger.exception("database error")
             return error_response(500)
@@ -166,4 +192,9 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
+    # Django calls this inside its `except` block: a database failure outside a DRF view
+    # (middleware, plain views) is a 503 too.
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return database_unavailable(exc)
     return error_response(500)
