@@ -270,7 +270,16 @@ def _check_staff_authority(*, actor, target: User | None = None, grants_staff: b
 
 
 def _sole_owner_tenants(user: User) -> list[str]:
-    """Slugs of live tenants in which this user is the only owner."""
+    """Slugs of live tenants in which this user is the only owner.
+
+    Locks those tenants' rows first, the same lock membership changes take, so two owners
+    deleting their accounts at once (or one deleting while the other is demoted) cannot both
+    pass the check; in primary-key order, so two deletions never wait on each other in a cycle.
+    """
+    owned_ids = Membership.objects.filter(user=user, role=Role.OWNER).values_list("tenant_id", flat=True)
+    locked = Tenant.objects.select_for_update().filter(pk__in=list(owned_ids)).order_by("pk")
+    list(locked.values_list("pk", flat=True))
+    # Re-read under the locks: a role may have changed while we waited.
     owned = Membership.objects.filter(user=user, role=Role.OWNER).exclude(tenant__status=Tenant.Status.DELETED)
     slugs = []
     for membership in owned.select_related("tenant"):
