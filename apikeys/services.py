@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -58,12 +59,18 @@ def api_key_create(
 
 @transaction.atomic
 def api_key_update(*, key: ApiKey, actor=None, **fields) -> ApiKey:
-    """Change name, scopes, expiry or rate; cached snapshots are dropped (signal on save)."""
+    """Change name, scopes, expiry or rate; cached snapshots are dropped (signal on save).
+
+    A revoked key is final (409): editing it would suggest it could serve again. The row is
+    locked so a revoke that commits meanwhile is seen."""
     allowed = {"name", "scopes", "expires_at", "rate_limit"}
+    if unknown := set(fields) - allowed:
+        raise TypeError(f"api_key_update() got unexpected fields {sorted(unknown)}")
+    key = get_object_or_404(ApiKey.objects.select_for_update().select_related("tenant"), pk=key.pk)
+    if key.revoked_at is not None:
+        raise Conflict("A revoked key cannot be changed.")
     changes = {}
     for field, value in fields.items():
-        if field not in allowed:
-            raise TypeError(f"api_key_update() got an unexpected field {field!r}")
         if field == "scopes":
             value = sorted(set(value))
         if getattr(key, field) != value:

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config import outbound
+from config.db import save_existing
 from monitoring.models import AlertChannel, AlertDelivery, Incident
 from tenants.audit import audit_record
 from tenants.models import Tenant
@@ -61,7 +62,7 @@ def alert_channel_create(*, tenant: Tenant, actor=None, **fields) -> tuple[Alert
 def alert_channel_update(*, channel: AlertChannel, actor=None, **fields) -> AlertChannel:
     for name, value in fields.items():
         setattr(channel, name, value)
-    channel.save()
+    save_existing(channel)
     audit_record(action="alert_channel.update", target=channel, actor=actor, tenant=channel.tenant,
                  changes={k: v for k, v in fields.items() if k != "url"})
     return channel
@@ -70,7 +71,7 @@ def alert_channel_update(*, channel: AlertChannel, actor=None, **fields) -> Aler
 @transaction.atomic
 def alert_channel_rotate_secret(*, channel: AlertChannel, actor=None) -> str:
     channel.signing_salt = secrets.token_hex(16)
-    channel.save(update_fields=["signing_salt", "updated_at"])
+    save_existing(channel, update_fields=["signing_salt", "updated_at"])
     audit_record(action="alert_channel.rotate_secret", target=channel, actor=actor, tenant=channel.tenant)
     return signing_secret(channel)
 

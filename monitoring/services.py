@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config.db import save_existing
 from monitoring import alerts, live, metrics
 from monitoring.checks import CheckResult, CheckSpec, run_checks
 from monitoring.models import (
@@ -96,7 +97,7 @@ def node_update(*, node: Node, actor=None, **fields) -> Node:
         node.next_check_at = timezone.now()  # apply a new schedule right away
     if "enabled" in fields and not node.enabled and was_enabled:
         _node_set_unknown(node)
-    node.save()
+    save_existing(node)
     audit_record(action="node.update", target=node, actor=actor, tenant=node.tenant, changes=_audit_fields(fields))
     for group in NodeGroup.objects.filter(pk__in={old_group_id, node.group_id} - {None}):
         group_recompute(group=group)
@@ -358,7 +359,7 @@ def group_update(*, group: NodeGroup, actor=None, **fields) -> NodeGroup:
         raise TypeError(f"unknown group field: {name}")
     for name, value in fields.items():
         setattr(group, name, value)
-    group.save()
+    save_existing(group)
     audit_record(action="node_group.update", target=group, actor=actor, tenant=group.tenant, changes=fields)
     return group_recompute(group=group)
 
@@ -383,7 +384,7 @@ def maintenance_window_create(*, tenant: Tenant, actor=None, **fields) -> Mainte
 def maintenance_window_update(*, window: MaintenanceWindow, actor=None, **fields) -> MaintenanceWindow:
     for name, value in fields.items():
         setattr(window, name, value)
-    window.save()
+    save_existing(window)
     audit_record(action="maintenance_window.update", target=window, actor=actor, tenant=window.tenant,
                  changes=_audit_fields(fields))
     return window
@@ -449,7 +450,7 @@ def incident_acknowledge(*, incident: Incident, actor=None) -> Incident:
     if incident.acknowledged_at is None:
         incident.acknowledged_at = timezone.now()
         incident.acknowledged_by = actor if getattr(actor, "pk", None) is not None else None
-        incident.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        save_existing(incident, update_fields=["acknowledged_at", "acknowledged_by"])
         audit_record(action="incident.acknowledge", target=incident, actor=actor, tenant=incident.tenant)
         live.publish_on_commit(
             tenant_id=incident.tenant_id,

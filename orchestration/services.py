@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 
 from django.db import IntegrityError, transaction
+from django.shortcuts import get_object_or_404
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from rest_framework.exceptions import ValidationError
 
 from config.api.exceptions import Conflict, PayloadTooLarge
+from config.db import save_existing
 from orchestration import engine, vault
 from orchestration.definitions import DefinitionInvalid, DefinitionTooLarge, cron_fields, parse_definition
 from orchestration.models import Agent, AgentTask, Cluster, ClusterVersion, IdempotencyRecord, Run, Secret
@@ -96,7 +98,7 @@ def cluster_create(*, tenant: Tenant, definition: str, actor=None) -> Cluster:
 def cluster_update(*, cluster: Cluster, definition: str, actor=None) -> Cluster:
     """Every update is a new version; runs keep the version they started with."""
     spec = definition_spec(definition)
-    cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+    cluster = get_object_or_404(Cluster.objects.select_for_update(), pk=cluster.pk)
     before = _cluster_summary(cluster)
     if spec["name"] != cluster.name and Cluster.objects.filter(tenant_id=cluster.tenant_id, name=spec["name"]).exists():
         raise Conflict(f"A cluster named {spec['name']!r} already exists.")
@@ -134,7 +136,11 @@ def _cluster_summary(cluster: Cluster) -> dict:
 
 @transaction.atomic
 def cluster_delete(*, cluster: Cluster, actor=None) -> None:
-    """Cancels active runs, removes the schedule, then deletes the cluster and its history."""
+    """Cancels active runs, removes the schedule, then deletes the cluster and its history.
+
+    The row lock first: an update committing meanwhile adds a version the delete must see
+    (without it the delete failed on that version's foreign key and the cluster stayed)."""
+    cluster = get_object_or_404(Cluster.objects.select_for_update(), pk=cluster.pk)
     for run in Run.objects.filter(cluster=cluster).active():
         engine.run_cancel(run=run, actor=actor)
     if cluster.periodic_task_id:
@@ -216,7 +222,7 @@ def agent_update(*, agent: Agent, actor=None, **fields) -> Agent:
         raise Conflict(f"An agent named {name!r} already exists.")
     for key, value in fields.items():
         setattr(agent, key, value)
-    agent.save()
+    save_existing(agent)
     return agent
 
 

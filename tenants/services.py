@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -14,6 +15,7 @@ from accounts.emails import email_send, public_url
 from accounts.models import User
 from apikeys.credentials import digest
 from config.api.exceptions import Conflict
+from config.db import save_existing
 from tenants.audit import audit_record
 from tenants.billing import clean_billing_account
 from tenants.models import Invitation, Membership, Plan, Tenant
@@ -188,7 +190,7 @@ def membership_change_role(
         raise ValidationError({"role": [f"Unknown role {role!r}."]})
     _check_ceiling(role=role, actor_role=actor_role)
     _lock_tenant(membership.tenant)
-    membership = Membership.objects.select_related("tenant", "user").get(pk=membership.pk)
+    membership = get_object_or_404(Membership.objects.select_related("tenant", "user"), pk=membership.pk)
     _check_ceiling(role=membership.role, actor_role=actor_role)  # nobody demotes a stronger role
     before = membership.role
     if before == role:
@@ -207,7 +209,7 @@ def membership_change_role(
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor=None, actor_role: str | None = None) -> None:
     _lock_tenant(membership.tenant)
-    membership = Membership.objects.select_related("tenant").get(pk=membership.pk)
+    membership = get_object_or_404(Membership.objects.select_related("tenant"), pk=membership.pk)
     leaving = getattr(actor, "pk", None) == membership.user_id
     if not leaving:
         _check_ceiling(role=membership.role, actor_role=actor_role)
@@ -287,7 +289,7 @@ def invitation_email_send(*, invitation_id: str) -> None:
 def invitation_revoke(*, invitation: Invitation, actor=None) -> Invitation:
     if invitation.accepted_at is None and invitation.revoked_at is None:
         invitation.revoked_at = timezone.now()
-        invitation.save(update_fields=["revoked_at"])
+        save_existing(invitation, update_fields=["revoked_at"])
         audit_record(
             action="invitation.revoke", target=invitation, actor=actor, tenant=invitation.tenant,
             changes={"email": invitation.email},

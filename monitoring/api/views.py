@@ -2,6 +2,7 @@
 import re
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -140,10 +141,14 @@ class NodeGroupViewSet(CrudMixin, TenantScopedViewSet):
     def delete_service(self, group, **kwargs):
         services.group_delete(group=group, **kwargs)
 
+    # The write and the re-read of the annotated row (member counts) share one transaction: the
+    # row stays locked in between, so a concurrent DELETE cannot make the re-read miss it.
+    @transaction.atomic
     def perform_create(self, serializer):
         super().perform_create(serializer)
         serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
+    @transaction.atomic
     def perform_update(self, serializer):
         super().perform_update(serializer)
         serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)

@@ -189,3 +189,14 @@ def _do(client, action: str, key, scopes=("read",)):
     if action == "rotate":
         return client.post(f"/api/v1/api-keys/{key.pk}/rotate")
     return client.delete(f"/api/v1/api-keys/{key.pk}")
+
+
+def test_a_revoked_key_cannot_be_changed(tenant, owner):
+    key, _secret = make_key(tenant, scopes=["read"])
+    client = bearer_client(owner, tenant)
+    assert client.delete(f"/api/v1/api-keys/{key.pk}").status_code == 204
+    response = client.patch(f"/api/v1/api-keys/{key.pk}", {"name": "back", "scopes": ["read", "write"]}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "CONFLICT"
+    key.refresh_from_db()
+    assert (key.name, key.scopes) != ("back", ["read", "write"])
