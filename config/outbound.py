@@ -163,6 +163,11 @@ def carried_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
     return carried
 
 
+# The messages name the setting, so whoever reads a refused check or webhook knows the way out.
+ALWAYS_SUFFIX = "; refused whatever OUTBOUND_ALLOW_PRIVATE says"
+PRIVATE_SUFFIX = "; allowed only with OUTBOUND_ALLOW_PRIVATE=true"
+
+
 def refusal_reason(address: IPAddress, *, allow_private: bool | None = None) -> str | None:
     """Why this address may not be contacted, or None when it may."""
     if allow_private is None:
@@ -175,16 +180,44 @@ def refusal_reason(address: IPAddress, *, allow_private: bool | None = None) -> 
     if address in NAT64:
         return None  # its verdict is the carried address's (the prefix itself is "reserved")
     if any(address in net for net in ALWAYS_REFUSED if net.version == address.version):
-        return f"{address} is a link-local, metadata, multicast or reserved address"
+        return f"{address} is a link-local, metadata, multicast or reserved address{ALWAYS_SUFFIX}"
     # Before the reserved test: ::1 lies in the reserved ::/8 but is plain loopback.
     if any(address in net for net in PRIVATE if net.version == address.version):
-        return None if allow_private else f"{address} is a loopback or private address"
+        return None if allow_private else f"{address} is a loopback or private address{PRIVATE_SUFFIX}"
     if address.is_multicast or address.is_reserved or address.is_unspecified or address.is_link_local:
-        return f"{address} is a link-local, multicast or reserved address"
+        return f"{address} is a link-local, multicast or reserved address{ALWAYS_SUFFIX}"
     if not address.is_global:
         # Documentation, benchmarking and other special-purpose ranges: never a real target.
-        return None if allow_private and address.is_private else f"{address} is not a public address"
+        if allow_private and address.is_private:
+            return None
+        return f"{address} is not a public address{PRIVATE_SUFFIX if address.is_private else ALWAYS_SUFFIX}"
     return None
+
+
+# Names that stand for a fixed address whatever DNS says (RFC 6761 `localhost`; GCP's metadata
+# service), so configuration naming them can be refused when it is written.
+FIXED_NAMES = {"localhost": ipaddress.ip_address("127.0.0.1"),
+               "metadata.google.internal": ipaddress.ip_address("169.254.169.254")}
+
+
+def destination_refusal(url: str, *, allow_private: bool | None = None) -> str | None:
+    """Why the guard will refuse requests to `url`, judged without DNS, or None.
+
+    For validating configuration when it is saved (alert channels): the URL's form, and its
+    host when that is an address literal or a fixed name, are vetted by the same rules as a
+    request; other names are resolved and vetted when a request is made.
+    """
+    try:
+        target = check_url(url)
+    except OutboundBlocked as exc:
+        return str(exc)
+    host = target.host.rstrip(".")
+    address = parse_ip_literal(host)
+    if address is None:
+        address = FIXED_NAMES.get("localhost" if host.endswith(".localhost") else host)
+    if address is None:
+        return None
+    return refusal_reason(address, allow_private=allow_private)
 
 
 def vet(address: IPAddress) -> IPAddress:

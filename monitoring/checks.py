@@ -66,8 +66,13 @@ class CheckResult:
     latency_ms: float | None
     http_status: int | None = None
     error: str = ""
+    # The outbound guard refused the destination: nothing was checked, so this says nothing
+    # about the node's health; it is a configuration error (see docs/monitoring.md).
+    configuration_error: bool = False
 
     def snapshot_status(self, degraded_latency_ms: float) -> str:
+        if self.configuration_error:
+            return Status.UNKNOWN
         if not self.ok:
             return Status.DOWN
         if self.latency_ms is not None and self.latency_ms > degraded_latency_ms:
@@ -118,7 +123,10 @@ async def run_one(spec: CheckSpec) -> CheckResult:
             max_bytes=MAX_CHECK_BODY_BYTES,
             follow_redirects=3,
         )
-    except (outbound.OutboundBlocked, outbound.OutboundError) as exc:
+    except outbound.OutboundBlocked as exc:
+        error = f"refused by the outbound guard: {exc}"[:MAX_ERROR_LENGTH]
+        return CheckResult(spec.node_id, checked_at, False, None, error=error, configuration_error=True)
+    except outbound.OutboundError as exc:
         elapsed = round((time.perf_counter() - started) * 1000, 2)
         return CheckResult(spec.node_id, checked_at, False, elapsed, error=str(exc)[:MAX_ERROR_LENGTH])
     failure = evaluate_http(spec, response)

@@ -93,6 +93,8 @@ class Node(models.Model):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_latency_ms = models.FloatField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    # The last check was refused by the outbound guard (status `unknown`, why in last_error).
+    configuration_error = models.BooleanField(default=False, db_default=False)
     # Scheduling: the dispatcher claims rows whose next_check_at has passed by moving it one
     # interval ahead in the same conditional UPDATE and stamping its claim token.
     next_check_at = models.DateTimeField(null=True, blank=True)
@@ -139,6 +141,9 @@ class Snapshot(models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     http_status = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
+    # Refused by the outbound guard: status `unknown`, left out of uptime, latency and incidents.
+    # db_default: adding the column to a large table stays a metadata-only change on PostgreSQL.
+    configuration_error = models.BooleanField(default=False, db_default=False)
 
     objects = TenantOwnedQuerySet.as_manager()
 

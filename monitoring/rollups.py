@@ -104,8 +104,9 @@ def aggregate_snapshots(queryset) -> list[dict]:
                                         **dict.fromkeys((f"s_{name}" for name in COUNTERS[:4]), 0),
                                         **dict.fromkeys((f"s_{name}" for name in HISTOGRAM_FIELDS), 0)}
         status, count = row["status"], row["n"]
-        counters["s_checks"] += count
         if status in (Status.UP, Status.DEGRADED, Status.DOWN):
+            # Only real results count: a check the guard refused (`unknown`) measured nothing.
+            counters["s_checks"] += count
             counters[f"s_{status}"] += count
         if status in AVAILABLE:
             counters["s_latency_sum_ms"] += row["latency_sum"] or 0.0

@@ -49,7 +49,7 @@ NODE_CONFIG_FIELDS = (
     "tags",
 )
 NODE_STATE_FIELDS = ["status", "status_changed_at", "consecutive_failures", "last_checked_at", "last_latency_ms",
-                     "last_error", "updated_at"]
+                     "last_error", "configuration_error", "updated_at"]
 
 
 def heartbeat_record(*, key: str, sent_at: datetime, worker: str) -> Heartbeat:
@@ -206,10 +206,17 @@ def checks_record(
                 latency_ms=result.latency_ms,
                 http_status=result.http_status,
                 error=result.error,
+                configuration_error=result.configuration_error,
             )
         )
         old = node.status
-        if outcome == Status.DOWN:
+        node.configuration_error = result.configuration_error
+        if result.configuration_error:
+            # Not a result about the node: no failure counted; its status is unknown until a
+            # check can run (an open incident is resolved like when monitoring is paused).
+            node.consecutive_failures = 0
+            new = Status.UNKNOWN
+        elif outcome == Status.DOWN:
             node.consecutive_failures += 1
             new = Status.DOWN if node.consecutive_failures >= threshold else old
         else:
@@ -281,7 +288,8 @@ def _node_transition(*, node: Node, old: str, new: str, now: datetime, events: l
         if not in_maintenance(tenant_id=node.tenant_id, node=node, now=now):
             _incident_open(node=node, now=now, cause=node.last_error or "check failed")
     elif old == Status.DOWN:
-        _incident_resolve(node=node, now=now, reason=f"node is {new}")
+        reason = "its check is refused by the outbound guard" if node.configuration_error else f"node is {new}"
+        _incident_resolve(node=node, now=now, reason=reason)
 
 
 def in_maintenance(*, tenant_id, now: datetime, node: Node | None = None, group: NodeGroup | None = None) -> bool:

@@ -5,6 +5,7 @@ import re
 from django.conf import settings
 from rest_framework import serializers
 
+from config import outbound
 from config.api.query import QueryParamsSerializer
 from monitoring.models import AlertChannel, AlertDelivery, Incident, MaintenanceWindow, Node, NodeGroup, Snapshot
 
@@ -71,11 +72,12 @@ class NodeSerializer(serializers.ModelSerializer):
             "id", "name", "address", "port", "pubkey", "check", "tls", "path", "expected_status",
             "expected_body", "expected_json_field", "expected_json_value", "interval_seconds",
             "timeout_seconds", "enabled", "group", "tags", "status", "status_changed_at",
-            "consecutive_failures", "last_checked_at", "last_latency_ms", "last_error", "created_at", "updated_at",
+            "consecutive_failures", "last_checked_at", "last_latency_ms", "last_error", "configuration_error",
+            "created_at", "updated_at",
         ]
         read_only_fields = [
             "status", "status_changed_at", "consecutive_failures", "last_checked_at", "last_latency_ms",
-            "last_error", "created_at", "updated_at",
+            "last_error", "configuration_error", "created_at", "updated_at",
         ]
 
     def validate_address(self, value: str) -> str:
@@ -113,7 +115,7 @@ class StatusSerializer(serializers.ModelSerializer):
         model = Node
         fields = [
             "node_id", "name", "address", "port", "group_id", "enabled", "status", "status_changed_at",
-            "last_checked_at", "last_latency_ms", "last_error", "consecutive_failures",
+            "last_checked_at", "last_latency_ms", "last_error", "configuration_error", "consecutive_failures",
         ]
 
 
@@ -122,7 +124,7 @@ class SnapshotSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Snapshot
-        fields = ["node_id", "checked_at", "status", "latency_ms", "http_status", "error"]
+        fields = ["node_id", "checked_at", "status", "latency_ms", "http_status", "error", "configuration_error"]
 
 
 class HistoryQuerySerializer(QueryParamsSerializer):
@@ -173,6 +175,10 @@ class AlertChannelSerializer(serializers.ModelSerializer):
     def validate_url(self, value: str) -> str:
         if value and not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("Use an http or https URL.")
+        # A URL the guard would refuse at delivery time is refused now, by the guard's own rules.
+        reason = value and outbound.destination_refusal(value)
+        if reason:
+            raise serializers.ValidationError(f"The platform's outbound guard refuses this URL: {reason}.")
         return value
 
     def validate(self, attrs: dict) -> dict:

@@ -89,7 +89,8 @@ def test_history_is_cursor_paginated_and_filtered_by_time(ops, tenant):
     first = ops.get(f"/api/v1/nodes/{node.pk}/history?page_size=2").json()
     assert "count" not in first
     assert len(first["results"]) == 2
-    assert set(first["results"][0]) == {"node_id", "checked_at", "status", "latency_ms", "http_status", "error"}
+    assert set(first["results"][0]) == {"node_id", "checked_at", "status", "latency_ms", "http_status", "error",
+                                        "configuration_error"}
     second = ops.get(first["next"]).json()
     assert len(second["results"]) == 2
     window = ops.get(

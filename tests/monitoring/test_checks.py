@@ -66,7 +66,7 @@ def test_a_check_of_a_loopback_target_is_refused_unless_private_targets_are_allo
     settings.OUTBOUND_ALLOW_PRIVATE = False
     node = NodeFactory(tenant=tenant, port=server.port)
     body = check(ops, node).json()
-    assert body["status"] == "down"
+    assert (body["status"], body["configuration_error"]) == ("unknown", True)
     assert "loopback or private" in body["error"]
     assert server.hits == []
 
