@@ -19,6 +19,11 @@ class BillingAccountSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         super().to_internal_value(data)  # JSON types and choices, field by field
+        # A partial update (PATCH) changes only the fields sent: they are laid over the stored
+        # account before validating, so cross-field rules (tax number vs country) see the result.
+        parent = self.parent
+        if isinstance(data, dict) and parent is not None and parent.partial and parent.instance is not None:
+            data = {**(parent.instance.billing_account or {}), **data}
         # One validator for API, admin and services; it reports errors under `billing_account`.
         try:
             return clean_billing_account(data)

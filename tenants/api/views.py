@@ -86,7 +86,7 @@ class TenantDetailViewSet(
     @extend_schema(request=s.TenantUpdateSerializer, responses={200: s.TenantSerializer})
     def partial_update(self, request, *args, **kwargs):
         tenant = self.get_object()
-        data = _valid(s.TenantUpdateSerializer, request)
+        data = _valid(s.TenantUpdateSerializer, request, instance=tenant, partial=True)
         tenant = services.tenant_update(tenant=tenant, actor=self.request.user, **data)
         return Response(self.get_serializer(tenant).data)
 
