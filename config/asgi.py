@@ -27,6 +27,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
+from config.body_limit import BodyLimit  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -49,7 +50,9 @@ class HttpRouter:
 
 application = ProtocolTypeRouter(
     {
-        "http": HttpRouter(WSGIMiddleware(get_wsgi_application(), workers=settings.WEB_THREADS), django_asgi_app),
+        "http": BodyLimit(
+            HttpRouter(WSGIMiddleware(get_wsgi_application(), workers=settings.WEB_THREADS), django_asgi_app)
+        ),
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
