@@ -157,6 +157,10 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The in-memory layer is per process: live events then travel through the database (an outbox
+# table every web process with WebSocket clients drains), so the worker's events reach them too.
+LIVE_OUTBOX = env.bool("LIVE_OUTBOX", default=not REDIS_URL)
+LIVE_OUTBOX_POLL_SECONDS = env.float("LIVE_OUTBOX_POLL_SECONDS", default=0.2)
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
 CELERY_BROKER_FOLDER = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "broker")))

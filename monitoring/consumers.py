@@ -1,22 +1,49 @@
-"""`WS /api/v1/ws/status?token=<credential>&tenant=<slug>`: live status of one tenant.
+"""`WS /api/v1/ws/status`: live status of one tenant (close codes and frames: docs/monitoring.md).
 
-The credential is resolved exactly as for the HTTP API (JWT, personal token or API key) and
-the tenant exactly as `X-Tenant` would be (key's own tenant, the named slug, or the caller's
-only membership). Refused connections are closed before the handshake completes.
+The credential comes in `Authorization: Bearer`, in the `Sec-WebSocket-Protocol` offer
+(`groundstation, bearer.<credential>`; the server answers `groundstation`), or in `?token=`,
+and is resolved exactly as for the HTTP API (JWT, personal token or API key); the tenant exactly
+as `X-Tenant` would be (key's own tenant, `?tenant=<slug>`, or the caller's only membership).
+A refused connection is accepted and closed at once with a code that says why: a close before
+the handshake reaches the client as a bare HTTP 403, with no reason at all.
 """
 import asyncio
+import json
 import time
 from types import SimpleNamespace
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from rest_framework.exceptions import APIException
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated
 
 from config.api.authentication import BearerCredentialAuthentication
 from config.api.tenancy import resolve_tenant_context
+from monitoring import live
 from monitoring.live import tenant_group
 from tenants.policy import Action
+
+SUBPROTOCOL = "groundstation"
+BEARER_SUBPROTOCOL_PREFIX = "bearer."
+# Close codes (documented in docs/monitoring.md, "Live status").
+UNAUTHENTICATED_CLOSE_CODE = 4401  # no credential, or a bad/expired/revoked one
+FORBIDDEN_CLOSE_CODE = 4403  # valid credential, but not for this tenant, or a foreign Origin
+TENANT_REQUIRED_CLOSE_CODE = 4400  # the caller has several tenants and named none
+IDLE_CLOSE_CODE = 4408
+TOO_BIG_CLOSE_CODE = 1009  # RFC 6455 "message too big"
+# Clients only ever send small pings; a bigger frame is refused before it is parsed.
+MAX_FRAME_BYTES = 4096
+# A client that sends nothing (no ping) for this long is presumed gone: closing it stops dead
+# peers from holding a group membership and a server slot forever.
+IDLE_SECONDS = 300.0
+
+
+class Refused(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 class _SocketRequest:
@@ -28,27 +55,47 @@ class _SocketRequest:
         self._request = SimpleNamespace()
 
 
-def authorise(token: str, slug: str) -> dict | None:
-    """The tenant this credential may watch, or None to refuse."""
+def authorise(token: str, slug: str) -> dict:
+    """The tenant this credential may watch; raises `Refused` with the close code otherwise."""
     if not token:
-        return None
+        raise Refused(UNAUTHENTICATED_CLOSE_CODE)
     try:
         principal, _auth = BearerCredentialAuthentication().authenticate_raw(token)
+    except APIException:
+        raise Refused(UNAUTHENTICATED_CLOSE_CODE)
+    try:
         context = resolve_tenant_context(_SocketRequest(principal), slug=slug)
-    except APIException:  # bad credential, unknown/foreign tenant, suspended, tenant required
-        return None
+    except (AuthenticationFailed, NotAuthenticated):  # e.g. an inactive user behind a valid token
+        raise Refused(UNAUTHENTICATED_CLOSE_CODE)
+    except APIException as exc:  # unknown/foreign tenant (404), suspended (403), tenant required (400)
+        raise Refused(TENANT_REQUIRED_CLOSE_CODE if exc.status_code == 400 else FORBIDDEN_CLOSE_CODE)
     if not context.allows(Action.READ):
-        return None
+        raise Refused(FORBIDDEN_CLOSE_CODE)
     return {"tenant_id": str(context.tenant.pk), "tenant": context.tenant.slug}
 
 
-# Clients only ever send small pings; a bigger frame is refused before it is parsed.
-MAX_FRAME_BYTES = 4096
-TOO_BIG_CLOSE_CODE = 1009  # RFC 6455 "message too big"
-# A client that sends nothing (no ping) for this long is presumed gone: closing it stops dead
-# peers from holding a group membership and a server slot forever.
-IDLE_SECONDS = 300.0
-IDLE_CLOSE_CODE = 4408
+def origin_allowed(headers: dict[bytes, bytes]) -> bool:
+    """A browser's cross-site page must not ride on a user's credential; clients that send no
+    `Origin` (every non-browser client) are judged by their credential alone."""
+    raw = headers.get(b"origin")
+    if raw is None:
+        return True
+    validator = OriginValidator(None, settings.ALLOWED_HOSTS)
+    return validator.valid_origin(urlparse(raw.decode("latin-1")))
+
+
+def credential_from(scope: dict, headers: dict[bytes, bytes]) -> tuple[str, str | None]:
+    """(credential, subprotocol to answer): header first, then the protocol offer, then `?token=`."""
+    subprotocols = scope.get("subprotocols") or []
+    answer = SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
+    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip(), answer
+    for offered in subprotocols:
+        if offered.startswith(BEARER_SUBPROTOCOL_PREFIX):
+            return offered[len(BEARER_SUBPROTOCOL_PREFIX):], answer
+    params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return (params.get("token") or [""])[0].strip(), answer
 
 
 class StatusConsumer(AsyncJsonWebsocketConsumer):
@@ -57,16 +104,22 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
     last_seen: float = 0.0
 
     async def connect(self) -> None:
+        headers = dict(self.scope.get("headers") or [])
+        token, subprotocol = credential_from(self.scope, headers)
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        token = (params.get("token") or [""])[0].strip()
         slug = (params.get("tenant") or [""])[0].strip()
-        grant = await database_sync_to_async(authorise)(token, slug)
-        if grant is None:
-            await self.close(code=4403)
+        try:
+            if not origin_allowed(headers):
+                raise Refused(FORBIDDEN_CLOSE_CODE)
+            grant = await database_sync_to_async(authorise)(token, slug)
+        except Refused as refused:
+            await self.accept(subprotocol)
+            await self.close(code=refused.code)
             return
         self.group_name = tenant_group(grant["tenant_id"])
         await self.channel_layer.group_add(self.group_name, self.channel_name)
-        await self.accept()
+        await live.listen()
+        await self.accept(subprotocol)
         self.last_seen = time.monotonic()
         self.idle_task = asyncio.ensure_future(self._close_when_idle())
         await self.send_json({"event": "hello", "data": {"tenant": grant["tenant"]}})
@@ -84,18 +137,34 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=TOO_BIG_CLOSE_CODE)
             return
         self.last_seen = time.monotonic()
-        await super().receive(text_data=text_data, bytes_data=bytes_data, **kwargs)
+        if text_data is not None and text_data.strip().lower() == "ping":
+            await self.send(text_data="pong")  # the plain keep-alive many clients send
+            return
+        try:
+            content = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            content = None
+        if not isinstance(content, dict):
+            await self._send_error("INVALID_MESSAGE", 'Frames are JSON objects, e.g. {"type": "ping"}, or "ping".')
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        # The stream is one-way; pings let clients keep proxies from idling out.
+        if content.get("type") == "ping":
+            await self.send_json({"event": "pong", "data": {}})
+        else:
+            await self._send_error("UNKNOWN_MESSAGE", 'The only message a client sends is {"type": "ping"}.')
+
+    async def _send_error(self, code: str, message: str) -> None:
+        await self.send_json({"event": "error", "data": {"code": code, "message": message}})
 
     async def disconnect(self, code) -> None:
         if self.idle_task is not None:
             self.idle_task.cancel()
         if self.group_name:
+            live.unlisten()
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
-
-    async def receive_json(self, content, **kwargs) -> None:
-        # The stream is one-way; answer pings so clients can keep proxies from idling out.
-        if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"event": "pong", "data": {}})
 
     async def status_event(self, message: dict) -> None:
         await self.send_json({"event": message["event"], "data": message["data"], "at": message["at"]})

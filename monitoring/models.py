@@ -385,3 +385,28 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.channel_id} ({self.state})"
+
+
+class LiveEvent(models.Model):
+    """Outbox of live events when the channel layer is per process (embedded default): workers
+    and web processes append here, and every web process with WebSocket clients reads new rows
+    and fans them out to its own clients (monitoring/live.py). Rows live about a minute."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant_id = models.UUIDField()
+    event = models.CharField(max_length=64)
+    data = models.JSONField()
+    at = models.DateTimeField(db_index=True)  # the prune's range
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.id}"
+
+
+class MetricCounter(models.Model):
+    """A platform-wide Prometheus counter: every process adds to the same row (monitoring/metrics.py)."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value}"
