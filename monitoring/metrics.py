@@ -1,17 +1,17 @@
-"""Prometheus metrics of the fleet, exported by `/metrics` through django-prometheus' registry.
+"""Prometheus metrics of the platform, exported by `/metrics` through django-prometheus' registry.
 
 Checks run in workers while `/metrics` is served by web processes, so in-process counters
-would show only one process's share. Instead:
-- node/group status and open incidents are read from the database at scrape time (a few
-  GROUP BY queries; labels are tenant slug × status, so cardinality is bounded by tenants);
-- checks run and the latency histogram are counters kept in the cache (Redis in production,
-  shared by every process; per process with the embedded local-memory cache).
+would show only one process's share. Every figure here is platform-wide instead:
+- node/group status, open incidents and runs by status are read from the database at scrape
+  time (a few GROUP BY queries; labels are tenant slug × status, bounded by tenants);
+- checks run, their latency histogram and incidents opened are counters in the database
+  (`MetricCounter` rows that every worker adds to with one upsert statement per check batch), so
+  they are shared by every process in every deployment shape and survive restarts.
 """
 import logging
 from collections import Counter
 
-from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import REGISTRY
@@ -19,17 +19,25 @@ from prometheus_client.registry import REGISTRY
 logger = logging.getLogger("groundstation.monitoring.metrics")
 
 LATENCY_BUCKETS_SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-PREFIX = "monitoring:metrics:"
 STATUSES = ("up", "down", "degraded", "unknown")
 
 
-def _incr(key: str, amount: int) -> None:
-    if amount:
-        try:
-            cache.incr(PREFIX + key, amount)
-        except ValueError:  # first write of this key
-            cache.add(PREFIX + key, 0, timeout=None)
-            cache.incr(PREFIX + key, amount)
+def _add(amounts: dict[str, int]) -> None:
+    """Add to several counters in one statement per counter, inside one short transaction."""
+    from monitoring.models import MetricCounter
+
+    rows = [(key, amount) for key, amount in amounts.items() if amount]
+    if not rows:
+        return
+    table = connection.ops.quote_name(MetricCounter._meta.db_table)
+    # INSERT … ON CONFLICT DO UPDATE is atomic on SQLite and PostgreSQL: concurrent workers
+    # never lose an increment, and the first one creates the row.
+    sql = (
+        f"INSERT INTO {table} (name, value) VALUES (%s, %s) "  # noqa: S608 (table name from the model)
+        f"ON CONFLICT (name) DO UPDATE SET value = {table}.value + excluded.value"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, sorted(rows))  # sorted: concurrent batches lock rows in one order
 
 
 def record_checks(snapshots) -> None:
@@ -42,19 +50,17 @@ def record_checks(snapshots) -> None:
             for bound in LATENCY_BUCKETS_SECONDS:
                 if latency_ms / 1000 <= bound:
                     buckets[bound] += 1
-        for status, count in statuses.items():
-            _incr(f"checks:{status}", count)
-        for bound, count in buckets.items():
-            _incr(f"latency_le:{bound}", count)
-        _incr("latency_count", len(timed))
-        _incr("latency_sum_ms", int(sum(timed)))
+        amounts = {f"checks:{status}": count for status, count in statuses.items()}
+        amounts.update({f"latency_le:{bound}": count for bound, count in buckets.items()})
+        amounts.update({"latency_count": len(timed), "latency_sum_ms": int(sum(timed))})
+        _add(amounts)
     except Exception:  # metrics must never break a check batch
         logger.warning("recording check metrics failed", exc_info=True)
 
 
 def record_incident_opened() -> None:
     try:
-        _incr("incidents_opened", 1)
+        _add({"incidents_opened": 1})
     except Exception:
         logger.warning("recording incident metric failed", exc_info=True)
 
@@ -67,18 +73,23 @@ class FleetCollector:
         yield GaugeMetricFamily("groundstation_nodes", "", labels=["tenant", "status"])
         yield GaugeMetricFamily("groundstation_node_groups", "", labels=["tenant", "status"])
         yield GaugeMetricFamily("groundstation_incidents_open", "", labels=["tenant"])
+        yield GaugeMetricFamily("groundstation_runs", "", labels=["tenant", "kind", "status"])
         yield CounterMetricFamily("groundstation_checks", "", labels=["status"])
         yield HistogramMetricFamily("groundstation_check_latency_seconds", "")
         yield CounterMetricFamily("groundstation_incidents_opened", "")
 
     def collect(self):
-        from monitoring.models import Incident, Node, NodeGroup
+        from monitoring.models import Incident, MetricCounter, Node, NodeGroup
+        from orchestration.models import Run
 
         nodes = GaugeMetricFamily("groundstation_nodes", "Nodes by tenant and status", labels=["tenant", "status"])
         groups = GaugeMetricFamily(
             "groundstation_node_groups", "Quorum groups by tenant and status", labels=["tenant", "status"]
         )
         incidents = GaugeMetricFamily("groundstation_incidents_open", "Open incidents by tenant", labels=["tenant"])
+        runs = GaugeMetricFamily(
+            "groundstation_runs", "Runs and executions by tenant, kind and status", labels=["tenant", "kind", "status"]
+        )
         try:
             for model, family in ((Node, nodes), (NodeGroup, groups)):
                 rows = model.objects.values_list("tenant__slug", "status").annotate(n=Count("pk")).order_by()
@@ -90,35 +101,35 @@ class FleetCollector:
             )
             for slug, count in rows:
                 incidents.add_metric([slug], count)
+            rows = Run.objects.values_list("tenant__slug", "kind", "status").annotate(n=Count("pk")).order_by()
+            for slug, kind, status, count in rows:
+                runs.add_metric([slug, kind, status], count)
         except DatabaseError:
             logger.warning("fleet metrics unavailable: database error")
         yield nodes
         yield groups
         yield incidents
+        yield runs
 
         try:
-            values = cache.get_many(
-                [f"{PREFIX}checks:{s}" for s in STATUSES]
-                + [f"{PREFIX}latency_le:{b}" for b in LATENCY_BUCKETS_SECONDS]
-                + [f"{PREFIX}latency_count", f"{PREFIX}latency_sum_ms", f"{PREFIX}incidents_opened"]
-            )
-        except Exception:  # a cache outage must not fail the whole scrape
-            logger.warning("check counters unavailable: cache error")
+            values = dict(MetricCounter.objects.values_list("name", "value"))
+        except DatabaseError:  # a database outage must not fail the whole scrape
+            logger.warning("check counters unavailable: database error")
             values = {}
         checks = CounterMetricFamily("groundstation_checks", "Checks run, by result", labels=["status"])
         for status in STATUSES[:3]:
-            checks.add_metric([status], values.get(f"{PREFIX}checks:{status}", 0))
+            checks.add_metric([status], values.get(f"checks:{status}", 0))
         yield checks
-        count = values.get(f"{PREFIX}latency_count", 0)
-        cumulative = [(str(b), values.get(f"{PREFIX}latency_le:{b}", 0)) for b in LATENCY_BUCKETS_SECONDS]
+        count = values.get("latency_count", 0)
+        cumulative = [(str(b), values.get(f"latency_le:{b}", 0)) for b in LATENCY_BUCKETS_SECONDS]
         yield HistogramMetricFamily(
             "groundstation_check_latency_seconds",
             "Check latency",
             buckets=[*cumulative, ("+Inf", count)],
-            sum_value=values.get(f"{PREFIX}latency_sum_ms", 0) / 1000,
+            sum_value=values.get("latency_sum_ms", 0) / 1000,
         )
         opened = CounterMetricFamily("groundstation_incidents_opened", "Incidents opened")
-        opened.add_metric([], values.get(f"{PREFIX}incidents_opened", 0))
+        opened.add_metric([], values.get("incidents_opened", 0))
         yield opened
 
 
