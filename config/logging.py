@@ -9,12 +9,17 @@ SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|api[_-]?key|
 SENSITIVE_VALUE = re.compile(
     r"\b(gs[kp]_[A-Za-z0-9]+_[A-Za-z0-9]+|eyJ[\w-]+\.[\w-]+\.[\w-]+)|(?i:bearer\s+)\S+"
 )
+# Query parameters that carry credentials (`?token=…` of the WebSocket and the e-mailed links),
+# e.g. in the ASGI server's "WebSocket /api/v1/ws/status?token=…" lines.
+SENSITIVE_QUERY = re.compile(
+    r"(?i)([?&;](?:token|access_token|refresh|key|api_key|apikey|secret|password|signature)=)[^&;\s\"'#]+"
+)
 REDACTED = "[redacted]"
 
 
 def redact(value):
     if isinstance(value, str):
-        return SENSITIVE_VALUE.sub(REDACTED, value)
+        return SENSITIVE_QUERY.sub(rf"\1{REDACTED}", SENSITIVE_VALUE.sub(REDACTED, value))
     if isinstance(value, dict):
         return {k: REDACTED if SENSITIVE_KEY.search(str(k)) else redact(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -72,6 +77,10 @@ def configure_logging(*, log_format: str, level: str) -> None:
                 # Our access log replaces Django's per-request lines.
                 "django.server": {"level": "WARNING"},
                 "django.request": {"level": "ERROR"},
+                # The ASGI server's loggers write through the same redacting handler (uvicorn's
+                # own handlers would print request lines, query strings included, verbatim).
+                "uvicorn": {"handlers": ["console"], "level": level, "propagate": False},
+                "uvicorn.error": {"level": level},
                 "uvicorn.access": {"level": "WARNING"},
             },
         }

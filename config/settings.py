@@ -151,7 +151,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "gs:channels"},
+            # redis-py's default 5 s read timeout equals channels_redis' 5 s blocking pop: the
+            # read timed out first and killed the consumer (traceback, dropped WebSocket).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": "gs:channels"},
         }
     }
 else:

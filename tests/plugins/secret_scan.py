@@ -3,8 +3,9 @@
 Every secret the test run creates (API keys, personal tokens, JWTs, random tokens, passwords,
 e-mail and invitation tokens, webhook signing secrets, tenant secret values) is remembered;
 every log line of the run is written, formatted as in production, to `artifacts/test-run.log`.
-At the end the log is searched for each secret; any hit fails the run. The figures go to
-`artifacts/secret-scan.json`.
+Tests that start real processes (uvicorn, celery) add those processes' whole output with
+`include_log()`, and `remember()` the secrets those processes made. At the end the logs are
+searched for each secret; any hit fails the run. The figures go to `artifacts/secret-scan.json`.
 """
 import contextlib
 import json
@@ -20,6 +21,12 @@ LOG_FILE = ARTIFACTS / (f"test-run-{_WORKER}.log" if _WORKER else "test-run.log"
 SCAN_REPORT = ARTIFACTS / (f"secret-scan-{_WORKER}.json" if _WORKER else "secret-scan.json")
 MIN_SECRET_LENGTH = 8
 _created: set[str] = set()
+_process_logs: list[Path] = []
+
+
+def include_log(path) -> None:
+    """Scan this file too at the end: the stdout/stderr of a process a test started."""
+    _process_logs.append(Path(path))
 
 
 def remember(value) -> None:
@@ -101,6 +108,7 @@ def pytest_sessionfinish(session, exitstatus):
         with contextlib.suppress(ValueError):  # a stream pytest already closed
             handler.flush()
     text = LOG_FILE.read_text(errors="replace") if LOG_FILE.exists() else ""
+    text += "".join(path.read_text(errors="replace") for path in _process_logs if path.exists())
     leaked = sorted(s for s in _created if s in text)
     report = {"secrets_created": len(_created), "log_bytes": len(text), "secrets_found_in_logs": len(leaked)}
     SCAN_REPORT.write_text(json.dumps(report, indent=2))
