@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0005_rollup_week'),
+        ('monitoring', '0006_check_configuration_error'),
     ]
 
     operations = [
