@@ -86,7 +86,7 @@ class NodeGroupAdmin(DeleteThroughService, admin.ModelAdmin):
         else:
             group = services.group_create(tenant=form.cleaned_data["tenant"], actor=request.user, **fields)
             obj.pk = group.pk
-        services.group_recompute(group=group)  # min_online may have changed the verdict
+        services.group_recompute(group=group, quiet=True)  # min_online may have changed the verdict
 
     def delete_through_service(self, obj, actor):
         services.group_delete(group=obj, actor=actor)

@@ -80,7 +80,7 @@ def node_create(*, tenant: Tenant, actor=None, **fields) -> Node:
     node = Node.objects.create(tenant=tenant, next_check_at=timezone.now(), **fields)
     audit_record(action="node.create", target=node, actor=actor, tenant=tenant, changes=_audit_fields(fields))
     if node.group_id:
-        group_recompute(group=node.group)
+        group_recompute(group=node.group, quiet=True)
     return node
 
 
@@ -100,7 +100,7 @@ def node_update(*, node: Node, actor=None, **fields) -> Node:
     save_existing(node)
     audit_record(action="node.update", target=node, actor=actor, tenant=node.tenant, changes=_audit_fields(fields))
     for group in NodeGroup.objects.filter(pk__in={old_group_id, node.group_id} - {None}):
-        group_recompute(group=group)
+        group_recompute(group=group, quiet=True)
     return node
 
 
@@ -110,7 +110,7 @@ def node_delete(*, node: Node, actor=None) -> None:
     audit_record(action="node.delete", target=node, actor=actor, tenant=node.tenant, changes={"name": node.name})
     node.delete()
     if group is not None:
-        group_recompute(group=group)
+        group_recompute(group=group, quiet=True)
 
 
 def _node_set_unknown(node: Node) -> None:
@@ -320,37 +320,49 @@ def group_status(*, min_online: int, member_statuses: list[str]) -> str:
 
 
 @transaction.atomic
-def group_recompute(*, group: NodeGroup, now: datetime | None = None) -> NodeGroup:
+def group_recompute(*, group: NodeGroup, now: datetime | None = None, quiet: bool = False) -> NodeGroup:
+    """Re-derive the group's status from its members'.
+
+    Only check results open incidents. A change of configuration (members added, moved or
+    removed, `min_online` edited, a member paused) is `quiet`: the status follows and is
+    published, but no incident opens, so building a group one member at a time raises no
+    alarms; an open incident is still resolved once the group is no longer down. A check-driven
+    recompute opens an incident whenever the group is down without one, which also covers a
+    group that configuration left down.
+    """
     now = now or timezone.now()
     group = NodeGroup.objects.select_for_update().get(pk=group.pk)
     statuses = list(group.nodes.filter(enabled=True).values_list("status", flat=True))
     new = group_status(min_online=group.min_online, member_statuses=statuses)
     old = group.status
-    if new == old:
-        return group
-    group.status, group.status_changed_at = new, now
-    group.save(update_fields=["status", "status_changed_at", "updated_at"])
     available = sum(1 for s in statuses if s in AVAILABLE)
+    if new != old:
+        group.status, group.status_changed_at = new, now
+        group.save(update_fields=["status", "status_changed_at", "updated_at"])
+        _group_publish(group=group, old=old, available=available, members=len(statuses))
+    if new == Status.DOWN:
+        if not quiet and not in_maintenance(tenant_id=group.tenant_id, group=group, now=now):
+            _incident_open(group=group, now=now, cause=f"{available} of {len(statuses)} members up, "
+                                                         f"{group.min_online} required")
+    elif old == Status.DOWN:
+        _incident_resolve(group=group, now=now, reason=f"group is {new}")
+    return group
+
+
+def _group_publish(*, group: NodeGroup, old: str, available: int, members: int) -> None:
     live.publish_on_commit(
         tenant_id=group.tenant_id,
         event="group.status",
         data={
             "group_id": str(group.pk),
             "name": group.name,
-            "status": new,
+            "status": group.status,
             "previous_status": old,
             "members_up": available,
-            "members": len(statuses),
+            "members": members,
             "min_online": group.min_online,
         },
     )
-    if new == Status.DOWN:
-        if not in_maintenance(tenant_id=group.tenant_id, group=group, now=now):
-            _incident_open(group=group, now=now, cause=f"{available} of {len(statuses)} members up, "
-                                                         f"{group.min_online} required")
-    elif old == Status.DOWN:
-        _incident_resolve(group=group, now=now, reason=f"group is {new}")
-    return group
 
 
 @transaction.atomic
@@ -369,7 +381,7 @@ def group_update(*, group: NodeGroup, actor=None, **fields) -> NodeGroup:
         setattr(group, name, value)
     save_existing(group)
     audit_record(action="node_group.update", target=group, actor=actor, tenant=group.tenant, changes=fields)
-    return group_recompute(group=group)
+    return group_recompute(group=group, quiet=True)
 
 
 @transaction.atomic
