@@ -72,3 +72,19 @@ def scopes_allow(scopes, action: Action) -> bool:
 def scopes_for_role(role: str) -> set[str]:
     """The scopes a person of this role may put on a key they mint."""
     return {rule.scope.value for action, rule in POLICY.items() if rule.scope and role_allows(role, action)}
+
+
+# An API key is not a member: it may bring people in (with the `admin` scope) but never make
+# administrators, who outlive the key and manage keys themselves. Below that, only a role
+# whose rights the key's own scopes cover, so no member it makes can do more than the key.
+KEY_ROLE_CEILING = Role.MEMBER
+
+
+def key_role_ceiling(scopes) -> Role:
+    """The strongest role a key with these scopes may grant, change or remove."""
+    held = {*scopes, Scope.READ.value}  # every key reads
+    allowed = [
+        role for role in Role
+        if role_at_least(KEY_ROLE_CEILING, role) and scopes_for_role(role) <= held
+    ]
+    return max(allowed, key=lambda role: ROLE_RANK[role])

@@ -154,7 +154,7 @@ def test_two_concurrent_demotions_of_the_last_two_owners_cannot_both_succeed():
 
 def test_changes_made_with_an_api_key_are_audited_under_the_key(tenant, owner):
     client = bearer_client(owner)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_for(tenant, ['admin'])}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_for(tenant, ['write', 'admin'])}")
     newcomer = UserFactory()
     assert client.post(members_url(tenant), {"email": newcomer.email}, format="json").status_code == 201
     event = AuditEvent.objects.get(action="membership.create", tenant=tenant, changes__user=str(newcomer.pk))

@@ -33,8 +33,9 @@ ENDPOINTS = [
     Endpoint("members.list", "get", "/api/v1/tenants/{slug}/members", Action.READ, 200),
     Endpoint("members.add", "post", "/api/v1/tenants/{slug}/members", Action.ADMINISTER, 201,
              {"email": "{newcomer}", "role": "viewer"}),
+    # `viewer` → `viewer`: an `admin`-only key grants nothing above viewer (test_key_ceiling.py).
     Endpoint("members.change_role", "patch", "/api/v1/tenants/{slug}/members/{target}", Action.ADMINISTER, 200,
-             {"role": "member"}),
+             {"role": "viewer"}),
     Endpoint("members.remove", "delete", "/api/v1/tenants/{slug}/members/{target}", Action.ADMINISTER, 204),
     Endpoint("invitations.list", "get", "/api/v1/tenants/{slug}/invitations", Action.ADMINISTER, 200),
     Endpoint("invitations.create", "post", "/api/v1/tenants/{slug}/invitations", Action.ADMINISTER, 201,
