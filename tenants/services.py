@@ -148,7 +148,7 @@ def tenant_delete(*, tenant: Tenant, actor=None) -> Tenant:
 # --- Memberships ------------------------------------------------------------------------------
 def _check_ceiling(*, role: str, actor_role: str | None) -> None:
     if actor_role is not None and not role_at_least(actor_role, role):
-        raise PermissionDenied(f"You cannot grant, change or remove a role above {actor_role!r}.")
+        raise PermissionDenied(f"You cannot grant, change or remove a role above {Role(actor_role).value}.")
 
 
 def _lock_tenant(tenant: Tenant) -> Tenant:

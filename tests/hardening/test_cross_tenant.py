@@ -12,7 +12,7 @@ import pytest
 from django.db import transaction
 from rest_framework.permissions import SAFE_METHODS
 
-from tenants.policy import Role, role_allows, scopes_allow
+from tenants.policy import Role, key_role_ceiling, role_allows, role_at_least, scopes_allow
 from tests.hardening import figures
 from tests.hardening.routes import Route, all_routes, required_action, sample_body, tenant_routes
 from tests.hardening.world import ROLES, Principal, Side, World, body_text
@@ -37,6 +37,14 @@ def param_values(route: Route, side: Side, *, missing: bool = False) -> dict:
         else:
             raise KeyError(f"unknown path parameter {name} in {route}")
     return values
+
+
+def roles_touched(route: Route, body, side: Side) -> set[str]:
+    """Roles a member or invitation route would grant, change or remove."""
+    roles = {body["role"]} if isinstance(body, dict) and "role" in body else set()
+    if route.object_param and getattr(route.model, "_meta", None) and route.model._meta.label == "tenants.Membership":
+        roles.add(side.objects["tenants.Membership"].role)
+    return roles
 
 
 def resolve_body(route: Route, own: Side, n: int, outsider: Side):
@@ -226,9 +234,14 @@ def test_own_tenant_calls_follow_the_policy_table(world: World, label):
         above_own_scopes = (
             route.action == "rotate" and principal.is_key and not set(victim_key.scopes) <= set(principal.scopes)
         )
+        # And a key grants, changes or removes no role above its ceiling (tenants.policy).
+        above_role_ceiling = principal.is_key and route.unsafe and any(
+            not role_at_least(key_role_ceiling(principal.scopes), role)
+            for role in roles_touched(route, body, world.victim)
+        )
         if response.status_code >= 500:
             failures.append(f"{route}: 5xx {body_text(response)[:300]}")
-        elif not allowed or own_rows_only or above_own_scopes:
+        elif not allowed or own_rows_only or above_own_scopes or above_role_ceiling:
             if response.status_code != 403 or error_code(response) != "FORBIDDEN":
                 failures.append(f"{route}: expected 403, got {response.status_code} {body_text(response)[:200]}")
         elif response.status_code in (401, 403, 404):
