@@ -94,3 +94,22 @@ class UsageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.day} {self.route}"
+
+
+class PendingInvalidation(models.Model):
+    """A cached snapshot that must be dropped but could not be (the cache store was down).
+
+    Written in the transaction of the change that needed it (a revocation is never durable
+    without its invalidation), and removed once the store has dropped the key: by the gateway
+    of a process that saw the outage, before it trusts the store again, and by the
+    `apikeys.invalidations_retry` beat task every few seconds.
+    """
+
+    cache_key = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.cache_key

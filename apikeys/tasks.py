@@ -13,3 +13,15 @@ def usage_flush() -> int:
 @shared_task(name="apikeys.usage_prune", ignore_result=True)
 def usage_prune() -> int:
     return services.usage_prune()
+
+
+@shared_task(name="apikeys.invalidations_retry", ignore_result=True)
+def invalidations_retry() -> int:
+    """Cached snapshots whose invalidation failed while the store was down (see gateway.invalidation)."""
+    from apikeys.gateway import invalidation
+    from apikeys.gateway.store import StoreUnavailable
+
+    try:
+        return invalidation.retry_pending()
+    except StoreUnavailable:
+        return 0  # still down; the next tick tries again

@@ -203,6 +203,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Buffered usage records → ApiCall rows → daily rollups; then old raw rows are pruned.
     "usage-flush": {"task": "apikeys.usage_flush", "schedule": 5.0},
     "usage-prune": {"task": "apikeys.usage_prune", "schedule": 3600.0},
+    # Snapshot invalidations that failed while Redis was down (a revoked key must not come back).
+    "apikeys-invalidations-retry": {"task": "apikeys.invalidations_retry", "schedule": 5.0},
     # Claims nodes whose own interval has elapsed (a conditional UPDATE, so overlapping or
     # duplicated beats never double-check) and fans them out in batches to workers.
     "monitoring-dispatch": {"task": "monitoring.tasks.dispatch_due_checks", "schedule": 5.0},

@@ -3,8 +3,16 @@
 Called from services and from the signal receivers in `apikeys.signals`. A snapshot is dropped
 at once and again after the transaction commits, so a request racing the write cannot re-cache
 the old row for the snapshot's lifetime.
+
+When the store is down the drop cannot happen, and a snapshot that said "valid" would come
+back with the store (a key revoked during a short Redis pause worked again for minutes). So a
+failed drop leaves a durable record (`PendingInvalidation`, in the same transaction as the
+change when it can), and `retry_pending()` drops those keys before anything trusts the store
+again: the gateway of every process that saw the outage calls it first, and a beat task
+every 5 s covers processes that did not.
 """
 import logging
+import threading
 
 from django.db import transaction
 
@@ -12,21 +20,59 @@ from apikeys.gateway import snapshots
 from apikeys.gateway.store import StoreUnavailable, get_store
 
 logger = logging.getLogger("groundstation.gateway")
+RETRY_BATCH = 1000
+# Set when this process failed to reach the store for an invalidation; cleared by a full retry.
+_pending_here = threading.Event()
 
 
-def _drop(cache_keys: list[str]) -> None:
+def _record(cache_keys: list[str]) -> None:
+    from apikeys.models import PendingInvalidation
+
+    PendingInvalidation.objects.bulk_create([PendingInvalidation(cache_key=key) for key in cache_keys])
+    _pending_here.set()
+
+
+def _drop(cache_keys: list[str]) -> bool:
     try:
         get_store().forget(cache_keys)
     except StoreUnavailable:
-        logger.error("could not drop cached credential snapshots; they expire on their own", exc_info=True)
+        logger.error("could not drop cached credential snapshots; recorded for a retry", exc_info=True)
+        return False
+    return True
 
 
 def forget(cache_keys: list[str]) -> None:
     cache_keys = sorted(set(cache_keys))
     if not cache_keys:
         return
-    _drop(cache_keys)
-    transaction.on_commit(lambda: _drop(cache_keys))
+    if not _drop(cache_keys):
+        _record(cache_keys)  # inside the caller's transaction: durable exactly when the change is
+
+    def after_commit() -> None:
+        if not _drop(cache_keys):
+            with transaction.atomic():
+                _record(cache_keys)
+
+    transaction.on_commit(after_commit)
+
+
+def retry_pending() -> int:
+    """Drop every recorded key from the store, then forget the records. Raises StoreUnavailable."""
+    from apikeys.models import PendingInvalidation
+
+    dropped = 0
+    while True:
+        rows = list(PendingInvalidation.objects.values_list("pk", "cache_key")[:RETRY_BATCH])
+        if not rows:
+            _pending_here.clear()
+            return dropped
+        get_store().forget(sorted({key for _pk, key in rows}))
+        PendingInvalidation.objects.filter(pk__in=[pk for pk, _key in rows]).delete()
+        dropped += len(rows)
+
+
+def pending_here() -> bool:
+    return _pending_here.is_set()
 
 
 def forget_keys(*public_ids: str) -> None:

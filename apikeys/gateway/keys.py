@@ -6,7 +6,7 @@ import time
 from django.conf import settings
 
 from apikeys import credentials
-from apikeys.gateway import snapshots
+from apikeys.gateway import invalidation, snapshots
 from apikeys.gateway.store import StoreUnavailable, get_store
 
 logger = logging.getLogger("groundstation.gateway")
@@ -16,6 +16,8 @@ def load_key_snapshot(public_id: str) -> dict | None:
     """The key's snapshot from the cache, else the database (also when the cache is down)."""
     build = lambda: snapshots.build_key_snapshot(public_id)  # noqa: E731
     try:
+        if invalidation.pending_here():
+            invalidation.retry_pending()
         result = get_store().check(
             snapshots.key_cache_key(public_id), build, selector="", extra=[], now=time.time(), count=False,
             ttl=settings.APIKEY_CACHE_SECONDS,

@@ -29,7 +29,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import PersonalAccessToken
 from apikeys import credentials
-from apikeys.gateway import metering, snapshots
+from apikeys.gateway import invalidation, metering, snapshots
 from apikeys.gateway.store import CheckResult, StoreUnavailable, get_store
 from apikeys.models import ApiKey
 from apikeys.rates import parse_rate
@@ -201,6 +201,8 @@ class GatewayMiddleware:
         if health.skip():
             return self._degraded(request, state, view_func, build, None)
         try:
+            if invalidation.pending_here():  # drops this process could not make come first
+                invalidation.retry_pending()
             result = get_store().check(
                 cache_key, build, selector=selector, extra=extra, now=now, count=count, digest=digest,
                 ttl=settings.APIKEY_CACHE_SECONDS,
