@@ -1,8 +1,11 @@
 """The admin site of the operators' console: Django's, plus the dashboard page and a fleet
 strip on the index."""
 from django.contrib import admin
+from django.template.response import TemplateResponse
 from django.urls import path
 
+from accounts.ratelimits import limit_email, limit_ip
+from config.api.exceptions import RateLimitExceeded, ServiceUnavailable
 from console import selectors, views
 
 
@@ -17,6 +20,33 @@ class ConsoleAdminSite(admin.AdminSite):
     def dashboard(self, request):
         """Any signed-in staff user may look; the figures are platform-wide aggregates."""
         return views.dashboard_view(request, site=self)
+
+    def login(self, request, extra_context=None):
+        """Django's login, behind the API login's budgets (the same counters, so alternating
+        between the two gains nothing). Only attempts (POSTs) spend them."""
+        if request.method == "POST":
+            try:
+                limit_ip(request)
+                limit_email(request, action="login", email=request.POST.get("username", ""))
+            except (RateLimitExceeded, ServiceUnavailable) as exc:
+                return self._refused_login(request, exc)
+        return super().login(request, extra_context)
+
+    def _refused_login(self, request, exc) -> TemplateResponse:
+        limited = isinstance(exc, RateLimitExceeded)
+        context = {
+            **self.each_context(request),
+            "title": "Too many attempts" if limited else "Try again later",
+            "message": "Too many sign-in attempts; wait a little and try again." if limited else str(exc.detail),
+            "retry_after": exc.retry_after if limited else None,
+            "login_url": request.get_full_path(),
+        }
+        response = TemplateResponse(
+            request, "admin/console/too_many_attempts.html", context, status=exc.status_code
+        )
+        if limited:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
 
     def index(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "fleet_strip": selectors.fleet_strip()}
