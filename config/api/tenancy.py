@@ -11,6 +11,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 
 from apikeys.authentication import ApiKeyPrincipal
 from config.api.exceptions import TenantRequired
+from config.api.plain import PlainListSerializer
 from tenants.models import Membership, Tenant
 from tenants.policy import Action, Role, role_allows, scopes_allow
 
@@ -124,6 +125,12 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self):
         return super().get_queryset().filter(**{self.tenant_field: self.tenant})
+
+    def get_serializer(self, *args, **kwargs):
+        # List pages are built as plain data (config/api/plain.py), the serializer's output.
+        if self.action == "list" and kwargs.get("many") and args and set(kwargs) == {"many"}:
+            return PlainListSerializer(self.get_serializer_class(), args[0], self.get_serializer_context())
+        return super().get_serializer(*args, **kwargs)
 
     def actor(self):
         """Who did it, for `created_by` and audit: the user, or None for an API key."""
