@@ -69,6 +69,26 @@ def scopes_allow(scopes, action: Action) -> bool:
     return rule.scope is not None and rule.scope in scopes
 
 
+def requirement(action: Action, *, is_key: bool) -> str:
+    """What a refused caller lacks, in words for the 403 message (from the table above)."""
+    rule = POLICY[action]
+    if is_key:
+        if rule.scope is None:
+            return f"No API key may do this; it needs a person with the {rule.min_role} role."
+        if action == Action.READ:
+            return "This API key needs at least one scope."
+        return f"This API key needs the {rule.scope} scope."
+    if rule.min_role == Role.OWNER:
+        return "This action needs the owner role."
+    return f"This action needs the {rule.min_role} role or higher."
+
+
+def role_above(role: str) -> Role:
+    """The next stronger role (the weakest one that manages everyone's resources, for a member)."""
+    rank = ROLE_RANK[Role(role)] + 1
+    return next(candidate for candidate, value in ROLE_RANK.items() if value == rank)
+
+
 def scopes_for_role(role: str) -> set[str]:
     """The scopes a person of this role may put on a key they mint."""
     return {rule.scope.value for action, rule in POLICY.items() if rule.scope and role_allows(role, action)}

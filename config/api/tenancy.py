@@ -13,7 +13,7 @@ from apikeys.authentication import ApiKeyPrincipal
 from config.api.exceptions import TenantRequired
 from config.api.plain import PlainListSerializer
 from tenants.models import Membership, Tenant
-from tenants.policy import Action, Role, role_allows, scopes_allow
+from tenants.policy import Action, Role, requirement, role_above, role_allows, scopes_allow
 
 TENANT_HEADER = "HTTP_X_TENANT"
 
@@ -83,7 +83,12 @@ class TenantPolicyPermission(permissions.BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False
         context = view.get_tenant_context()
-        return context.allows(view.required_action())
+        action = view.required_action()
+        if context.allows(action):
+            return True
+        # Per-request instance (DRF instantiates permissions per request): the 403 says what is needed.
+        self.message = requirement(action, is_key=context.is_key)
+        return False
 
     def has_object_permission(self, request, view, obj) -> bool:
         context = view.get_tenant_context()
@@ -94,7 +99,11 @@ class TenantPolicyPermission(permissions.BasePermission):
             and not context.is_key
             and context.role == Role.MEMBER
         ):
-            return getattr(obj, f"{owner_field}_id", None) == request.user.pk
+            if getattr(obj, f"{owner_field}_id", None) == request.user.pk:
+                return True
+            self.message = (f"Members change only what they created; this needs the {role_above(Role.MEMBER)} "
+                            "role or higher.")
+            return False
         return True
 
 
