@@ -77,6 +77,9 @@ def configure_logging(*, log_format: str, level: str) -> None:
                 # Our access log replaces Django's per-request lines.
                 "django.server": {"level": "WARNING"},
                 "django.request": {"level": "ERROR"},
+                # Its DEBUG lines ("Exception while resolving variable …") print the whole template
+                # context, e.g. the token an e-mailed link's page carries in its form.
+                "django.template": {"level": "INFO"},
                 # The ASGI server's loggers write through the same redacting handler (uvicorn's
                 # own handlers would print request lines, query strings included, verbatim).
                 "uvicorn": {"handlers": ["console"], "level": level, "propagate": False},

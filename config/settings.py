@@ -41,7 +41,16 @@ if not SECRET_KEY:
     SECRET_KEY = get_random_secret_key()
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
+# Links in e-mails. Unset, they follow the address this run serves: the Procfile's WEB_HOST and
+# WEB_PORT, which honcho gives the worker (which sends the mail) as well as the web process.
+_web_host = env.str("WEB_HOST", default="127.0.0.1")
+if _web_host in ("", "0.0.0.0", "::"):  # noqa: S104 (listening everywhere: links name this machine)
+    _web_host = "127.0.0.1"
+elif ":" in _web_host:
+    _web_host = f"[{_web_host}]"
+PUBLIC_BASE_URL = (
+    env.str("PUBLIC_BASE_URL", default="") or f"http://{_web_host}:{env.int('WEB_PORT', default=8000)}"
+).rstrip("/")
 
 INSTALLED_APPS = [
     # The admin with the operators' console site (dashboard view); see console/sites.py.

@@ -31,6 +31,9 @@ urlpatterns = [
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     re_path(r"^api/redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
+    # Pages behind the links in e-mails (HTML for people; the API equivalents are POSTs).
+    path("", include("accounts.pages")),
+    path("", include("tenants.pages")),
     path("api/v1/", include(_collect("urlpatterns"))),
     path("api/admin/", include(_collect("staff_urlpatterns"))),
 ]

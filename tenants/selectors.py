@@ -21,3 +21,10 @@ def invitations_of(tenant: Tenant) -> QuerySet[Invitation]:
 def tenants_for_staff() -> QuerySet[Tenant]:
     # Meta.ordering is dropped from GROUP BY queries; keep pages stable.
     return Tenant.objects.select_related("plan").annotate(member_count=Count("memberships")).order_by("name", "pk")
+
+
+def invitation_by_token(token: str) -> Invitation | None:
+    """The invitation an e-mailed token names (only its digest is stored), with its tenant."""
+    from apikeys.credentials import digest
+
+    return Invitation.objects.select_related("tenant", "invited_by").filter(token_digest=digest(token)).first()
