@@ -6,6 +6,6 @@ class MonitoringConfig(AppConfig):
     name = "monitoring"
 
     def ready(self) -> None:
-        from monitoring import metrics
+        from monitoring import metrics, signals  # noqa: F401 - signals connect on import
 
         metrics.register()

@@ -10,27 +10,24 @@ the handshake reaches the client as a bare HTTP 403, with no reason at all.
 import asyncio
 import json
 import time
-from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
-from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated
 
-from config.api.authentication import BearerCredentialAuthentication
-from config.api.tenancy import resolve_tenant_context
+from config.api import access
+from config.api.access import Refused, authorise
 from monitoring import live
 from monitoring.live import tenant_group
-from tenants.policy import Action
 
 SUBPROTOCOL = "groundstation"
 BEARER_SUBPROTOCOL_PREFIX = "bearer."
 # Close codes (documented in docs/monitoring.md, "Live status").
-UNAUTHENTICATED_CLOSE_CODE = 4401  # no credential, or a bad/expired/revoked one
-FORBIDDEN_CLOSE_CODE = 4403  # valid credential, but not for this tenant, or a foreign Origin
-TENANT_REQUIRED_CLOSE_CODE = 4400  # the caller has several tenants and named none
+UNAUTHENTICATED_CLOSE_CODE = access.UNAUTHENTICATED  # no credential, or a bad/expired/revoked one
+FORBIDDEN_CLOSE_CODE = access.FORBIDDEN  # valid credential, but not for this tenant, or a foreign Origin
+TENANT_REQUIRED_CLOSE_CODE = access.TENANT_REQUIRED  # the caller has several tenants and named none
 IDLE_CLOSE_CODE = 4408
 TOO_BIG_CLOSE_CODE = 1009  # RFC 6455 "message too big"
 # Clients only ever send small pings; a bigger frame is refused before it is parsed.
@@ -38,40 +35,9 @@ MAX_FRAME_BYTES = 4096
 # A client that sends nothing (no ping) for this long is presumed gone: closing it stops dead
 # peers from holding a group membership and a server slot forever.
 IDLE_SECONDS = 300.0
-
-
-class Refused(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-class _SocketRequest:
-    """The little of a request that tenant resolution reads and writes."""
-
-    def __init__(self, user) -> None:
-        self.user = user
-        self.META: dict = {}
-        self._request = SimpleNamespace()
-
-
-def authorise(token: str, slug: str) -> dict:
-    """The tenant this credential may watch; raises `Refused` with the close code otherwise."""
-    if not token:
-        raise Refused(UNAUTHENTICATED_CLOSE_CODE)
-    try:
-        principal, _auth = BearerCredentialAuthentication().authenticate_raw(token)
-    except APIException:
-        raise Refused(UNAUTHENTICATED_CLOSE_CODE)
-    try:
-        context = resolve_tenant_context(_SocketRequest(principal), slug=slug)
-    except (AuthenticationFailed, NotAuthenticated):  # e.g. an inactive user behind a valid token
-        raise Refused(UNAUTHENTICATED_CLOSE_CODE)
-    except APIException as exc:  # unknown/foreign tenant (404), suspended (403), tenant required (400)
-        raise Refused(TENANT_REQUIRED_CLOSE_CODE if exc.status_code == 400 else FORBIDDEN_CLOSE_CODE)
-    if not context.allows(Action.READ):
-        raise Refused(FORBIDDEN_CLOSE_CODE)
-    return {"tenant_id": str(context.tenant.pk), "tenant": context.tenant.slug}
+# Access changes arrive as events within a second or two; this re-check bounds the damage of
+# an event that got lost (the channel layer is best effort).
+RECHECK_SECONDS = 60.0
 
 
 def origin_allowed(headers: dict[bytes, bytes]) -> bool:
@@ -101,7 +67,9 @@ def credential_from(scope: dict, headers: dict[bytes, bytes]) -> tuple[str, str 
 class StatusConsumer(AsyncJsonWebsocketConsumer):
     group_name: str | None = None
     idle_task: asyncio.Task | None = None
+    recheck_task: asyncio.Task | None = None
     last_seen: float = 0.0
+    grant: dict | None = None
 
     async def connect(self) -> None:
         headers = dict(self.scope.get("headers") or [])
@@ -116,13 +84,33 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
             await self.accept(subprotocol)
             await self.close(code=refused.code)
             return
+        self.token, self.slug, self.grant = token, slug, grant
         self.group_name = tenant_group(grant["tenant_id"])
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await live.listen()
         await self.accept(subprotocol)
+        # Once more now that we are in the group: a revocation published between the first
+        # check and the join reached nobody.
+        if not await self._still_allowed():
+            return
         self.last_seen = time.monotonic()
         self.idle_task = asyncio.ensure_future(self._close_when_idle())
+        self.recheck_task = asyncio.ensure_future(self._recheck_periodically())
         await self.send_json({"event": "hello", "data": {"tenant": grant["tenant"]}})
+
+    async def _still_allowed(self) -> bool:
+        """Re-check the grant against the database; close (4401/4403) when it is gone."""
+        try:
+            await database_sync_to_async(authorise)(self.token, self.slug, fresh=True)
+        except Refused as refused:
+            await self.close(code=refused.code)
+            return False
+        return True
+
+    async def _recheck_periodically(self) -> None:
+        while await asyncio.sleep(RECHECK_SECONDS, result=True):
+            if not await self._still_allowed():
+                return
 
     async def _close_when_idle(self) -> None:
         while True:
@@ -160,11 +148,16 @@ class StatusConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"event": "error", "data": {"code": code, "message": message}})
 
     async def disconnect(self, code) -> None:
-        if self.idle_task is not None:
-            self.idle_task.cancel()
+        for task in (self.idle_task, self.recheck_task):
+            if task is not None:
+                task.cancel()
         if self.group_name:
             live.unlisten()
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
 
     async def status_event(self, message: dict) -> None:
+        if message["event"] == access.ACCESS_EVENT:  # internal: never forwarded to the client
+            if self.grant is not None and access.concerns(self.grant, message["data"]):
+                await self._still_allowed()
+            return
         await self.send_json({"event": message["event"], "data": message["data"], "at": message["at"]})

@@ -12,6 +12,7 @@ from accounts.authentication import authenticate_personal_token
 from accounts.models import PersonalAccessToken
 from apikeys import credentials
 from apikeys.authentication import authenticate_api_key
+from apikeys.gateway.snapshots import build_key_snapshot
 from apikeys.models import ApiKey
 
 CREDENTIAL_PREFIXES = (f"{ApiKey.PREFIX}_", f"{PersonalAccessToken.PREFIX}_")
@@ -45,14 +46,21 @@ class BearerCredentialAuthentication(BaseAuthentication):
             return None
         return self.authenticate_raw(raw, request)
 
-    def authenticate_raw(self, raw: str, request=None):
-        """(principal, auth) for a bare credential; also used by WebSockets (`?token=`, no request)."""
+    def authenticate_raw(self, raw: str, request=None, *, fresh: bool = False):
+        """(principal, auth) for a bare credential; also used by WebSockets (`?token=`, no request).
+
+        `fresh` reads an API key from the database instead of the snapshot cache (for re-checks
+        of long-lived connections, which must not trust a cache that may lag a revocation)."""
         if raw.startswith(CREDENTIAL_PREFIXES):
             parsed = credentials.parse(raw)
             if parsed is None:
                 raise AuthenticationFailed("Malformed credential.")
             if parsed.prefix == ApiKey.PREFIX:
                 snapshot = _gateway_snapshot(request, raw) if request is not None else None
+                if fresh:
+                    snapshot = build_key_snapshot(parsed.public_id)
+                    if snapshot is None:
+                        raise AuthenticationFailed("Invalid, expired or revoked API key.")
                 return authenticate_api_key(parsed, snapshot=snapshot)
             return authenticate_personal_token(parsed)
         return self._authenticate_jwt(raw)
