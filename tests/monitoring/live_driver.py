@@ -3,10 +3,12 @@ and broker named by the environment (the test's private ones), prints one JSON l
 
     python -m tests.monitoring.live_driver setup <node port>   # tenant, credentials, cluster, node
     python -m tests.monitoring.live_driver poll                # what beat does: queue the due checks
+    python -m tests.monitoring.live_driver publish <tenant> N  # N events, 50 ms apart (bench/live_bench.py)
 """
 import json
 import os
 import sys
+import time
 
 import django
 
@@ -18,6 +20,7 @@ from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 from accounts import services as account_services  # noqa: E402
 from accounts.models import User  # noqa: E402
 from apikeys import services as apikey_services  # noqa: E402
+from monitoring import live  # noqa: E402
 from monitoring import services as monitoring_services  # noqa: E402
 from monitoring.tasks import dispatch_due_checks  # noqa: E402
 from orchestration import services as orchestration_services  # noqa: E402
@@ -51,6 +54,14 @@ def main(command: str, *args: str) -> dict:
     if command == "poll":
         dispatch_due_checks.delay()
         return {"queued": True}
+    if command == "publish":
+        from tenants.models import Tenant
+
+        tenant = Tenant.objects.get(slug=args[0])
+        for n in range(int(args[1])):
+            live.publish(tenant_id=tenant.pk, event="bench", data={"n": n, "sent": time.time()})
+            time.sleep(0.05)
+        return {"published": int(args[1])}
     raise SystemExit(f"unknown command {command!r}")
 
 
