@@ -1,6 +1,9 @@
 """Structured logging: JSON lines or console output, request context on every line, no secrets."""
+import functools
+import json
 import logging.config
 import re
+from datetime import UTC, datetime
 
 import structlog
 
@@ -17,11 +20,26 @@ SENSITIVE_QUERY = re.compile(
 REDACTED = "[redacted]"
 
 
+@functools.lru_cache(maxsize=1024)
+def _sensitive_key(key: str) -> bool:
+    return SENSITIVE_KEY.search(key) is not None
+
+
+def _redact_text(value: str) -> str:
+    # Each pattern is tried only where it can match (a plain substring test costs a fraction of
+    # a regex pass): every line of every request goes through here.
+    if "gsk_" in value or "gsp_" in value or "eyJ" in value or "bearer" in value.lower():
+        value = SENSITIVE_VALUE.sub(REDACTED, value)
+    if "=" in value:
+        value = SENSITIVE_QUERY.sub(rf"\1{REDACTED}", value)
+    return value
+
+
 def redact(value):
     if isinstance(value, str):
-        return SENSITIVE_QUERY.sub(rf"\1{REDACTED}", SENSITIVE_VALUE.sub(REDACTED, value))
+        return _redact_text(value)
     if isinstance(value, dict):
-        return {k: REDACTED if SENSITIVE_KEY.search(str(k)) else redact(v) for k, v in value.items()}
+        return {k: REDACTED if _sensitive_key(str(k)) else redact(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(redact(v) for v in value)
     return value
@@ -29,6 +47,28 @@ def redact(value):
 
 def redact_secrets(_logger, _method, event_dict):
     return redact(event_dict)
+
+
+class AccessLineFormatter(logging.Formatter):
+    """The access log's JSON line, built directly: structlog's formatter copies each record and
+    walks every processor, about 0.25 ms per line, paid by every request. The line has the same
+    keys as the others (timestamp, level, logger, event, request id, the extras) and goes
+    through the same redaction."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "event": record.getMessage(),
+            **structlog.contextvars.get_contextvars(),
+            **{name: value for name, value in record.__dict__.items() if name not in RECORD_KEYS},
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+        }
+        return json.dumps(redact(line))
+
+
+# What every LogRecord has; anything else on a record came in as `extra`.
+RECORD_KEYS = frozenset(logging.LogRecord("name", 0, "pathname", 0, "msg", (), None).__dict__) | {"message"}
 
 
 def configure_logging(*, log_format: str, level: str) -> None:
@@ -60,6 +100,7 @@ def configure_logging(*, log_format: str, level: str) -> None:
             "version": 1,
             "disable_existing_loggers": False,
             "formatters": {
+                "access": {"()": AccessLineFormatter},
                 "structured": {
                     "()": structlog.stdlib.ProcessorFormatter,
                     "foreign_pre_chain": shared,
@@ -71,7 +112,11 @@ def configure_logging(*, log_format: str, level: str) -> None:
                     ],
                 }
             },
-            "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+            "handlers": {
+                "console": {"class": "logging.StreamHandler", "formatter": "structured"},
+                "access": {"class": "logging.StreamHandler",
+                           "formatter": "access" if log_format == "json" else "structured"},
+            },
             "root": {"handlers": ["console"], "level": level},
             "loggers": {
                 # Our access log replaces Django's per-request lines.
@@ -85,6 +130,7 @@ def configure_logging(*, log_format: str, level: str) -> None:
                 "uvicorn": {"handlers": ["console"], "level": level, "propagate": False},
                 "uvicorn.error": {"level": level},
                 "uvicorn.access": {"level": "WARNING"},
+                "groundstation.access": {"handlers": ["access"], "propagate": False},
             },
         }
     )

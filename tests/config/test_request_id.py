@@ -32,12 +32,16 @@ def captured_log_lines():
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.getLogger().handlers[0].formatter)
     root = logging.getLogger()
-    access = logging.getLogger("groundstation.access")
+    access = logging.getLogger("groundstation.access")  # its own handler and formatter
+    access_handler = logging.StreamHandler(stream)
+    access_handler.setFormatter(access.handlers[0].formatter)
     previous_level = access.level
     access.setLevel(logging.INFO)
     root.addHandler(handler)
+    access.addHandler(access_handler)
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     root.removeHandler(handler)
+    access.removeHandler(access_handler)
     access.setLevel(previous_level)
 
 
@@ -56,3 +60,11 @@ def test_credentials_never_reach_the_log(captured_log_lines):
     text = json.dumps(captured_log_lines())
     for secret in ("eyJhbGciOi", "gsk_abcdefghijkl_secretpart", "hunter2", "Bearer abc"):
         assert secret not in text
+
+
+def test_access_lines_are_redacted_like_every_other_line(api_client, captured_log_lines):
+    api_client.get("/api/v1/gsk_abcdefghijkl_secretpart/x", HTTP_X_REQUEST_ID="trace-me-0000002")
+    access = [line for line in captured_log_lines() if line["event"] == "request"]
+    assert access[-1]["request_id"] == "trace-me-0000002"
+    assert {"timestamp", "level", "logger", "method", "path", "route", "status", "duration_ms"} <= set(access[-1])
+    assert "secretpart" not in json.dumps(access)
