@@ -6,19 +6,25 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 
+from accounts.addresses import normalize_email
 from apikeys.credentials import CredentialModel
 
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
+    @classmethod
+    def normalize_email(cls, email):
+        return normalize_email(email)
+
     def get_by_natural_key(self, email):
-        return self.get(email__iexact=email)
+        # The admin's ModelBackend signs in through this: the same lookup as the API login.
+        return self.get(email=normalize_email(email))
 
     def create_user(self, email, password=None, **fields):
         if not email:
             raise ValueError("An e-mail address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user = self.model(email=normalize_email(email), **fields)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -81,8 +87,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.verification_status in (self.Verification.VERIFIED, self.Verification.NOT_REQUIRED)
 
     def save(self, *args, **kwargs):
-        # Stored lower-case; the constraint below also guards rows written around the ORM.
-        self.email = self.email.strip().lower()
+        # Stored normalised, so the unique column is the uniqueness of the normal form; the
+        # lower-case constraint also guards rows written around the ORM.
+        self.email = normalize_email(self.email)
         super().save(*args, **kwargs)
 
 

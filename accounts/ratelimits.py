@@ -13,6 +13,7 @@ from django.conf import settings
 from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
 
+from accounts.addresses import normalize_email
 from config.api.client_ip import client_ip
 from config.api.exceptions import RateLimitExceeded, ServiceUnavailable
 
@@ -45,8 +46,9 @@ def limit_ip(request) -> None:
 
 def limit_email(request, *, action: str, email: str) -> None:
     """Login and reset: one budget per e-mail (across IPs) and one per IP + e-mail."""
-    # Hash the address so counters in Redis do not hold personal data.
-    address = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    # The stored normal form, so look-alikes share the real address's budget; hashed so
+    # counters in Redis do not hold personal data.
+    address = hashlib.sha256(normalize_email(email).encode()).hexdigest()
     _hit(request, group=f"auth:{action}:email", rate=settings.AUTH_RATE_LIMIT, value=address)
     _hit(
         request,

@@ -18,6 +18,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts import tokens
+from accounts.addresses import normalize_email
 from accounts.emails import email_send, public_url
 from accounts.models import PersonalAccessToken, User
 from config.api.exceptions import Conflict, EmailNotVerified
@@ -64,8 +65,8 @@ def verification_email_send(*, user_id: str) -> None:
 
 @transaction.atomic
 def user_register(*, email: str, password: str, name: str = "") -> User:
-    email = User.objects.normalize_email(email).strip().lower()
-    if User.objects.filter(email__iexact=email).exists():
+    email = normalize_email(email)
+    if User.objects.filter(email=email).exists():
         raise ValidationError({"email": ["An account with this e-mail address already exists."]})
     user = User(email=email, name=name, verification_status=User.Verification.NOT_VERIFIED)
     _validate_password(password, user)
@@ -108,7 +109,7 @@ def session_issue(*, user: User) -> dict:
 
 @transaction.atomic
 def user_login(*, email: str, password: str) -> dict:
-    user = User.objects.filter(email__iexact=(email or "").strip()).first()
+    user = User.objects.filter(email=normalize_email(email)).first()
     if user is None:
         _DUMMY_USER.set_password(password)  # spend the same hashing time as a real check
         raise AuthenticationFailed(INVALID_LOGIN)
@@ -222,7 +223,7 @@ def password_reset_request(*, email: str) -> None:
     """Sends a reset link if an active account has this address; silent otherwise."""
     from accounts.tasks import send_password_reset_email  # tasks import this module
 
-    user = User.objects.filter(email__iexact=(email or "").strip()).first()
+    user = User.objects.filter(email=normalize_email(email)).first()
     if user is None or not user.is_active:
         return
     user_id = str(user.pk)
@@ -359,8 +360,8 @@ def user_create(
 ) -> User:
     """Staff-created account; without a password it cannot sign in until a reset."""
     _check_staff_authority(actor=actor, grants_staff=is_staff)
-    email = User.objects.normalize_email(email).strip().lower()
-    if User.objects.filter(email__iexact=email).exists():
+    email = normalize_email(email)
+    if User.objects.filter(email=email).exists():
         raise ValidationError({"email": ["An account with this e-mail address already exists."]})
     if verification_status is None:
         verification_status = (

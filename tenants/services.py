@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
+from accounts.addresses import normalize_email
 from accounts.emails import email_send, public_url
 from accounts.models import User
 from apikeys.credentials import digest
@@ -230,12 +231,12 @@ def invitation_create(
     """Invite an address; a pending invitation to the same address is replaced. The token is
     only ever sent by e-mail."""
     _check_ceiling(role=role, actor_role=actor_role)
-    email = User.objects.normalize_email(email).strip().lower()
-    if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
+    email = normalize_email(email)
+    if Membership.objects.filter(tenant=tenant, user__email=email).exists():
         raise Conflict("This address already belongs to a member.")
     now = timezone.now()
     Invitation.objects.filter(
-        tenant=tenant, email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
+        tenant=tenant, email=email, accepted_at__isnull=True, revoked_at__isnull=True
     ).update(revoked_at=now)
     invitation = Invitation(
         tenant=tenant,
@@ -313,7 +314,7 @@ def invitation_accept(*, token: str, user: User) -> Membership:
         raise ValidationError({"token": [f"This invitation has been {state}."]}, code=state)
     if invitation.tenant.status != Tenant.Status.ACTIVE:
         raise ValidationError({"token": ["This tenant no longer accepts members."]})
-    if invitation.email.lower() != user.email.lower():
+    if normalize_email(invitation.email) != normalize_email(user.email):
         raise PermissionDenied("This invitation was sent to another e-mail address.")
     if Membership.objects.filter(tenant=invitation.tenant, user=user).exists():
         raise Conflict("You are already a member of this tenant.")

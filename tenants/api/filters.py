@@ -2,6 +2,7 @@
 import django_filters
 from django.utils import timezone
 
+from accounts.addresses import normalize_email
 from tenants.models import Invitation, Membership, Tenant
 
 
@@ -20,12 +21,15 @@ class MemberFilter(django_filters.FilterSet):
 
 
 class InvitationFilter(django_filters.FilterSet):
-    email = django_filters.CharFilter(lookup_expr="iexact")
+    email = django_filters.CharFilter(method="filter_email")
     pending = django_filters.BooleanFilter(method="filter_pending")
 
     class Meta:
         model = Invitation
         fields = ["role"]
+
+    def filter_email(self, queryset, name, value):
+        return queryset.filter(email=normalize_email(value))
 
     def filter_pending(self, queryset, name, value):
         pending = {"accepted_at__isnull": True, "revoked_at__isnull": True, "expires_at__gt": timezone.now()}

@@ -5,6 +5,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.addresses import normalize_email
 from accounts.api.permissions import IsPerson, StaffModelPermissions
 from accounts.models import User
 from config.api.tenancy import TenantScopedViewSet, resolve_tenant_context
@@ -128,7 +129,7 @@ class MemberViewSet(
     @extend_schema(request=s.MemberCreateSerializer, responses={201: s.MemberSerializer})
     def create(self, request, *args, **kwargs):
         data = _valid(s.MemberCreateSerializer, request)
-        lookup = {"email__iexact": data["email"]} if data.get("email") else {"pk": data["user_id"]}
+        lookup = {"email": normalize_email(data["email"])} if data.get("email") else {"pk": data["user_id"]}
         user = User.objects.filter(**lookup).first()
         if user is None:
             raise ValidationError({"email": ["No account with this address; send an invitation instead."]})
@@ -235,7 +236,7 @@ class StaffTenantViewSet(viewsets.ModelViewSet):
         self._check_status_permission(Tenant.Status.ACTIVE, status_)
         owner = None
         if owner_email:
-            owner = User.objects.filter(email__iexact=owner_email).first()
+            owner = User.objects.filter(email=normalize_email(owner_email)).first()
             if owner is None:
                 raise ValidationError({"owner_email": ["No account with this address."]})
         tenant = services.tenant_create(creator=owner, actor=self.request.user, **data)
