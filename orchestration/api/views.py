@@ -21,6 +21,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from config.api import access
+from config.api.authentication import presented_credential
 from config.api.exceptions import Conflict
 from config.api.pagination import TimeSeriesCursorPagination
 from config.api.parsers import JSONParser
@@ -62,6 +64,9 @@ SSE_MAX_SECONDS = 3600
 # the client reconnects with Last-Event-ID and misses nothing.
 SSE_IDLE_SECONDS = 300
 SSE_MAX_BYTES = 8 * 1024 * 1024
+# How often a stream re-checks the credential it was opened with (against the database): a
+# revoked key, a removed member or a suspended tenant ends it within this time.
+SSE_ACCESS_RECHECK_SECONDS = 2.0
 
 
 class ExecutionRateLimited:
@@ -293,15 +298,21 @@ def _sse(event: str, data: dict, event_id: int | None = None) -> str:
 class RunFollower:
     """One poll of a run for SSE: log lines after the last one sent, status changes, the end."""
 
-    def __init__(self, run_id, after_id: int = 0):
+    def __init__(self, run_id, after_id: int = 0, still_allowed: Callable[[], bool] = lambda: True):
         self.run_id = run_id
         self.after_id = after_id
+        self.still_allowed = still_allowed
         self.last_status = None
-        self.started = self.last_beat = self.last_event = time.monotonic()
+        self.started = self.last_beat = self.last_event = self.last_access_check = time.monotonic()
         self.sent_bytes = 0
 
     def poll(self) -> tuple[list[str], bool, bool]:
         """(events, finished, more lines pending)."""
+        if time.monotonic() - self.last_access_check >= SSE_ACCESS_RECHECK_SECONDS:
+            self.last_access_check = time.monotonic()
+            if not self.still_allowed():
+                revoked = {"run_id": str(self.run_id), "status": None, "reason": "access revoked"}
+                return [_sse("end", revoked)], True, False
         events = []
         logs = list(selectors.run_logs(run=self.run_id, after_id=self.after_id)[:500])
         for log in logs:
@@ -331,9 +342,9 @@ class RunFollower:
         return events, False, backlog
 
 
-def follow_run(run_id, after_id: int = 0) -> Iterator[str]:
+def follow_run(run_id, after_id: int = 0, still_allowed: Callable[[], bool] = lambda: True) -> Iterator[str]:
     """SSE stream for WSGI servers."""
-    follower = RunFollower(run_id, after_id)
+    follower = RunFollower(run_id, after_id, still_allowed)
     while True:
         events, finished, backlog = follower.poll()
         yield from events
@@ -343,9 +354,10 @@ def follow_run(run_id, after_id: int = 0) -> Iterator[str]:
             time.sleep(SSE_POLL_SECONDS)
 
 
-async def afollow_run(run_id, after_id: int = 0) -> AsyncIterator[str]:
+async def afollow_run(run_id, after_id: int = 0, still_allowed: Callable[[], bool] = lambda: True
+                      ) -> AsyncIterator[str]:
     """SSE stream for ASGI servers: a sync iterator would be buffered whole by Django there."""
-    follower = RunFollower(run_id, after_id)
+    follower = RunFollower(run_id, after_id, still_allowed)
     while True:
         events, finished, backlog = await sync_to_async(follower.poll)()
         for event in events:
@@ -396,7 +408,10 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
             raise ValidationError({"after": ["Must be an integer."]})
         if request.accepted_renderer.format == "event-stream":
             stream = afollow_run if isinstance(request._request, ASGIRequest) else follow_run
-            response = StreamingHttpResponse(stream(run.pk, after), content_type="text/event-stream")
+            credential, slug = presented_credential(request), self.tenant.slug
+            response = StreamingHttpResponse(
+                stream(run.pk, after, lambda: access.still_allowed(credential, slug)), content_type="text/event-stream"
+            )
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # let proxies pass events through at once
             return response

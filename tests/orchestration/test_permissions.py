@@ -3,6 +3,7 @@ orchestration endpoint."""
 
 import pytest
 
+from apikeys.models import ApiKey
 from orchestration import engine, services
 from orchestration.models import Run
 from tenants.policy import Role
@@ -159,3 +160,35 @@ def test_members_manage_only_their_own_clusters(tenant, make_member):
     body = {"definition": DEFINITION}
     assert bearer_client(other, tenant).put(f"/api/v1/clusters/{cluster.pk}", body, format="json").status_code == 403
     assert bearer_client(author, tenant).put(f"/api/v1/clusters/{cluster.pk}", body, format="json").status_code == 200
+
+
+@pytest.mark.parametrize("revoke", ["key", "tenant"])
+def test_a_run_log_stream_ends_within_seconds_once_its_access_is_revoked(db, tenant, monkeypatch, revoke):
+    """Before the fix a stream opened with a key kept following the run after the key was
+    revoked or the tenant suspended, until the run ended or the stream idled out."""
+    import json
+
+    from apikeys import services as apikey_services
+    from orchestration.api import views as orchestration_views
+    from tenants import services as tenant_services
+
+    monkeypatch.setattr(orchestration_views, "SSE_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(orchestration_views, "SSE_ACCESS_RECHECK_SECONDS", 0.2)
+    monkeypatch.setattr(orchestration_views, "SSE_IDLE_SECONDS", 3)  # the end without the re-check
+    cluster = make_cluster(tenant, DEFINITION.replace("perm", "streamed"))
+    run = engine.run_trigger(cluster=cluster, inputs={})  # queued; no worker will take it
+    client = key_client(tenant, ["read"])
+    response = client.get(f"/api/v1/runs/{run.pk}/logs", HTTP_ACCEPT="text/event-stream")
+    assert response.status_code == 200
+    chunks = iter(response.streaming_content)
+    assert b"event: status" in next(chunks)  # the stream is live
+    if revoke == "key":
+        for stale in ApiKey.objects.filter(tenant=tenant):
+            apikey_services.api_key_revoke(key=stale)
+    else:
+        tenant_services.tenant_suspend(tenant=tenant)
+    rest = b"".join(chunks).decode()
+    end = [block for block in rest.split("\n\n") if block.startswith("event: end")]
+    assert end, rest
+    assert json.loads(end[0].split("data: ", 1)[1]) == {"run_id": str(run.pk), "status": None,
+                                                         "reason": "access revoked"}
