@@ -12,12 +12,13 @@ import pytest
 from django.db import transaction
 from rest_framework.permissions import SAFE_METHODS
 
-from tenants.policy import Role, key_role_ceiling, role_allows, role_at_least, scopes_allow
+from tenants.policy import Role, key_role_ceiling, role_at_least
 from tests.hardening import figures
 from tests.hardening.routes import Route, all_routes, required_action, sample_body, tenant_routes
-from tests.hardening.world import ROLES, Principal, Side, World, body_text
+from tests.hardening.world import KEY_SCOPES, Principal, Side, World, body_text
+from tests.matrix import ROLES, policy_allows
 
-ALL_LABELS = [r.value for r in ROLES] + ["key:read", "key:write", "key:execute", "key:admin", "key:all"]
+ALL_LABELS = [r.value for r in ROLES] + list(KEY_SCOPES)
 
 
 def param_values(route: Route, side: Side, *, missing: bool = False) -> dict:
@@ -70,7 +71,7 @@ def call(principal: Principal, route: Route, params: dict, body, *, headers: dic
 
 def permitted(principal: Principal, route: Route, params: dict) -> bool:
     action = required_action(route, user=principal.user, kwargs=params)
-    return scopes_allow(principal.scopes, action) if principal.is_key else role_allows(principal.role, action)
+    return policy_allows(action, role=principal.role, scopes=principal.scopes)
 
 
 def error_code(response) -> str | None:

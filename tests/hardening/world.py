@@ -22,18 +22,12 @@ from monitoring import services as monitoring_services
 from orchestration import engine
 from orchestration import services as orchestration_services
 from tenants import services as tenant_services
-from tenants.policy import Role, Scope
+from tenants.policy import Role
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.matrix import ROLES, SCOPES
 from tests.monitoring.factories import IncidentFactory
 
-ROLES = [Role.OWNER, Role.ADMIN, Role.OPERATOR, Role.MEMBER, Role.VIEWER]
-KEY_SCOPES = {
-    "key:read": ["read"],
-    "key:write": ["write"],
-    "key:execute": ["execute"],
-    "key:admin": ["admin"],
-    "key:all": [s.value for s in Scope],
-}
+KEY_SCOPES = {**{f"key:{scope}": [scope] for scope in SCOPES}, "key:all": SCOPES}
 CLUSTER_DEFINITION = "name: {name}\nsteps:\n  - {{id: a, satellite: echo, inputs: {{message: hi}}}}\n"
 
 

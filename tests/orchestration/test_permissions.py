@@ -1,159 +1,111 @@
-"""Who may do what (role × action, key scope × action) and tenant isolation (404) on every
-orchestration endpoint."""
+"""Who may do what on every orchestration endpoint (`tests.matrix`: roles, key scopes,
+anonymous, another tenant, a suspended tenant), and the rules on top of the policy table."""
 
 import pytest
 
 from apikeys.models import ApiKey
 from orchestration import engine, services
 from orchestration.models import Run
-from tenants.policy import Role
+from tenants.policy import Action, Role
 from tests.conftest import bearer_client
+from tests.matrix import Case, PermissionMatrix
 from tests.orchestration.factories import AgentFactory, key_client, make_cluster
 
 DEFINITION = "name: perm\nsteps:\n  - {id: a, satellite: echo, inputs: {message: hi}}\n"
-NEW_DEFINITION = "name: perm-{n}\nsteps:\n  - {id: a, satellite: echo}\n"
+NEW_DEFINITION = "name: perm-new\nsteps:\n  - {id: a, satellite: echo}\n"
+CLUSTER = "/api/v1/clusters/{cluster}"
 
 
-@pytest.fixture
-def cluster(tenant):
-    return make_cluster(tenant, DEFINITION)
-
-
-def request_for(action: str, cluster, n: int):
-    """(method, path, body) of each action under test."""
-    return {
-        "list_clusters": ("get", "/api/v1/clusters", None),
-        "list_runs": ("get", "/api/v1/runs", None),
-        "list_satellites": ("get", "/api/v1/satellites", None),
-        "create_cluster": ("post", "/api/v1/clusters", {"definition": NEW_DEFINITION.replace("{n}", str(n))}),
-        "create_agent": ("post", "/api/v1/agents", {"name": f"a{n}", "prompt": "p", "model": "m"}),
-        "trigger": ("post", f"/api/v1/clusters/{cluster.pk}/trigger", {"inputs": {}}),
-        "execute": ("post", "/api/v1/satellites/echo/execute", {"inputs": {"message": "x"}}),
-        "create_secret": ("post", "/api/v1/secrets", {"name": f"S{n}", "value": "v"}),
-    }[action]
-
-
-EXPECTED_BY_ROLE = {
-    # action: minimum role
-    "list_clusters": Role.VIEWER,
-    "list_runs": Role.VIEWER,
-    "list_satellites": Role.VIEWER,
-    "create_cluster": Role.MEMBER,
-    "create_agent": Role.MEMBER,
-    "trigger": Role.OPERATOR,
-    "execute": Role.OPERATOR,
-    "create_secret": Role.ADMIN,
-}
-RANK = [Role.VIEWER, Role.MEMBER, Role.OPERATOR, Role.ADMIN, Role.OWNER]
-
-
-@pytest.mark.parametrize("role", RANK)
-@pytest.mark.parametrize("action", list(EXPECTED_BY_ROLE))
-def test_roles_follow_the_policy_table(tenant, make_member, cluster, role, action):
-    client = bearer_client(make_member(tenant, role), tenant)
-    method, path, body = request_for(action, cluster, RANK.index(role))
-    response = getattr(client, method)(path, body, format="json")
-    allowed = RANK.index(role) >= RANK.index(EXPECTED_BY_ROLE[action])
-    if allowed:
-        assert response.status_code in (200, 201, 202), response.content
-    else:
-        assert response.status_code == 403, response.content
-        assert response.json()["error"]["code"] == "FORBIDDEN"
-
-
-KEY_MATRIX = {
-    ("read",): {"list_clusters", "list_runs", "list_satellites"},
-    ("write",): {"list_clusters", "list_runs", "list_satellites", "create_cluster", "create_agent"},
-    ("execute",): {"list_clusters", "list_runs", "list_satellites", "trigger", "execute"},
-    ("admin",): {"list_clusters", "list_runs", "list_satellites", "create_secret"},
-}
-
-
-@pytest.mark.parametrize("scopes", list(KEY_MATRIX))
-@pytest.mark.parametrize("action", list(EXPECTED_BY_ROLE))
-def test_api_keys_never_exceed_their_scopes(tenant, cluster, scopes, action):
-    client = key_client(tenant, scopes)
-    method, path, body = request_for(action, cluster, len(scopes[0]))
-    response = getattr(client, method)(path, body, format="json")
-    if action in KEY_MATRIX[scopes]:
-        assert response.status_code in (200, 201, 202), response.content
-    else:
-        assert response.status_code == 403, response.content
-
-
-def test_anonymous_callers_are_refused(api_client, cluster):
-    for path in ("/api/v1/clusters", "/api/v1/satellites", "/api/v1/runs", f"/api/v1/clusters/{cluster.pk}"):
-        assert api_client.get(path).status_code == 401
-
-
-@pytest.fixture
-def foreign_objects(tenant, owner):
-    """One of everything in `tenant`, for an outsider to probe."""
-    cluster = make_cluster(tenant, DEFINITION)
-    run = engine.run_trigger(cluster=cluster, inputs={})
-    failed = engine.run_trigger(cluster=make_cluster(tenant, DEFINITION.replace("perm", "perm2")), inputs={})
-    Run.objects.filter(pk=failed.pk).update(status="failed")
-    execution = engine.execution_create(tenant=tenant, satellite="echo", inputs={})
-    agent = AgentFactory(tenant=tenant)
-    task = services.agent_task_create(tenant=tenant, agent=agent, title="t")
-    services.secret_set(tenant=tenant, name="TOKEN", value="s3cret")
-    return {"cluster": cluster, "run": run, "failed": failed, "execution": execution, "agent": agent, "task": task}
-
-
-def foreign_requests(o):
-    c, r = o["cluster"].pk, o["run"].pk
-    return [
-        ("get", f"/api/v1/clusters/{c}"),
-        ("put", f"/api/v1/clusters/{c}"),
-        ("delete", f"/api/v1/clusters/{c}"),
-        ("get", f"/api/v1/clusters/{c}/versions"),
-        ("post", f"/api/v1/clusters/{c}/trigger"),
-        ("get", f"/api/v1/runs/{r}"),
-        ("get", f"/api/v1/runs/{r}/logs"),
-        ("post", f"/api/v1/runs/{r}/cancel"),
-        ("post", f"/api/v1/runs/{o['failed'].pk}/retry"),
-        ("get", f"/api/v1/executions/{o['execution'].pk}"),
-        ("get", f"/api/v1/agents/{o['agent'].pk}"),
-        ("patch", f"/api/v1/agents/{o['agent'].pk}"),
-        ("delete", f"/api/v1/agents/{o['agent'].pk}"),
-        ("get", f"/api/v1/tasks/{o['task'].pk}"),
-        ("get", "/api/v1/secrets/TOKEN"),
-        ("put", "/api/v1/secrets/TOKEN"),
-        ("delete", "/api/v1/secrets/TOKEN"),
+class TestClusterEndpoints(PermissionMatrix):
+    cases = [
+        Case("clusters.list", "get", "/api/v1/clusters", Action.READ, 200),
+        Case("clusters.create", "post", "/api/v1/clusters", Action.WRITE, 201, {"definition": NEW_DEFINITION}),
+        Case("clusters.retrieve", "get", CLUSTER, Action.READ, 200),
+        Case("clusters.replace", "put", CLUSTER, Action.WRITE, 200, {"definition": DEFINITION}),
+        Case("clusters.delete", "delete", CLUSTER, Action.WRITE, 204),
+        Case("clusters.versions", "get", CLUSTER + "/versions", Action.READ, 200),
+        Case("clusters.trigger", "post", CLUSTER + "/trigger", Action.EXECUTE, 202, {"inputs": {}}),
     ]
 
-
-def test_every_object_endpoint_answers_404_to_another_tenant(foreign_objects, outsider, other_tenant):
-    client = bearer_client(outsider, other_tenant)
-    for method, path in foreign_requests(foreign_objects):
-        response = getattr(client, method)(path, {"definition": DEFINITION, "value": "x", "name": "n"}, format="json")
-        assert response.status_code == 404, (method, path, response.status_code)
-        assert response.json()["error"]["code"] == "NOT_FOUND"
+    def make_data(self, tenant, actor):
+        return {"cluster": make_cluster(tenant, DEFINITION, actor=actor).pk}
 
 
-def test_another_tenants_key_sees_404_and_empty_lists(foreign_objects, other_tenant):
+class TestRunEndpoints(PermissionMatrix):
+    cases = [
+        Case("runs.list", "get", "/api/v1/runs", Action.READ, 200),
+        Case("runs.retrieve", "get", "/api/v1/runs/{run}", Action.READ, 200),
+        Case("runs.logs", "get", "/api/v1/runs/{run}/logs", Action.READ, 200),
+        Case("runs.cancel", "post", "/api/v1/runs/{run}/cancel", Action.EXECUTE, 200),
+        Case("runs.retry", "post", "/api/v1/runs/{failed}/retry", Action.EXECUTE, 202),
+        Case("executions.list", "get", "/api/v1/executions", Action.READ, 200),
+        Case("executions.retrieve", "get", "/api/v1/executions/{execution}", Action.READ, 200),
+        Case("satellites.list", "get", "/api/v1/satellites", Action.READ, 200),
+        Case("satellites.execute", "post", "/api/v1/satellites/echo/execute", Action.EXECUTE, 202,
+             {"inputs": {"message": "x"}}),
+    ]
+
+    def make_data(self, tenant, actor):
+        run = engine.run_trigger(cluster=make_cluster(tenant, DEFINITION), inputs={})
+        failed = engine.run_trigger(cluster=make_cluster(tenant, DEFINITION.replace("perm", "perm2")), inputs={})
+        Run.objects.filter(pk=failed.pk).update(status="failed")
+        execution = engine.execution_create(tenant=tenant, satellite="echo", inputs={})
+        return {"run": run.pk, "failed": failed.pk, "execution": execution.pk}
+
+
+class TestAgentEndpoints(PermissionMatrix):
+    cases = [
+        Case("agents.list", "get", "/api/v1/agents", Action.READ, 200),
+        Case("agents.create", "post", "/api/v1/agents", Action.WRITE, 201,
+             {"name": "new", "prompt": "p", "model": "m"}),
+        Case("agents.retrieve", "get", "/api/v1/agents/{agent}", Action.READ, 200),
+        Case("agents.update", "patch", "/api/v1/agents/{agent}", Action.WRITE, 200, {"description": "d"}),
+        Case("agents.delete", "delete", "/api/v1/agents/{agent}", Action.WRITE, 204),
+        Case("tasks.list", "get", "/api/v1/tasks", Action.READ, 200),
+        Case("tasks.create", "post", "/api/v1/tasks", Action.WRITE, 201, {"title": "t", "agent_id": "{agent}"}),
+        Case("tasks.retrieve", "get", "/api/v1/tasks/{task}", Action.READ, 200),
+    ]
+
+    def make_data(self, tenant, actor):
+        agent = AgentFactory(tenant=tenant, created_by=actor)
+        task = services.agent_task_create(tenant=tenant, agent=agent, title="t", actor=actor)
+        return {"agent": agent.pk, "task": task.pk}
+
+
+class TestSecretEndpoints(PermissionMatrix):
+    cases = [
+        Case("secrets.list", "get", "/api/v1/secrets", Action.READ, 200),
+        Case("secrets.create", "post", "/api/v1/secrets", Action.ADMINISTER, 201, {"name": "NEW", "value": "v"}),
+        Case("secrets.retrieve", "get", "/api/v1/secrets/{secret}", Action.READ, 200),
+        Case("secrets.replace", "put", "/api/v1/secrets/{secret}", Action.ADMINISTER, 200, {"value": "v2"}),
+        Case("secrets.delete", "delete", "/api/v1/secrets/{secret}", Action.ADMINISTER, 204),
+    ]
+
+    def make_data(self, tenant, actor):
+        services.secret_set(tenant=tenant, name="TOKEN", value="s3cret")
+        return {"secret": "TOKEN"}
+
+
+def test_another_tenants_key_sees_empty_lists(tenant, other_tenant):
+    make_cluster(tenant, DEFINITION)
+    engine.execution_create(tenant=tenant, satellite="echo", inputs={})
+    services.agent_task_create(tenant=tenant, agent=AgentFactory(tenant=tenant), title="t")
+    services.secret_set(tenant=tenant, name="TOKEN", value="s3cret")
     client = key_client(other_tenant, ["read", "write", "execute", "admin"])
-    for method, path in foreign_requests(foreign_objects):
-        response = getattr(client, method)(path, {"definition": DEFINITION, "value": "x", "name": "n"}, format="json")
-        assert response.status_code == 404, (method, path, response.status_code)
-    for path in (
-        "/api/v1/clusters",
-        "/api/v1/runs",
-        "/api/v1/executions",
-        "/api/v1/agents",
-        "/api/v1/tasks",
-        "/api/v1/secrets",
-    ):
+    for path in ("/api/v1/clusters", "/api/v1/runs", "/api/v1/executions", "/api/v1/agents", "/api/v1/tasks",
+                 "/api/v1/secrets"):
         assert client.get(path).json()["count"] == 0, path
 
 
-def test_a_task_cannot_use_another_tenants_agent(foreign_objects, outsider, other_tenant):
+def test_a_task_cannot_use_another_tenants_agent(tenant, outsider, other_tenant):
+    agent = AgentFactory(tenant=tenant)
     client = bearer_client(outsider, other_tenant)
-    response = client.post("/api/v1/tasks", {"title": "x", "agent_id": str(foreign_objects["agent"].pk)}, format="json")
+    response = client.post("/api/v1/tasks", {"title": "x", "agent_id": str(agent.pk)}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["details"]["agent_id"] == ["Unknown agent."]
 
 
+@pytest.mark.django_db
 def test_members_manage_only_their_own_clusters(tenant, make_member):
     author, other = make_member(tenant, Role.MEMBER), make_member(tenant, Role.MEMBER)
     cluster = make_cluster(tenant, DEFINITION, actor=author)
