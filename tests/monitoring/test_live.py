@@ -2,8 +2,10 @@
 
 Processes of their own (uvicorn, celery) are in tests/monitoring/test_live_processes.py.
 """
+import asyncio
+
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
@@ -196,5 +198,25 @@ def test_events_another_process_appends_to_the_outbox_reach_the_client(transacti
     assert message["at"].endswith("Z")
 
 
-def test_publish_never_raises_without_listeners(db, tenant):
-    live.publish(tenant_id=tenant.pk, event="node.status", data={"ok": True})
+@pytest.mark.parametrize("outbox", [False, True], ids=["channel-layer", "outbox"])
+def test_publish_hands_the_event_to_the_transport_without_any_websocket_client(db, tenant, settings, outbox):
+    """`publish()` swallows every transport error, so only what arrived proves it worked: the
+    tenant group's message on the channel layer, or the outbox row the drainers read."""
+    settings.LIVE_OUTBOX = outbox
+    if outbox:
+        live.publish(tenant_id=tenant.pk, event="node.status", data={"ok": True})
+        row = LiveEvent.objects.get(tenant_id=tenant.pk)
+        assert (row.event, row.data) == ("node.status", {"ok": True})
+        return
+    layer = get_channel_layer()
+
+    async def scenario():
+        channel = await layer.new_channel()
+        await layer.group_add(live.tenant_group(tenant.pk), channel)
+        await sync_to_async(live.publish)(tenant_id=tenant.pk, event="node.status", data={"ok": True})
+        return await asyncio.wait_for(layer.receive(channel), timeout=5)
+
+    message = async_to_sync(scenario)()
+    assert {k: message[k] for k in ("type", "event", "data")} == {
+        "type": live.MESSAGE_TYPE, "event": "node.status", "data": {"ok": True}}
+    assert message["at"].endswith("Z")
