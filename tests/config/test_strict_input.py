@@ -93,3 +93,28 @@ def test_billing_account_types_are_checked_before_business_rules(owner, tenant):
     body = {"billing_account": {"tax_number_type": None}}
     response = bearer_client(owner, tenant).patch(f"/api/v1/tenants/{tenant.slug}", body, format="json")
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path, query",
+    [
+        ("/api/v1/usage", {"to": "0001-01-01"}),
+        ("/api/v1/usage", {"from": "0001-01-01", "to": "0001-01-05"}),
+        ("/api/v1/usage", {"to": "9999-12-31"}),
+        ("/api/v1/statistics/groups", {"to": "0001-01-01T00:00:00Z"}),
+        ("/api/v1/statistics/groups", {"from": "0001-01-01T00:00:00+05:00"}),
+        ("/api/v1/statistics/groups", {"to": "9999-12-31T23:59:59-05:00"}),
+    ],
+)
+def test_extreme_dates_are_a_400_not_an_overflow(owner, tenant, path, query):
+    response = bearer_client(owner, tenant).get(path, query)
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_an_extreme_date_in_a_json_body_is_a_400(owner, tenant):
+    response = bearer_client(owner, tenant).post(
+        "/api/v1/api-keys", {"name": "k", "scopes": ["read"], "expires_at": "9999-12-31T23:59:59-12:00"}, format="json"
+    )
+    assert response.status_code == 400, response.content[:300]
+    assert "expires_at" in response.json()["error"]["details"]
