@@ -6,6 +6,6 @@ class MonitoringConfig(AppConfig):
     name = "monitoring"
 
     def ready(self) -> None:
-        from monitoring import metrics, signals  # noqa: F401 - signals connect on import
+        from monitoring import deploy_checks, metrics, signals  # noqa: F401 - they register on import
 
         metrics.register()

@@ -57,8 +57,13 @@ def readiness(request):
 
 @require_GET
 def metrics(request):
-    if settings.METRICS_TOKEN:
-        presented = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(presented.encode(), settings.METRICS_TOKEN.encode()):
-            return error_response(401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    """Prometheus text; needs `Authorization: Bearer <METRICS_TOKEN>`. Without a token it is
+    served only under DEBUG: it describes every tenant's fleet (`check --deploy` warns)."""
+    if not settings.METRICS_TOKEN:
+        if settings.DEBUG:
+            return ExportToDjangoView(request)
+        return error_response(403, message="Metrics are disabled: set METRICS_TOKEN to scrape them.")
+    presented = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(presented.encode(), settings.METRICS_TOKEN.encode()):
+        return error_response(401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     return ExportToDjangoView(request)

@@ -3,7 +3,7 @@
 Checks run in workers while `/metrics` is served by web processes, so in-process counters
 would show only one process's share. Every figure here is platform-wide instead:
 - node/group status, open incidents and runs by status are read from the database at scrape
-  time (a few GROUP BY queries; labels are tenant slug × status, bounded by tenants);
+  time (a few GROUP BY queries; labels are tenant id × status, bounded by tenants);
 - checks run, their latency histogram and incidents opened are counters in the database
   (`MetricCounter` rows that every worker adds to with one upsert statement per check batch), so
   they are shared by every process in every deployment shape and survive restarts.
@@ -82,6 +82,7 @@ class FleetCollector:
         from monitoring.models import Incident, MetricCounter, Node, NodeGroup
         from orchestration.models import Run
 
+        # Tenants are labelled by id, never by slug: a scrape must not list the customers.
         nodes = GaugeMetricFamily("groundstation_nodes", "Nodes by tenant and status", labels=["tenant", "status"])
         groups = GaugeMetricFamily(
             "groundstation_node_groups", "Quorum groups by tenant and status", labels=["tenant", "status"]
@@ -92,18 +93,18 @@ class FleetCollector:
         )
         try:
             for model, family in ((Node, nodes), (NodeGroup, groups)):
-                rows = model.objects.values_list("tenant__slug", "status").annotate(n=Count("pk")).order_by()
-                for slug, status, count in rows:
-                    family.add_metric([slug, status], count)
+                rows = model.objects.values_list("tenant_id", "status").annotate(n=Count("pk")).order_by()
+                for tenant_id, status, count in rows:
+                    family.add_metric([str(tenant_id), status], count)
             rows = (
                 Incident.objects.filter(state=Incident.State.OPEN)
-                .values_list("tenant__slug").annotate(n=Count("pk")).order_by()
+                .values_list("tenant_id").annotate(n=Count("pk")).order_by()
             )
-            for slug, count in rows:
-                incidents.add_metric([slug], count)
-            rows = Run.objects.values_list("tenant__slug", "kind", "status").annotate(n=Count("pk")).order_by()
-            for slug, kind, status, count in rows:
-                runs.add_metric([slug, kind, status], count)
+            for tenant_id, count in rows:
+                incidents.add_metric([str(tenant_id)], count)
+            rows = Run.objects.values_list("tenant_id", "kind", "status").annotate(n=Count("pk")).order_by()
+            for tenant_id, kind, status, count in rows:
+                runs.add_metric([str(tenant_id), kind, status], count)
         except DatabaseError:
             logger.warning("fleet metrics unavailable: database error")
         yield nodes

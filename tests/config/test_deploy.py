@@ -12,6 +12,7 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "prod-like-" + "k" * 60,
     "ALLOWED_HOSTS": "api.example.com",
     "SECURE_PROXY_SSL_HEADER_ENABLED": "true",
+    "METRICS_TOKEN": "prod-like-metrics-token",
 }
 
 
@@ -26,6 +27,14 @@ def test_check_deploy_is_clean_under_production_settings():
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_warns_when_metrics_have_no_token():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECURE_", "SESSION_", "CSRF_", "METRICS_"))}
+    env.update({k: v for k, v in PRODUCTION_ENV.items() if k != "METRICS_TOKEN"})
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
+                            env=env, capture_output=True, text=True)
+    assert result.returncode != 0 and "groundstation.W001" in result.stdout + result.stderr
 
 
 @pytest.mark.django_db

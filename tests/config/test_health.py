@@ -36,8 +36,13 @@ def test_readiness_is_503_when_redis_is_unreachable(client, settings, transactio
 
 
 @pytest.mark.django_db
-def test_metrics_are_served_and_can_require_a_token(client, settings):
+def test_metrics_need_a_token_outside_debug(client, settings):
+    settings.DEBUG, settings.METRICS_TOKEN = False, ""
+    refused = client.get("/metrics")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "FORBIDDEN"
+    settings.DEBUG = True
     assert client.get("/metrics").status_code == 200
+    settings.DEBUG = False
     settings.METRICS_TOKEN = "scrape-me"
     assert client.get("/metrics").status_code == 401
     ok = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me")

@@ -49,7 +49,8 @@ def main(command: str, *args: str) -> dict:
             tenant=tenant, name="failing", address="127.0.0.1", port=int(args[0]), check_type="http",
             path="/status/503", interval_seconds=10, timeout_seconds=5,
         )
-        return {"tenant": tenant.slug, "cluster_id": str(cluster.pk), "node_id": str(node.pk),
+        return {"tenant": tenant.slug, "tenant_id": str(tenant.pk), "cluster_id": str(cluster.pk),
+                "node_id": str(node.pk),
                 "api_key": api_key, "personal_token": personal, "jwt": str(AccessToken.for_user(user))}
     if command == "poll":
         dispatch_due_checks.delay()

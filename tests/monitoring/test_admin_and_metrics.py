@@ -56,17 +56,19 @@ def test_snapshots_are_read_only_with_a_capped_count(staff_client, tenant):
     assert staff_client.get("/admin/monitoring/snapshot/add/").status_code == 403
 
 
-def test_metrics_export_fleet_status_per_tenant_and_check_counters(api_client, tenant):
+def test_metrics_export_fleet_status_per_tenant_id_and_check_counters(api_client, tenant, settings):
+    settings.METRICS_TOKEN = "scrape-me"
     group = NodeGroupFactory(tenant=tenant, status=Status.UP)
     NodeFactory(tenant=tenant, status=Status.UP, group=group)
     NodeFactory(tenant=tenant, status=Status.DOWN)
     IncidentFactory(node=NodeFactory(tenant=tenant, status=Status.DOWN))
     metrics.record_checks([Snapshot(status=Status.UP, latency_ms=30.0), Snapshot(status=Status.DOWN, latency_ms=None)])
-    text = api_client.get("/metrics").content.decode()
-    assert f'groundstation_nodes{{status="up",tenant="{tenant.slug}"}} 1.0' in text
-    assert f'groundstation_nodes{{status="down",tenant="{tenant.slug}"}} 2.0' in text
-    assert f'groundstation_node_groups{{status="up",tenant="{tenant.slug}"}} 1.0' in text
-    assert f'groundstation_incidents_open{{tenant="{tenant.slug}"}} 1.0' in text
+    text = api_client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me").content.decode()
+    assert f'groundstation_nodes{{status="up",tenant="{tenant.pk}"}} 1.0' in text
+    assert f'groundstation_nodes{{status="down",tenant="{tenant.pk}"}} 2.0' in text
+    assert f'groundstation_node_groups{{status="up",tenant="{tenant.pk}"}} 1.0' in text
+    assert f'groundstation_incidents_open{{tenant="{tenant.pk}"}} 1.0' in text
+    assert tenant.slug not in text  # a scrape does not list the customers
     assert 'groundstation_checks_total{status="up"} 1.0' in text
     assert 'groundstation_check_latency_seconds_bucket{le="0.05"} 1.0' in text
     assert 'groundstation_check_latency_seconds_count 1.0' in text

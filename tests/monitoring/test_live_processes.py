@@ -76,7 +76,8 @@ class Client(threading.Thread):
 def test_worker_events_reach_websocket_clients_of_every_web_process(shape, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL", "DATABASE_URL")}
     env.update(OUTBOUND_ALLOW_PRIVATE="true", LOG_LEVEL="INFO", MONITORING_FAILURE_THRESHOLD="1",
-               SECURE_SSL_REDIRECT="false", DEBUG="false")
+               SECURE_SSL_REDIRECT="false", DEBUG="false",
+               METRICS_TOKEN="live-metrics")
     if shape is None:
         env.update(CELERY_BROKER_URL="filesystem://", CELERY_BROKER_FOLDER=str(tmp_path / "broker"))
     else:
@@ -130,12 +131,12 @@ def test_worker_events_reach_websocket_clients_of_every_web_process(shape, tmp_p
             nodes = {n["node_id"] for c in clients for n in c.events("node.status") if n["status"] == "down"}
             assert nodes == {world["node_id"]}
 
-            metrics = httpx.get(f"http://{web[0]}/metrics").text
+            metrics = httpx.get(f"http://{web[0]}/metrics", headers={"Authorization": "Bearer live-metrics"}).text
             checks_down = re.search(r'^groundstation_checks_total\{status="down"\} (\S+)$', metrics, re.M)
             assert checks_down and float(checks_down.group(1)) >= 1, metrics[-3000:]
-            assert (f'groundstation_runs{{kind="cluster",status="succeeded",tenant="{world["tenant"]}"}} 1.0'
+            assert (f'groundstation_runs{{kind="cluster",status="succeeded",tenant="{world["tenant_id"]}"}} 1.0'
                     in metrics)
-            assert f'groundstation_nodes{{status="down",tenant="{world["tenant"]}"}} 1.0' in metrics
+            assert f'groundstation_nodes{{status="down",tenant="{world["tenant_id"]}"}} 1.0' in metrics
             processes.assert_running()
         finally:
             processes.stop()
