@@ -74,7 +74,7 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class MemberCreateSerializer(serializers.Serializer):
-    email = serializers.EmailField(required=False, help_text="An existing account's address.")
+    email = serializers.EmailField(required=False, help_text="The address to invite (an account or not).")
     user_id = serializers.UUIDField(required=False)
     role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
 

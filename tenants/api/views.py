@@ -126,21 +126,26 @@ class MemberViewSet(
             return Action.READ
         return super().required_action()
 
-    @extend_schema(request=s.MemberCreateSerializer, responses={201: s.MemberSerializer})
+    @extend_schema(request=s.MemberCreateSerializer, responses={202: s.InvitationSerializer})
     def create(self, request, *args, **kwargs):
+        """Nobody joins a tenant without consenting: adding someone sends them an invitation to
+        accept, and the answer (202 with the invitation) is the same whether or not an account
+        has the address, so it tells nothing about who has one."""
         data = _valid(s.MemberCreateSerializer, request)
-        lookup = {"email": normalize_email(data["email"])} if data.get("email") else {"pk": data["user_id"]}
-        user = User.objects.filter(**lookup).first()
-        if user is None:
-            raise ValidationError({"email": ["No account with this address; send an invitation instead."]})
-        membership = services.membership_add(
+        email = data.get("email")
+        if email is None:
+            user = User.objects.filter(pk=data["user_id"]).first()
+            if user is None:  # ids are not guessable; this enumerates nothing
+                raise ValidationError({"user_id": ["No account with this id; invite by e-mail instead."]})
+            email = user.email
+        invitation = services.invitation_create(
             tenant=self.tenant,
-            user=user,
+            email=email,
             role=data["role"],
             actor=self.request.user,
             actor_role=grant_ceiling(self.get_tenant_context()),
         )
-        return Response(s.MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+        return Response(s.InvitationSerializer(invitation).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=s.MemberUpdateSerializer, responses={200: s.MemberSerializer})
     def partial_update(self, request, *args, **kwargs):

@@ -8,7 +8,8 @@ from django.test import Client
 
 from apikeys.models import ApiKey
 from orchestration.models import Cluster
-from tenants.models import AuditEvent, Membership, Tenant
+from tenants import services as tenant_services
+from tenants.models import AuditEvent, Invitation, Membership, Tenant
 from tenants.policy import Role
 from tests.apikeys.factories import make_key
 from tests.conftest import bearer_client
@@ -137,11 +138,12 @@ def test_scope_changes_through_the_api_record_the_new_scopes(owner_api, owner, t
 def test_membership_add_role_change_and_removal_through_the_api_are_audited(owner_api, owner, tenant):
     newcomer = UserFactory()
     assert owner_api.post(f"/api/v1/tenants/{tenant.slug}/members",
-                          {"user_id": str(newcomer.pk), "role": "viewer"}, format="json").status_code == 201
-    membership = Membership.objects.get(tenant=tenant, user=newcomer)
-    event = only_event("membership.create")
-    assert_recorded(event, actor=owner, tenant=tenant, target=membership)
-    assert event.changes == {"user": str(newcomer.pk), "role": "viewer"}
+                          {"user_id": str(newcomer.pk), "role": "viewer"}, format="json").status_code == 202
+    invitation = Invitation.objects.get(tenant=tenant, email=newcomer.email)
+    event = only_event("invitation.create")  # adding someone invites them
+    assert_recorded(event, actor=owner, tenant=tenant, target=invitation)
+    assert event.changes == {"email": newcomer.email, "role": "viewer"}
+    membership = tenant_services.invitation_accept(token=tenant_services.invitation_token(invitation), user=newcomer)
 
     assert owner_api.patch(f"/api/v1/tenants/{tenant.slug}/members/{newcomer.pk}",
                            {"role": "operator"}, format="json").status_code == 200

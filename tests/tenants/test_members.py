@@ -5,7 +5,9 @@ import pytest
 from django.db import connection, connections
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tenants.models import AuditEvent, Membership
+from tenants import services
+from tenants.api.serializers import InvitationSerializer
+from tenants.models import AuditEvent, Invitation, Membership
 from tenants.policy import Role
 from tests.conftest import bearer_client
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
@@ -63,20 +65,37 @@ def test_nobody_grants_or_touches_a_role_above_their_own(tenant, owner, make_mem
     assert response.status_code == expected
 
 
-def test_admins_add_existing_users_by_email_up_to_their_role(tenant, make_member):
+def test_adding_someone_invites_them_and_answers_alike_whether_or_not_they_have_an_account(tenant, make_member):
     admin = make_member(tenant, Role.ADMIN)
     newcomer = UserFactory()
     client = bearer_client(admin)
 
     too_high = client.post(members_url(tenant), {"email": newcomer.email, "role": "owner"}, format="json")
-    added = client.post(members_url(tenant), {"email": newcomer.email.upper(), "role": "operator"}, format="json")
-    again = client.post(members_url(tenant), {"user_id": str(newcomer.pk), "role": "viewer"}, format="json")
-    unknown = client.post(members_url(tenant), {"email": "ghost@example.com"}, format="json")
+    existing = client.post(members_url(tenant), {"email": newcomer.email.upper(), "role": "operator"}, format="json")
+    unknown = client.post(members_url(tenant), {"email": "ghost@example.com", "role": "operator"}, format="json")
 
     assert too_high.status_code == 403
-    assert added.status_code == 201 and added.json()["role"] == "operator"
+    assert (existing.status_code, unknown.status_code) == (202, 202)
+    assert set(existing.json()) == set(unknown.json()) == set(InvitationSerializer().fields)
+    assert (existing.json()["email"], existing.json()["status"]) == (newcomer.email, "pending")
+    assert not Membership.objects.filter(tenant=tenant, user=newcomer).exists()  # not without consent
+
+
+def test_adding_by_user_id_invites_that_accounts_address_who_joins_on_accepting(tenant, make_member):
+    admin = make_member(tenant, Role.ADMIN)
+    newcomer = UserFactory()
+
+    response = bearer_client(admin).post(
+        members_url(tenant), {"user_id": str(newcomer.pk), "role": "viewer"}, format="json"
+    )
+
+    assert response.status_code == 202
+    invitation = Invitation.objects.get(pk=response.json()["id"])
+    assert invitation.email == newcomer.email
+    services.invitation_accept(token=services.invitation_token(invitation), user=newcomer)
+    assert Membership.objects.get(tenant=tenant, user=newcomer).role == Role.VIEWER
+    again = bearer_client(admin).post(members_url(tenant), {"user_id": str(newcomer.pk)}, format="json")
     assert again.status_code == 409
-    assert unknown.status_code == 400
 
 
 def test_any_member_may_leave_but_not_remove_others(tenant, owner, make_member):
@@ -111,14 +130,14 @@ def test_one_login_belongs_to_many_tenants_with_different_roles():
 
 
 @pytest.mark.parametrize(
-    "scopes, expected", [(["read"], 403), (["admin"], 201)]
+    "scopes, expected", [(["read"], 403), (["admin"], 202)]
 )
 def test_api_keys_manage_members_only_with_the_admin_scope_and_never_make_owners(tenant, owner, scopes, expected):
     client = bearer_client(owner)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_for(tenant, scopes)}")
     body = {"email": UserFactory().email, "role": "viewer"}
     assert client.post(members_url(tenant), body, format="json").status_code == expected
-    if expected == 201:
+    if expected == 202:
         owner_body = {"email": UserFactory().email, "role": "owner"}
         assert client.post(members_url(tenant), owner_body, format="json").status_code == 403
 
@@ -156,6 +175,6 @@ def test_changes_made_with_an_api_key_are_audited_under_the_key(tenant, owner):
     client = bearer_client(owner)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_for(tenant, ['write', 'admin'])}")
     newcomer = UserFactory()
-    assert client.post(members_url(tenant), {"email": newcomer.email}, format="json").status_code == 201
-    event = AuditEvent.objects.get(action="membership.create", tenant=tenant, changes__user=str(newcomer.pk))
+    assert client.post(members_url(tenant), {"email": newcomer.email}, format="json").status_code == 202
+    event = AuditEvent.objects.get(action="invitation.create", tenant=tenant, changes__email=newcomer.email)
     assert event.actor is None and event.actor_api_key_id is not None

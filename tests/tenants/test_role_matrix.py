@@ -13,7 +13,7 @@ class TestTenantEndpoints(PermissionMatrix):
         Case("tenant.update", "patch", TENANT, Action.ADMINISTER, 200, {"name": "Renamed"}),
         Case("tenant.delete", "delete", TENANT, Action.OWN, 204),
         Case("members.list", "get", TENANT + "/members", Action.READ, 200),
-        Case("members.add", "post", TENANT + "/members", Action.ADMINISTER, 201,
+        Case("members.add", "post", TENANT + "/members", Action.ADMINISTER, 202,
              {"email": "{newcomer}", "role": "viewer"}),
         # `viewer` → `viewer`: an `admin`-only key grants nothing above viewer (test_key_ceiling.py).
         Case("members.change_role", "patch", TENANT + "/members/{target}", Action.ADMINISTER, 200,
