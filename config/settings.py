@@ -160,9 +160,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py's default 5 s read timeout equals channels_redis' 5 s blocking pop: the
-            # read timed out first and killed the consumer (traceback, dropped WebSocket).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": "gs:channels"},
+            # No read timeout, as channels_redis expects (redis-py < 6 had none): redis-py 8's 5 s
+            # default equals channels_redis' 5 s blocking pop, so the read timed out first and
+            # killed the consumer (traceback, dropped WebSocket); with any read timeout set, a
+            # consumer whose client left never finished (uvicorn then hung on shutdown). The pop
+            # itself returns every 5 s, so a live connection is never idle for long.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "prefix": "gs:channels"},
         }
     }
 else:

@@ -130,13 +130,18 @@ class Processes:
     def output(self) -> str:
         return "\n".join(f"--- {name}\n{log.read_text(errors='replace')[-4000:]}" for name, _, log in self.started)
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
+        """Stop everything; the names of processes that needed SIGKILL (none should)."""
         for _name, process, _log in self.started:
             if process.poll() is None:
                 process.terminate()  # the main process only: it stops its children itself
-        for _name, process, _log in self.started:
+        killed = []
+        deadline = time.monotonic() + 20
+        for name, process, _log in self.started:
             try:
-                process.wait(timeout=20)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+                killed.append(name)
+        return killed

@@ -139,8 +139,9 @@ def test_worker_events_reach_websocket_clients_of_every_web_process(shape, tmp_p
             assert f'groundstation_nodes{{status="down",tenant="{world["tenant_id"]}"}} 1.0' in metrics
             processes.assert_running()
         finally:
-            processes.stop()
+            killed = processes.stop()
     output = processes.output()
+    assert not killed, f"{killed} did not stop within 20 s of SIGTERM\n{output}"
     assert "WebSocket /api/v1/ws/status" in output  # the server's own lines are there, redacted
     for secret in secrets:
         assert secret not in "".join(log.read_text(errors="replace") for _n, _p, log in processes.started)
