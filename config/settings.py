@@ -263,6 +263,8 @@ RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=True)
 RATELIMIT_USE_CACHE = "default"
 AUTH_RATE_LIMIT = env.str("AUTH_RATE_LIMIT", default="5/m")
 AUTH_IP_RATE_LIMIT = env.str("AUTH_IP_RATE_LIMIT", default="60/m")
+# Failed API-key / personal-token authentications per client IP (config/api/credential_failures.py).
+CREDENTIAL_FAILURE_RATE_LIMIT = env.str("CREDENTIAL_FAILURE_RATE_LIMIT", default="30/m")
 # Per-route classes, per tenant (views set `rate_limit_class = "execution"`).
 RATE_LIMIT_CLASSES = {"execution": env.list("EXECUTION_RATE_LIMIT", default=["10/m"])}
 # People (JWT, personal tokens) are limited per user and tenant by their role there; "none" is
@@ -347,6 +349,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.schema.add_error_responses",
+        "config.api.schema.add_links",
     ],
 }
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])

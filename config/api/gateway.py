@@ -15,6 +15,7 @@ their behaviour when the limiter's store is down with `rate_limit_fail_open = Tr
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 import time
@@ -33,6 +34,8 @@ from apikeys.gateway import invalidation, metering, snapshots
 from apikeys.gateway.store import CheckResult, StoreUnavailable, get_store
 from apikeys.models import ApiKey
 from apikeys.rates import parse_rate
+from config.api.client_ip import client_ip
+from config.api.credential_failures import CredentialFailures, TooManyFailures
 from config.api.errors import error_response
 from config.api.routes import route_pattern
 
@@ -44,6 +47,7 @@ TOKEN_PREFIX = f"{PersonalAccessToken.PREFIX}_"
 # After a store failure, skip it this long: an outage must not add a connect timeout to
 # every request.
 STORE_RETRY_SECONDS = 1.0
+DUMMY_DIGEST = "0" * 64
 clock = time.time  # the limiter's wall clock (windows are aligned to it); tests may pin it
 
 
@@ -122,6 +126,14 @@ def _jwt_user_id(raw: str) -> str | None:
         return None
 
 
+def _accepts(snapshot: dict | None, digest: str) -> bool:
+    """The credential is known, its secret right, and it is usable (compared in constant time,
+    against a dummy for an unknown id, so both cost the same)."""
+    stored = snapshot.get("digest") if snapshot and snapshot.get("kind") in ("key", "pat") else None
+    matches = hmac.compare_digest(stored or DUMMY_DIGEST, digest)
+    return stored is not None and matches and snapshots.is_valid(snapshot)
+
+
 class GatewayMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -194,6 +206,17 @@ class GatewayMiddleware:
         if identity is None:
             return None
         state.kind, cache_key, build, selector, digest = identity
+        failures = None
+        if state.kind in ("key", "pat"):
+            failures = CredentialFailures(client_ip(request), now=clock())
+            build = failures.guarded(build)  # no database lookup for an IP out of guesses
+        try:
+            return self._admit_checked(request, state, view_func, cache_key, build, selector, digest, failures)
+        except TooManyFailures as exc:
+            return error_response(429, message="Too many failed authentications from this address; retry later.",
+                                  headers={"Retry-After": str(exc.retry_after)})
+
+    def _admit_checked(self, request, state, view_func, cache_key, build, selector, digest, failures):
         route_class = _view_attribute(view_func, request, "rate_limit_class")
         extra = [list(limit) for limit in _class_limits(route_class)] if route_class else []
         now = clock()
@@ -211,6 +234,8 @@ class GatewayMiddleware:
             return self._degraded(request, state, view_func, build, exc)
         health.recovered()
         state.snapshot, state.result = result.snapshot, result
+        if failures is not None and not _accepts(result.snapshot, digest):
+            failures.record()
         if not result.limits:
             return None
         return self._decide(state, result, now)

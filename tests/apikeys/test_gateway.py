@@ -205,3 +205,45 @@ def test_exempt_views_are_neither_limited_nor_metered(tenant):
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert "X-RateLimit-Limit" not in responses[0]
     assert metering.pending() == 0
+
+
+def _unknown_key() -> str:
+    import secrets as random_source
+
+    from apikeys import credentials
+
+    body = f"gsk_{random_source.token_hex(6)}_{'A' * credentials.SECRET_LENGTH}"
+    return body + credentials._checksum(body)
+
+
+def test_failed_key_authentications_are_limited_per_client_ip_without_database_lookups(
+    tenant, settings, pinned_clock
+):
+    """Before the fix every unknown `gsk_` public id cost a lookup and nothing limited them."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.CREDENTIAL_FAILURE_RATE_LIMIT = "5/m"
+    _key, good_secret = make_key(tenant, scopes=["read"])
+    good = key_client(good_secret)
+    assert good.get("/api/v1/nodes").status_code == 200  # warm before the guessing starts
+    guesses = [key_client(_unknown_key()).get("/api/v1/nodes") for _ in range(5)]
+    assert [r.status_code for r in guesses] == [401] * 5
+    with CaptureQueriesContext(connection) as queries:
+        refused = key_client(_unknown_key()).get("/api/v1/nodes")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert refused.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    assert not [q for q in queries.captured_queries if "apikeys_apikey" in q["sql"]]
+    assert good.get("/api/v1/nodes").status_code == 200  # a warm, valid key is no guess
+    # Another client address has its own budget.
+    other = key_client(_unknown_key())
+    assert other.get("/api/v1/nodes", REMOTE_ADDR="192.0.2.7").status_code == 401
+
+
+def test_a_wrong_secret_for_a_known_id_counts_as_a_failure_too(tenant, settings, pinned_clock):
+    from tests.apikeys.test_keys_api import _tamper_secret
+
+    settings.CREDENTIAL_FAILURE_RATE_LIMIT = "3/m"
+    _key, secret = make_key(tenant, scopes=["read"])
+    forged = key_client(_tamper_secret(secret))
+    assert [forged.get("/api/v1/nodes").status_code for _ in range(4)] == [401, 401, 401, 429]
