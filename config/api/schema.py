@@ -3,6 +3,10 @@
 The envelope is one component (`ErrorEnvelope`); operations gain 400/401/403/404/429 (and
 413/415 where they take a body) unless they already describe those codes themselves, so
 schema-conformance checks (e.g. Schemathesis) hold the API to its real error contract.
+
+`add_links` adds OpenAPI links from every create to the operations on what it created (read,
+update, delete, actions), so a stateful client (Schemathesis' stateful phase) can walk the
+create → read → update → delete chains with real ids.
 """
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
@@ -90,6 +94,69 @@ def add_error_responses(result, generator, request, public):
                 codes.append("409")
             for code in codes:
                 operation["responses"].setdefault(code, _error_response(code))
+    return result
+
+
+# Creates whose result is found under another collection (a run, an execution).
+CREATED_ELSEWHERE = {
+    ("/api/v1/clusters/{id}/trigger/", "post"): "/api/v1/runs/{id}/",
+    ("/api/v1/satellites/{name}/execute/", "post"): "/api/v1/executions/{id}/",
+}
+LINKED_METHODS = ("get", "put", "patch", "delete", "post")
+
+
+def _created_schema(result: dict, operation: dict) -> tuple[str, dict] | None:
+    for code in ("201", "202"):
+        ref = operation.get("responses", {}).get(code, {}).get("content", {}).get("application/json", {}) \
+            .get("schema", {}).get("$ref", "")
+        if ref:
+            return code, result["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+    return None
+
+
+def _links_to(paths: dict, target_prefix: str, source_path: str, schema: dict) -> dict:
+    """Links to every operation under `target_prefix{param}/…` whose new parameter the body carries."""
+    links = {}
+    properties = schema.get("properties", {})
+    for path, operations in paths.items():
+        if not path.startswith(target_prefix) or path == target_prefix:
+            continue
+        rest = path[len(target_prefix):]
+        if not rest.startswith("{"):
+            continue
+        param = rest[1:rest.index("}")]
+        if param not in properties:
+            continue
+        inherited = [name for name in _path_params(source_path) if name in _path_params(path)]
+        for method in LINKED_METHODS:
+            operation = operations.get(method)
+            if not isinstance(operation, dict) or "operationId" not in operation:
+                continue
+            parameters = {param: f"$response.body#/{param}"}
+            parameters.update({name: f"$request.path.{name}" for name in inherited})
+            links[operation["operationId"]] = {"operationId": operation["operationId"], "parameters": parameters}
+    return links
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.strip("/").split("/") if part.startswith("{")]
+
+
+def add_links(result, generator, request, public):
+    paths = result.get("paths", {})
+    for path, operations in paths.items():
+        operation = operations.get("post")
+        if not isinstance(operation, dict):
+            continue
+        created = _created_schema(result, operation)
+        if created is None:
+            continue
+        code, schema = created
+        target = CREATED_ELSEWHERE.get((path, "post"))
+        target_prefix = target[: target.index("{")] if target else path
+        links = _links_to(paths, target_prefix, path, schema)
+        if links:
+            operation["responses"][code].setdefault("links", {}).update(links)
     return result
 
 
