@@ -10,7 +10,7 @@ from django.db import OperationalError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from monitoring import alerts, rollups, services
+from monitoring import alerts, live, rollups, services
 
 logger = logging.getLogger("groundstation.monitoring.tasks")
 
@@ -80,4 +80,7 @@ def rollup_snapshots() -> dict:
 
 @shared_task(ignore_result=True)
 def purge_snapshots() -> int:
+    # The live outbox too: web processes with WebSocket clients prune it as they drain it, but
+    # with no client anywhere nobody would (monitoring/live.py).
+    live.outbox_prune()
     return rollups.snapshots_purge()

@@ -220,3 +220,16 @@ def test_publish_hands_the_event_to_the_transport_without_any_websocket_client(d
     assert {k: message[k] for k in ("type", "event", "data")} == {
         "type": live.MESSAGE_TYPE, "event": "node.status", "data": {"ok": True}}
     assert message["at"].endswith("Z")
+
+
+def test_the_hourly_purge_prunes_the_outbox_when_no_web_process_drains_it(db, tenant):
+    from datetime import timedelta
+
+    from monitoring.tasks import purge_snapshots
+
+    old = LiveEvent.objects.create(tenant_id=tenant.pk, event="node.status", data={},
+                                   at=timezone.now() - timedelta(seconds=live.OUTBOX_KEEP_SECONDS + 5))
+    recent = LiveEvent.objects.create(tenant_id=tenant.pk, event="node.status", data={}, at=timezone.now())
+    purge_snapshots()
+    assert list(LiveEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not LiveEvent.objects.filter(pk=old.pk).exists()
