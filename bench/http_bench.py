@@ -171,6 +171,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--workers", type=int, default=2, help="web processes of each side")
     parser.add_argument("--exact", type=int, default=2000, help="requests of the exact metering check")
+    parser.add_argument("--compare-asgi", action="store_true",
+                        help="also run the same command with all HTTP through Django's ASGI handler")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -206,6 +208,14 @@ def main() -> None:
         start([str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "WARNING", "-s", str(tmp / "beat")], env,
               "beat")
         ref, ref_log = start(ref_command, ref_env, "reference")
+        if args.compare_asgi:
+            asgi_port = free_port()
+            asgi_command = readme_web_command(port=asgi_port, workers=args.workers)
+            asgi_command[1] = "bench.asgi_http:application"
+            # Connections closed after each request: kept (CONN_MAX_AGE) they piled up per thread
+            # to max_connections, on a PostgreSQL server that others share.
+            asgi, asgi_log = start(asgi_command, {**env, "DATABASE_CONN_MAX_AGE": "0"}, "asgi")
+            wait_up(f"http://127.0.0.1:{asgi_port}/health", asgi, asgi_log)
         platform, reference = f"http://127.0.0.1:{platform_port}", f"http://127.0.0.1:{reference_port}"
         wait_up(f"{platform}/health", web, web_log)
         wait_up(f"{reference}/json", ref, ref_log)
@@ -218,6 +228,10 @@ def main() -> None:
             "reference bare DRF 20-row list": (f"{reference}/drf/items", {}),
             "reference typical stack 20-row list": (f"{reference}/typical/items", ref_key_header),
         }
+        if args.compare_asgi:
+            targets["platform, HTTP via Django ASGI: /health"] = (f"http://127.0.0.1:{asgi_port}/health", {})
+            targets["platform, HTTP via Django ASGI: 20-node list"] = (
+                f"http://127.0.0.1:{asgi_port}/api/v1/nodes?page_size=20", key_header)
         metered = 0
         for url, headers in targets.values():  # warm up: pools, caches, key snapshots
             result = wrk(url, 16, 3, headers)

@@ -26,8 +26,22 @@ TYPED_FILTERS = (
 )
 
 
+def _untouched(filterset_class, params) -> bool:
+    """No parameter can reach any filter: the FilterSet (a form, validated) would change nothing."""
+    if filterset_class.filter_queryset is not django_filters.FilterSet.filter_queryset:
+        return False
+    filters = filterset_class.base_filters
+    if any(f.extra.get("required") for f in filters.values()):
+        return False
+    # Prefixes, because range filters read suffixed names (`created_at_after`).
+    return not any(param.startswith(name) for param in params for name in filters)
+
+
 class StrictDjangoFilterBackend(DjangoFilterBackend):
     def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None or _untouched(filterset_class, request.query_params):
+            return queryset
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:
             return queryset

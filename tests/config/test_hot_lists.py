@@ -86,3 +86,23 @@ def test_a_list_request_builds_no_serializer_fields(busy_tenant, path, monkeypat
     monkeypatch.setattr(serializers.ModelSerializer, "get_fields", counting)
     assert busy_tenant.get(f"{path}?page_size=20").status_code == 200
     assert built == []
+
+
+@pytest.mark.django_db
+def test_an_unfiltered_list_builds_no_filter_form_and_a_filtered_one_still_filters(busy_tenant, monkeypatch):
+    import django_filters
+
+    built = []
+    original = django_filters.FilterSet.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(django_filters.FilterSet, "__init__", counting)
+    assert busy_tenant.get("/api/v1/nodes?page_size=20").json()["count"] == 60
+    assert built == []
+    filtered = busy_tenant.get("/api/v1/nodes?enabled=maybe")
+    assert filtered.status_code == 400 and "enabled" in filtered.json()["error"]["details"]
+    assert busy_tenant.get("/api/v1/nodes?enabled=false").json()["count"] == 0
+    assert built
