@@ -5,6 +5,17 @@ import time
 from orchestration.models import TERMINAL_RUN_STATUSES, AgentTask, Run, StepRun
 
 
+def wait_for(predicate, *, timeout: float, what: str):
+    """Poll `predicate` until it is truthy (returned) or `timeout` seconds have passed (fails)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 def wait_for_run(run_id, *, timeout: float = 30.0, statuses=TERMINAL_RUN_STATUSES) -> Run:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
