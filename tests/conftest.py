@@ -8,6 +8,18 @@ from rest_framework_simplejwt.tokens import AccessToken
 from tenants.policy import Role
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
+# The fuzzing and hardening families (docs/reliability.md) take most of the suite's time:
+# marked `slow` by folder, so new files there join them; `make test-fast` skips them.
+SLOW_FOLDERS = ("security", "hardening")
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_root = config.rootpath / "tests"
+    for item in items:
+        relative = item.path.relative_to(tests_root) if item.path.is_relative_to(tests_root) else None
+        if relative is not None and relative.parts[0] in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
