@@ -308,6 +308,10 @@ MONITORING_ALERT_RETRY_BASE_SECONDS = env.float("MONITORING_ALERT_RETRY_BASE_SEC
 
 # --- E-mail ---------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+if env.str("EMAIL_URL", default="").startswith("filemail://"):
+    # django-environ reads `filemail:///abs/path` as `abs/path` and `filemail://a/b` as host `a`
+    # + `b`: the directory is everything after the scheme, as written.
+    EMAIL_FILE_PATH = env.str("EMAIL_URL").removeprefix("filemail://")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Groundstation <noreply@localhost>")
 
 # --- API ------------------------------------------------------------------------------------

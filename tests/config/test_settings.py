@@ -24,3 +24,33 @@ def test_debug_false_without_secret_key_fails_with_a_clear_message():
 
 def test_debug_true_without_secret_key_runs():
     assert _import_settings(DEBUG="true").returncode == 0
+
+
+def test_filemail_with_three_slashes_writes_to_that_absolute_directory(tmp_path):
+    """django-environ reads `filemail:///abs/path` as the relative `abs/path` (and the first
+    segment of `filemail://a/b` as a host); the settings take the path as written."""
+    outbox = tmp_path / "mail"
+    script = (
+        "import django; django.setup(); from django.conf import settings; from django.core.mail import send_mail;"
+        "send_mail('s', 'b', 'from@example.com', ['to@example.com']); print(settings.EMAIL_FILE_PATH)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    env.update(ENV_FILE=os.devnull, DEBUG="true", DJANGO_SETTINGS_MODULE="config.settings",
+               EMAIL_URL=f"filemail://{outbox}")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(outbox)
+    assert len(list(outbox.iterdir())) == 1
+
+
+def test_filemail_with_a_relative_path_keeps_every_segment():
+    result = subprocess.run(
+        [sys.executable, "-c", "from config import settings; print(settings.EMAIL_FILE_PATH)"],
+        cwd=ROOT, capture_output=True, text=True,
+        env={**{k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}},
+             "ENV_FILE": os.devnull, "DEBUG": "true", "EMAIL_URL": "filemail://var/mail"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "var/mail"
