@@ -9,6 +9,10 @@ from django.db.models.functions import Lower
 from accounts.addresses import normalize_email
 from apikeys.credentials import CredentialModel
 
+# The JWT claim carrying `User.session_version`: access tokens minted before the account's last
+# logout carry an older number and are refused.
+SESSION_VERSION_CLAIM = "sv"
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -61,6 +65,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     is_staff = models.BooleanField(default=False, help_text="Can sign in to the admin and use /api/admin/.")
+    session_version = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Raised by every logout; older access tokens stop working."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

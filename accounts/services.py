@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
 from rest_framework_simplejwt.exceptions import TokenError
@@ -20,7 +20,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from accounts import tokens
 from accounts.addresses import normalize_email
 from accounts.emails import email_send, public_url
-from accounts.models import PersonalAccessToken, User
+from accounts.models import SESSION_VERSION_CLAIM, PersonalAccessToken, User
 from config.api.exceptions import Conflict, EmailNotVerified
 from tenants.audit import audit_record
 from tenants.models import Membership, Tenant
@@ -103,8 +103,11 @@ def _session_payload(refresh: RefreshToken) -> dict:
 
 
 def session_issue(*, user: User) -> dict:
-    """A new access/refresh pair; the refresh token is recorded as outstanding."""
-    return _session_payload(RefreshToken.for_user(user))
+    """A new access/refresh pair; the refresh token is recorded as outstanding. Both carry the
+    account's session version (the access token copies the refresh token's claims)."""
+    refresh = RefreshToken.for_user(user)
+    refresh[SESSION_VERSION_CLAIM] = user.session_version
+    return _session_payload(refresh)
 
 
 @transaction.atomic
@@ -171,7 +174,13 @@ def session_refresh(*, refresh: str) -> dict:
 
 @transaction.atomic
 def session_logout(*, refresh: str) -> None:
-    _blacklist_once(_decode_refresh(refresh))
+    """The refresh token dies, and so does the access token issued with it: an access token is
+    stateless until it expires, so the account's session version goes up and every access token
+    carrying an older one is refused. Other sessions refresh once (their refresh tokens live on)
+    and go on; that is the price of not looking a denylist up on every request."""
+    token = _decode_refresh(refresh)
+    _blacklist_once(token)
+    User.objects.filter(pk=token.payload.get("user_id")).update(session_version=F("session_version") + 1)
 
 
 def refresh_tokens_revoke_all(*, user: User) -> int:
@@ -205,17 +214,20 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
         raise ValidationError({"old_password": ["The current password is wrong."]})
     _set_password(user=user, password=new_password, field="new_password")
     audit_record(action="user.password_change", target=user, actor=user)
-    return session_issue(user=user)
+    return session_issue(user=user)  # after the revocation above, so this session lives
 
 
 def _set_password(*, user: User, password: str, field: str) -> None:
+    """Access tokens die with the old hash; refresh tokens and personal access tokens are
+    revoked: a new password is what one sets after a suspected compromise, and a token minted
+    with the stolen session must not outlive it."""
     try:
         password_validation.validate_password(password, user)
     except DjangoValidationError as exc:
         raise ValidationError({field: list(exc.messages)})
     user.set_password(password)
     user.save(update_fields=["password", "updated_at"])
-    refresh_tokens_revoke_all(user=user)
+    _deactivate_credentials(user)
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from accounts.authentication import authenticate_personal_token
-from accounts.models import PersonalAccessToken
+from accounts.models import SESSION_VERSION_CLAIM, PersonalAccessToken
 from apikeys import credentials
 from apikeys.authentication import authenticate_api_key
 from apikeys.gateway.snapshots import build_key_snapshot
@@ -71,6 +71,9 @@ class BearerCredentialAuthentication(BaseAuthentication):
         except (InvalidToken, TokenError) as exc:
             raise AuthenticationFailed("Invalid or expired token.") from exc
         user = self._jwt.get_user(validated)
+        # Tokens from before session versions existed carry none: version 0, the default.
+        if validated.get(SESSION_VERSION_CLAIM, 0) != user.session_version:
+            raise AuthenticationFailed("This session has ended; sign in again or refresh.")
         return user, validated
 
     def authenticate_header(self, request) -> str:

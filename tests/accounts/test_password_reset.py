@@ -1,6 +1,7 @@
 """Password reset: 202 for any address, a single-use link by e-mail, sessions die."""
 import pytest
 
+from accounts.services import personal_token_create
 from tests.accounts.conftest import token_from
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -47,6 +48,17 @@ def test_the_reset_link_sets_the_password_once_and_kills_sessions(api_client, ou
     api_client.credentials()
     login = api_client.post("/api/v1/auth/login", {"email": user.email, "password": NEW_PASSWORD}, format="json")
     assert login.status_code == 200
+
+
+def test_a_reset_revokes_personal_tokens(api_client, outbox):
+    user = UserFactory()
+    _token, raw = personal_token_create(user=user, name="laptop")
+    request_reset(api_client, user.email)
+
+    assert confirm(api_client, token_from(outbox[0])).status_code == 200
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api_client.get("/api/v1/auth/me").status_code == 401
 
 
 def test_a_reset_is_validated_by_djangos_password_validators(api_client, outbox):

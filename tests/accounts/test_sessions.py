@@ -218,3 +218,42 @@ def test_the_periodic_flush_drops_only_expired_refresh_token_rows(user):
     flush_expired_sessions()
 
     assert list(OutstandingToken.objects.values_list("jti", flat=True)) == [live["jti"]]
+
+
+def test_logout_kills_that_sessions_access_token_too(api_client, user):
+    session = login(api_client, user).json()
+    assert bearer(session["access"]).get(ME).status_code == 200
+
+    assert api_client.post("/api/v1/auth/logout", {"refresh": session["refresh"]}, format="json").status_code == 204
+
+    response = bearer(session["access"]).get(ME)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "AUTHENTICATION_FAILED"
+
+
+def test_after_a_logout_other_sessions_refresh_once_and_go_on(api_client, user):
+    """Logout bumps the account's session version: every access token issued before it fails,
+    but the other sessions' refresh tokens still work and mint access tokens that do."""
+    leaving, staying = login(api_client, user).json(), login(api_client, user).json()
+    api_client.post("/api/v1/auth/logout", {"refresh": leaving["refresh"]}, format="json")
+
+    assert bearer(staying["access"]).get(ME).status_code == 401
+    renewed = api_client.post("/api/v1/auth/refresh", {"refresh": staying["refresh"]}, format="json")
+    assert renewed.status_code == 200
+    assert bearer(renewed.json()["access"]).get(ME).status_code == 200
+    assert api_client.post("/api/v1/auth/refresh", {"refresh": leaving["refresh"]}, format="json").status_code == 401
+
+
+def test_a_password_change_revokes_personal_tokens(user):
+    client = bearer(str(AccessToken.for_user(user)))
+    token = client.post("/api/v1/auth/tokens", {"name": "ci"}, format="json").json()["token"]
+    assert bearer(token).get(ME).status_code == 200
+
+    changed = client.post(
+        "/api/v1/auth/password/change",
+        {"old_password": DEFAULT_PASSWORD, "new_password": "a-whole-new-passphrase-9"}, format="json",
+    )
+
+    assert changed.status_code == 200
+    assert bearer(token).get(ME).status_code == 401
+    assert bearer(changed.json()["access"]).get("/api/v1/auth/tokens").json()["count"] == 0
