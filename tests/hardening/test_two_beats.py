@@ -2,10 +2,10 @@
 
 Real processes against a private database and broker (tests/orchestration/test_worker_kill.py's
 `private_env`): two beats and one worker run until both beats have sent the every-minute
-cluster's cron tick of the same minute and the worker has run every send (or longer, by hand,
-with `HARDENING_BEAT_SECONDS`). Every node is checked at most once per interval, and each tick
-starts one run. Progress is read from the processes' own logs, kept under the test's tmp_path
-and shown on failure; every wait is bounded.
+cluster's cron tick of the same minute, every node was checked twice and the worker has run
+every scheduled send (or longer, by hand, with `HARDENING_BEAT_SECONDS`). Every node is checked
+at most once per interval, and each tick starts one run. Progress is read from the processes'
+own logs, kept under the test's tmp_path and shown on failure; every wait is bounded.
 """
 import json
 import os
@@ -107,12 +107,15 @@ def test_two_beats_check_each_node_once_per_interval_and_start_one_run_per_tick(
                                       "w1@%h", "--without-heartbeat", "--without-mingle", "--without-gossip")}
         processes.update({name: celery(private_env, logs[name], *args) for name, args in beats.items()})
         try:
-            def both_beats_sent_one_tick():
+            def both_beats_sent_one_tick_and_every_node_was_checked_twice():
                 minutes = [{m for m, _ in log_lines(logs[name], entry)} for name in beats]
-                return (minutes[0] & minutes[1]) and time.monotonic() - started >= minimum
+                if not (minutes[0] & minutes[1]) or time.monotonic() - started < minimum:
+                    return False
+                checks = driver(private_env, "report")["checks"]  # a process start: only once the logs agree
+                return len(checks) == NODES and min(len(times) for times in checks.values()) >= 2
 
-            wait_until(both_beats_sent_one_tick, TICK_TIMEOUT + minimum, "both beats to send the same cron tick",
-                       logs, processes)
+            wait_until(both_beats_sent_one_tick_and_every_node_was_checked_twice, TICK_TIMEOUT + minimum,
+                       "both beats to send the same cron tick and every node to be checked twice", logs, processes)
             for name in beats:
                 stop(processes.pop(name))
             sends = sum(len(log_lines(logs[name], entry)) for name in beats)
