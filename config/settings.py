@@ -296,6 +296,9 @@ LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60.0)
 # A step still `queued` this long after it became due lost its message (the broker was down or
 # the process died between commit and publish): the reaper sends it again (same claim token).
 ORCHESTRATION_RESEND_AFTER_SECONDS = env.int("ORCHESTRATION_RESEND_AFTER_SECONDS", default=600)
+# A pure step whose worker was lost (killed, out of memory, past its hard time limit) is run
+# again at most this many times; the next redelivery fails it instead of looping for ever.
+ORCHESTRATION_MAX_REDELIVERIES = env.int("ORCHESTRATION_MAX_REDELIVERIES", default=3)
 
 # --- Monitoring -----------------------------------------------------------------------------
 MONITORING_DEFAULT_INTERVAL_SECONDS = env.int("MONITORING_DEFAULT_INTERVAL_SECONDS", default=60)

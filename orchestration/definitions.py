@@ -9,6 +9,7 @@ collects every problem at once, each with the line and column of the node it con
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import yaml
 from celery.schedules import crontab
 
 from orchestration.satellites import get_satellite, input_errors
-from orchestration.satellites.builtin import compile_expression
+from orchestration.satellites.expressions import compile_expression
 from orchestration.templating import Reference, TemplateError, references
 
 MAX_BYTES = 256 * 1024
@@ -86,6 +87,22 @@ class LimitedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_yaml_int(self, node):
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # Python refuses to convert more than 4,300 digits
+            raise _Refused("an integer with too many digits", node.start_mark) from None
+
+    def construct_yaml_float(self, node):
+        value = super().construct_yaml_float(node)
+        if not math.isfinite(value):  # JSON has no infinity or NaN; PostgreSQL refuses them
+            raise _Refused("a number that is not finite (JSON has no .inf or .nan)", node.start_mark)
+        return value
+
+
+LimitedLoader.add_constructor("tag:yaml.org,2002:int", LimitedLoader.construct_yaml_int)
+LimitedLoader.add_constructor("tag:yaml.org,2002:float", LimitedLoader.construct_yaml_float)
 
 
 def _expanded_size(root: yaml.Node) -> int:

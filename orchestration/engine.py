@@ -32,6 +32,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from config.api.exceptions import Conflict
 from monitoring import live
 from orchestration import step_sql, vault
+from orchestration.budget import Budget, BudgetExceeded, json_size
 from orchestration.definitions import check_run_inputs
 from orchestration.models import (
     TERMINAL_STEP_STATUSES,
@@ -782,6 +783,7 @@ def step_execute(
         if errors:
             raise TemplateError("invalid inputs: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
         output = sat.func(inputs, ctx)
+        json_size(output, Budget(MAX_OUTPUT_BYTES, "the step's output"))  # before dumping it
         encoded = json.dumps(output, default=str)
         if len(encoded) > MAX_OUTPUT_BYTES:
             raise SatelliteError(f"output is larger than {MAX_OUTPUT_BYTES // 1024} KiB")
@@ -790,7 +792,7 @@ def step_execute(
         outcome = Outcome(StepStatus.CANCELLED, error="cancelled", retryable=False)
     except (StepTimedOut, SoftTimeLimitExceeded):
         outcome = Outcome(StepStatus.TIMED_OUT, error=f"exceeded its timeout of {spec['timeout_seconds']}s")
-    except (TemplateError, vault.SecretUnreadable) as exc:
+    except (TemplateError, vault.SecretUnreadable, BudgetExceeded) as exc:
         outcome = Outcome(StepStatus.FAILED, error=str(exc), retryable=False)
     except SatelliteError as exc:
         outcome = Outcome(StepStatus.FAILED, error=str(exc) or "failed")
@@ -1011,7 +1013,7 @@ def run_retry(*, run: Run, actor=None) -> Run:
         step.task_id = ""
         step.queued_at = step.started_at = step.finished_at = step.deadline_at = None
         step.remaining_deps = sum(1 for dep in graph.steps[sid]["depends_on"] if dep in reset)
-        step.failed_deps = 0
+        step.failed_deps = step.redeliveries = 0
     StepRun.objects.bulk_update(
         [steps[sid] for sid in reset],
         [
@@ -1026,6 +1028,7 @@ def run_retry(*, run: Run, actor=None) -> Run:
             "deadline_at",
             "remaining_deps",
             "failed_deps",
+            "redeliveries",
         ],
         batch_size=500,
     )
@@ -1065,6 +1068,33 @@ def steps_reap(*, at=None) -> int:
         reaped += _isolated(partial(_reap_one, step_pk, run_pk, at), "time out a step", step_pk)
     IdempotencyRecord.objects.filter(created_at__lt=at - IDEMPOTENCY_TTL).delete()
     return reaped
+
+
+def step_lost(*, step_pk, task_id: str) -> bool:
+    """The worker running this delivery was lost (killed, out of memory, past its hard time
+    limit); called by the worker's main process. A claimed step is left to the reaper's
+    timeout. An unclaimed (pure) one is still `queued` and would be handed out again for ever
+    — a step that kills its worker kills every worker it reaches — so the losses are counted
+    and past ORCHESTRATION_MAX_REDELIVERIES the step fails. Returns whether it failed it."""
+    from django.conf import settings
+
+    current = StepRun.objects.filter(pk=step_pk, task_id=task_id, status=StepStatus.QUEUED)
+    if not current.update(redeliveries=F("redeliveries") + 1):
+        return False
+    row = current.values_list("redeliveries", "run_id", "step_id", "attempts").first()
+    if row is None or row[0] <= settings.ORCHESTRATION_MAX_REDELIVERIES:
+        return False
+    lost, run_pk, step_id, attempts = row
+    context = run_context(str(run_pk))
+    if context is None or step_id not in context.graph.steps:
+        return False
+    error = (
+        f"its worker was lost {lost} times while running it (killed, out of memory or past its hard "
+        f"time limit): given up after {lost - 1} redeliveries"
+    )
+    attempt = Attempt(str(step_pk), task_id, context, step_id, attempts + 1, "", claimed=False, started_at=now())
+    step_complete(attempt, Outcome(StepStatus.FAILED, error=error, retryable=False, log_line=error))
+    return True
 
 
 def steps_resend(*, at=None) -> int:

@@ -14,9 +14,11 @@ import re
 from django.conf import settings
 
 from config import outbound
+from orchestration.budget import Budget
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 MAX_RESPONSE_BYTES = 2_000_000
+MAX_PROMPT_CHARS = 1024 * 1024  # a rendered prompt; far above what a model's context holds
 
 
 class LLMError(Exception):
@@ -40,7 +42,17 @@ def render_prompt(template: str, *, input, title: str = "", description: str = "
     values = {"input": _as_text(input), "title": title, "description": description}
     if isinstance(input, dict):
         values.update({k: _as_text(v) for k, v in input.items() if isinstance(k, str)})
-    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+    # Counted as it is built: a prompt naming a large input thousands of times stops at the
+    # limit instead of allocating gigabytes first.
+    budget = Budget(MAX_PROMPT_CHARS, "the rendered prompt", "characters")
+    budget.charge(len(template))
+
+    def substitute(match: re.Match) -> str:
+        text = values.get(match.group(1), match.group(0))
+        budget.charge(len(text))
+        return text
+
+    return PLACEHOLDER.sub(substitute, template)
 
 
 def complete(*, model: str, system: str, user, timeout: float | None = None) -> dict:

@@ -209,6 +209,9 @@ class StepRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # Deliveries of the current attempt of a pure (unclaimed) step that reached a worker again
+    # after its worker was lost; past ORCHESTRATION_MAX_REDELIVERIES the step fails.
+    redeliveries = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["position"]

@@ -100,7 +100,7 @@ def queue(*, tokens: list[tuple], queued_at, batch_size: int = 500) -> None:
             for step_pk, token in batch:
                 params += [_prep(StepRun, "id", step_pk), token]
             cursor.execute(
-                f"UPDATE {STEP} SET status = %s, queued_at = %s, task_id = batch.column2 "
+                f"UPDATE {STEP} SET status = %s, queued_at = %s, task_id = batch.column2, redeliveries = 0 "
                 f"FROM (VALUES {values}) AS batch WHERE {STEP}.id = batch.column1",
                 params,
             )

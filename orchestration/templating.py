@@ -12,12 +12,16 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from orchestration.budget import Budget, json_size
+
 TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 WHOLE = re.compile(r"^\s*\$\{\{(.*?)\}\}\s*$", re.S)
 PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\])*$")
 PART = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
 ROOTS = ("inputs", "steps", "secrets", "run")
 RUN_FIELDS = ("id", "cluster", "version")
+# A step's inputs once templates are resolved, as JSON; the largest run input is a 1 MiB body.
+MAX_RENDERED_BYTES = 2 * 1024 * 1024
 
 
 class TemplateError(ValueError):
@@ -100,22 +104,39 @@ def lookup(ref: Reference, context: dict, secret: Callable[[str], str]):
     return current
 
 
-def render(value, context: dict, secret: Callable[[str], str]):
-    """Resolve every template in `value` against `context` (`inputs`, `steps`, `run`)."""
+def render(value, context: dict, secret: Callable[[str], str], budget: Budget | None = None):
+    """Resolve every template in `value` against `context` (`inputs`, `steps`, `run`).
+
+    `budget` (default: MAX_RENDERED_BYTES) is charged with the JSON size of what is produced,
+    as it is produced: a string naming a large value thousands of times stops at the limit
+    (BudgetExceeded) instead of building it first."""
+    if budget is None:
+        budget = Budget(MAX_RENDERED_BYTES, "the step's inputs after templating")
     if isinstance(value, str):
         if "${{" not in value:
+            budget.charge(len(value) + 2)
             return value
         whole = WHOLE.match(value)
         if whole and value.count("${{") == 1:
-            return lookup(parse_reference(whole.group(1)), context, secret)
+            resolved = lookup(parse_reference(whole.group(1)), context, secret)
+            json_size(resolved, budget)
+            return resolved
 
         def substitute(match: re.Match) -> str:
             resolved = lookup(parse_reference(match.group(1)), context, secret)
-            return resolved if isinstance(resolved, str) else json.dumps(resolved)
+            if isinstance(resolved, str):
+                budget.charge(len(resolved))
+                return resolved
+            json_size(resolved, budget)
+            return json.dumps(resolved)
 
+        budget.charge(len(value))
         return TEMPLATE.sub(substitute, value)
     if isinstance(value, dict):
-        return {k: render(v, context, secret) for k, v in value.items()}
+        budget.charge(2 + sum(len(k) + 3 for k in value))
+        return {k: render(v, context, secret, budget) for k, v in value.items()}
     if isinstance(value, list):
-        return [render(v, context, secret) for v in value]
+        budget.charge(2 + len(value))
+        return [render(v, context, secret, budget) for v in value]
+    json_size(value, budget)
     return value

@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 
-import jmespath
-from jmespath.exceptions import JMESPathError
-
 from config import outbound
+from orchestration.satellites import expressions
 from orchestration.satellites.registry import SatelliteError, StepContext, satellite
 
 ANY_OBJECT = {"type": "object"}
@@ -135,14 +133,6 @@ def http_request(inputs: dict, ctx: StepContext) -> dict:
     }
 
 
-def compile_expression(expression: str):
-    """Compile a JMESPath expression; raises ValueError with the parser's message."""
-    try:
-        return jmespath.compile(expression)
-    except JMESPathError as exc:
-        raise ValueError(str(exc).strip().splitlines()[0]) from exc
-
-
 @satellite(
     "json.transform",
     description="Evaluates a JMESPath `expression` over `data` (a safe query language; never eval).",
@@ -163,8 +153,8 @@ def json_transform(inputs: dict, ctx: StepContext) -> dict:
         with contextlib.suppress(ValueError):
             data = json.loads(data)
     try:
-        result = compile_expression(inputs["expression"]).search(data)
-    except (ValueError, JMESPathError) as exc:
+        result = expressions.evaluate(inputs["expression"], data)
+    except ValueError as exc:
         raise SatelliteError(f"expression error: {exc}")
     return {"result": result}
 

@@ -5,6 +5,7 @@ by the environment (the test's private ones), prints JSON.
     python -m tests.orchestration.kill_driver redeliver <step_pk>
     python -m tests.orchestration.kill_driver state <run_id>
     python -m tests.orchestration.kill_driver reap
+    python -m tests.orchestration.kill_driver crash     (an execution of a pure step that kills its worker)
 """
 
 import json
@@ -46,6 +47,12 @@ def main(command: str, *args: str) -> object:
         cluster = services.cluster_create(tenant=tenant, definition=DEFINITION)
         run = engine.run_trigger(cluster=cluster, inputs={"url": args[0]})
         return {"run_id": str(run.pk), "step_pk": str(run.steps.get(step_id="effect").pk)}
+    if command == "crash":
+        import tests.orchestration.crash_satellite  # noqa: F401  (registers test.crash)
+
+        tenant = Tenant.objects.create(name="Crash test", slug="crash-test")
+        run = engine.execution_create(tenant=tenant, satellite="test.crash", inputs={})
+        return {"run_id": str(run.pk), "step_pk": str(run.steps.get().pk)}
     if command == "redeliver":
         # What the broker does with an unacknowledged message once its worker is gone: the
         # same task id (claim token) and arguments, delivered again.

@@ -75,7 +75,7 @@ def driver(env, *args) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def start_worker(env, name: str) -> subprocess.Popen:
+def start_worker(env, name: str, *options: str, log=subprocess.DEVNULL) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -84,8 +84,7 @@ def start_worker(env, name: str) -> subprocess.Popen:
             "-A",
             "config",
             "worker",
-            "-P",
-            "solo",
+            *(options or ("-P", "solo")),
             "-n",
             f"{name}@%h",
             "--without-heartbeat",
@@ -97,8 +96,8 @@ def start_worker(env, name: str) -> subprocess.Popen:
         cwd=ROOT,
         env=env,
         start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
     )
 
 
@@ -153,3 +152,36 @@ def test_a_killed_worker_never_repeats_a_steps_side_effect(private_env):
     assert state["steps"]["effect"]["status"] == "timed_out"
     assert state["steps"]["after"] == {"status": "succeeded", "attempts": 1, "error": ""}
     assert state["status"] == "timed_out"
+
+
+def test_a_pure_step_that_kills_every_worker_fails_after_a_bounded_number_of_redeliveries(private_env, tmp_path):
+    """A pure step is not claimed, so a lost worker leaves it `queued` and the broker hands the
+    message out again (acks_late, reject_on_worker_lost): without a bound it would kill worker
+    after worker for ever. ORCHESTRATION_MAX_REDELIVERIES=2: it runs 1 + 2 times, then fails."""
+    env = {**private_env, "CRASH_LOG": str(tmp_path / "crashes"), "ORCHESTRATION_MAX_REDELIVERIES": "2"}
+    ids = driver(env, "crash")
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "w") as log:
+        worker = start_worker(
+            env, "crasher", "-P", "prefork", "-c", "1", "-I", "tests.orchestration.crash_satellite", log=log
+        )
+        try:
+            state = wait_until(
+                lambda: (s := driver(env, "state", ids["run_id"]))["status"] != "running" and s,
+                120,
+                "the execution to end",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; worker log:\n{log_path.read_text()[-4000:]}") from None
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(15)
+    runs = (tmp_path / "crashes").read_text().split()
+    assert len(runs) == 3, runs
+    assert len(set(runs)) == 3  # each run killed a fresh worker process
+    assert state["status"] == "failed"
+    assert state["steps"]["main"]["status"] == "failed"
+    assert state["steps"]["main"]["error"] == (
+        "its worker was lost 3 times while running it (killed, out of memory or past its hard time limit): "
+        "given up after 2 redeliveries"
+    )
