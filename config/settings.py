@@ -203,7 +203,13 @@ CELERY_DB_REUSE_MAX = 10**9
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler, retrying through database outages (config/beat.py).
+CELERY_BEAT_SCHEDULER = "config.beat:ResilientDatabaseScheduler"
+# How often beat re-reads every schedule from the database (django-celery-beat: 5 minutes).
+BEAT_FULL_SYNC_SECONDS = env.int("BEAT_FULL_SYNC_SECONDS", default=300)
+# Beat's heartbeat (every 30 s, recorded by a worker) older than this: readiness answers 503
+# with `beat: stale` and the dashboard shows beat late. Three missed ticks.
+BEAT_STALE_AFTER_SECONDS = env.int("BEAT_STALE_AFTER_SECONDS", default=90)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Every periodic task is declared here, in one place (see README "Background work").

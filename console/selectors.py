@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -18,8 +19,6 @@ logger = logging.getLogger("groundstation.console")
 
 STATUSES = [s.value for s in Status]
 RUN_STATUSES = [s.value for s in RunStatus]
-# Beat sends its heartbeat every 30 s; three missed ticks mean beat (or every worker) is gone.
-BEAT_LATE_AFTER = timedelta(seconds=90)
 # A worker that ran no heartbeat for this long no longer counts as seen.
 WORKER_SEEN_WITHIN = timedelta(minutes=10)
 GROUPS_SHOWN = 12
@@ -194,7 +193,7 @@ def celery_health(now: datetime) -> dict:
     beat = next((b for b in beats if b.key == "beat"), None)
     if beat is None:
         beat_state = "never"
-    elif now - beat.seen_at > BEAT_LATE_AFTER:
+    elif now - beat.seen_at > timedelta(seconds=settings.BEAT_STALE_AFTER_SECONDS):
         beat_state = "late"
     else:
         beat_state = "ok"

@@ -2,16 +2,19 @@
 import hmac
 import logging
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
 
 from config.api.errors import error_response
-from config.celery import app as celery_app
+from config.celery import check_broker
+from monitoring.models import Heartbeat
 
 logger = logging.getLogger("groundstation.health")
 
@@ -33,12 +36,17 @@ def _check_cache() -> None:
         raise RuntimeError("cache did not return what was written")
 
 
-def _check_broker() -> None:
-    with celery_app.connection_for_write() as connection:
-        connection.ensure_connection(max_retries=1, timeout=2)
+CHECKS = {"database": _check_database, "cache": _check_cache, "broker": check_broker}
 
 
-CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+def _beat_state() -> str:
+    """`ok`, `stale` (its last heartbeat, as a worker recorded it, is older than
+    BEAT_STALE_AFTER_SECONDS: beat or every worker is gone), or `unknown` (never seen: a fresh
+    install, which must not keep the web side out of service)."""
+    seen = Heartbeat.objects.filter(key="beat").values_list("seen_at", flat=True).first()
+    if seen is None:
+        return "unknown"
+    return "stale" if timezone.now() - seen > timedelta(seconds=settings.BEAT_STALE_AFTER_SECONDS) else "ok"
 
 
 @require_GET
@@ -51,7 +59,15 @@ def readiness(request):
         except Exception as exc:  # any failure of a dependency means "not ready", never a 500
             logger.warning("readiness check failed", extra={"dependency": name, "error": type(exc).__name__})
             states[name] = "unavailable"
-    ready = all(state == "ok" for state in states.values())
+    if states["database"] == "ok":
+        try:
+            states["beat"] = _beat_state()
+        except Exception as exc:
+            logger.warning("readiness check failed", extra={"dependency": "beat", "error": type(exc).__name__})
+            states["beat"] = "unavailable"
+        if states["beat"] == "stale":
+            logger.warning("readiness: beat is stale", extra={"after_seconds": settings.BEAT_STALE_AFTER_SECONDS})
+    ready = all(state in ("ok", "unknown") for state in states.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": states}, status=200 if ready else 503)
 
 

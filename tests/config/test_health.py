@@ -1,5 +1,10 @@
 """/health never touches the database; /health/ready reports each dependency, 503 not 500."""
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
+
+from monitoring import services
 
 
 def test_liveness_needs_no_database(client):
@@ -13,7 +18,27 @@ def test_liveness_needs_no_database(client):
 def test_readiness_is_ok_when_every_dependency_answers(client):
     response = client.get("/health/ready")
     assert response.status_code == 200, response.content
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok", "broker": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "cache": "ok", "broker": "ok", "beat": "unknown"},  # never seen: a fresh install
+    }
+
+
+@pytest.mark.django_db
+def test_readiness_is_503_with_beat_stale_when_its_last_heartbeat_is_too_old(client, settings):
+    settings.BEAT_STALE_AFTER_SECONDS = 90
+    beat = services.heartbeat_record(key="beat", sent_at=timezone.now(), worker="w1@host")
+    response = client.get("/health/ready")
+    assert response.status_code == 200, response.content
+    assert response.json()["checks"]["beat"] == "ok"
+
+    type(beat).objects.filter(pk=beat.pk).update(seen_at=timezone.now() - timedelta(seconds=91))
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "cache": "ok", "broker": "ok", "beat": "stale"},
+    }
 
 
 def test_readiness_is_503_when_the_database_is_unreachable(client, unreachable_database):

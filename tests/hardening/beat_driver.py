@@ -2,6 +2,7 @@
 
     python -m tests.hardening.beat_driver setup <port> <nodes>
     python -m tests.hardening.beat_driver report
+    python -m tests.hardening.beat_driver probe <name>    (a PeriodicTask every second)
 """
 import json
 import os
@@ -50,6 +51,14 @@ def main(command: str, *args: str) -> object:
         ).values_list("minute", flat=True):
             runs[minute.isoformat()] = runs.get(minute.isoformat(), 0) + 1
         return {"checks": checks, "scheduled_runs_per_minute": runs}
+    if command == "probe":
+        from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+        every, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
+        task = PeriodicTask.objects.create(
+            name=args[0], task="monitoring.tasks.heartbeat", interval=every, kwargs=json.dumps({"key": args[0]})
+        )
+        return {"id": task.pk}
     raise SystemExit(f"unknown command {command}")
 
 
