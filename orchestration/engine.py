@@ -27,6 +27,7 @@ from typing import NamedTuple
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef
+from kombu.exceptions import OperationalError as KombuOperationalError
 from rest_framework.exceptions import NotFound, ValidationError
 
 from config.api.exceptions import Conflict
@@ -474,6 +475,19 @@ class StepMessage(NamedTuple):
 
 
 def _send_all(sends: list[StepMessage], countdown: float) -> None:
+    """Publish committed steps. A broker that is down leaves them `queued`: the reaper sends
+    them again once they are ORCHESTRATION_RESEND_AFTER_SECONDS overdue (the work was saved, so
+    this is no error for whoever committed it)."""
+    try:
+        _publish_all(sends, countdown)
+    except (KombuOperationalError, OSError) as exc:
+        logger.error(
+            "broker unreachable: steps left queued for the reaper to send again",
+            extra={"steps": len(sends), "error": type(exc).__name__},
+        )
+
+
+def _publish_all(sends: list[StepMessage], countdown: float) -> None:
     from orchestration.tasks import execute_step
 
     # One producer (one broker connection) for the whole batch, as Celery's group() does: a

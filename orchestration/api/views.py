@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -23,10 +24,11 @@ from rest_framework.response import Response
 
 from config.api import access
 from config.api.authentication import presented_credential
-from config.api.exceptions import Conflict
+from config.api.exceptions import Conflict, ServiceUnavailable
 from config.api.pagination import TimeSeriesCursorPagination
 from config.api.parsers import JSONParser
 from config.api.tenancy import TenantScopedViewSet
+from config.celery import check_broker
 from orchestration import engine, selectors, services
 from orchestration.api import permissions as policy
 from orchestration.api.filters import AgentFilter, AgentTaskFilter, ClusterFilter, ExecutionFilter, RunFilter
@@ -49,6 +51,8 @@ from orchestration.api.serializers import (
 from orchestration.models import TERMINAL_RUN_STATUSES, Agent, AgentTask, Cluster, Execution, Run, Secret
 from orchestration.satellites import all_satellites, get_satellite, input_errors
 
+logger = logging.getLogger("groundstation.orchestration")
+
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
@@ -67,6 +71,7 @@ SSE_MAX_BYTES = 8 * 1024 * 1024
 # How often a stream re-checks the credential it was opened with (against the database): a
 # revoked key, a removed member or a suspended tenant ends it within this time.
 SSE_ACCESS_RECHECK_SECONDS = 2.0
+BROKER_RETRY_AFTER_SECONDS = 10
 
 
 class ExecutionRateLimited:
@@ -74,6 +79,20 @@ class ExecutionRateLimited:
     (default 10/minute per tenant)."""
 
     rate_limit_class = "execution"
+
+    @staticmethod
+    def require_broker() -> None:
+        """Refuse new work while the broker is down, before anything is saved: a 503 tells the
+        client to retry, and the retry must not find the run already made. (A broker lost
+        after this check only delays the run: it is saved, its steps wait `queued`, and the
+        reaper sends them when the broker is back.)"""
+        try:
+            check_broker()
+        except Exception as exc:  # whatever the transport raises: not ready to take work
+            logger.warning("broker unreachable: work refused", extra={"error": type(exc).__name__})
+            refused = ServiceUnavailable("The task queue is unavailable; nothing was started. Retry later.")
+            refused.headers = {"Retry-After": str(BROKER_RETRY_AFTER_SECONDS)}
+            raise refused from None
 
 
 class IdempotentMixin:
@@ -168,6 +187,7 @@ class SatelliteExecuteViewSet(ExecutionRateLimited, IdempotentMixin, TenantScope
             raise ValidationError(errors)
 
         def make() -> Response:
+            self.require_broker()
             run = engine.execution_create(
                 tenant=self.tenant,
                 satellite=sat.name,
@@ -266,6 +286,7 @@ class ClusterTriggerViewSet(ExecutionRateLimited, IdempotentMixin, TenantScopedV
         serializer.is_valid(raise_exception=True)
 
         def make() -> Response:
+            self.require_broker()
             run = engine.run_trigger(cluster=cluster, inputs=serializer.validated_data["inputs"], actor=self.actor())
             run = selectors.run_list(tenant=self.tenant).get(pk=run.pk)
             return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
@@ -431,7 +452,9 @@ class RunRetryViewSet(ExecutionRateLimited, TenantScopedViewSet):
     )
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
-        run = engine.run_retry(run=self.get_object(), actor=self.actor())
+        run = self.get_object()
+        self.require_broker()
+        run = engine.run_retry(run=run, actor=self.actor())
         run = Run.objects.prefetch_related("steps").get(pk=run.pk)
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
