@@ -16,7 +16,7 @@ def test_the_mailed_verification_link_verifies_in_a_browser(browser, live_server
                                                             screenshot):
     settings.PUBLIC_BASE_URL = live_server.url  # the address this run serves, port included
     registered = httpx.post(f"{live_server.url}/api/v1/auth/register",
-                            json={"email": "first@example.com", "password": PASSWORD, "name": "First"})
+                            json={"email": "first@example.com", "password": PASSWORD, "name": "First"}, timeout=60)
     assert registered.status_code == 201, registered.text
     link = re.search(r"(http://\S+/auth/verify-email\?token=\S+)", outbox[-1].body).group(1)
     assert link.startswith(live_server.url + "/")
@@ -33,5 +33,5 @@ def test_the_mailed_verification_link_verifies_in_a_browser(browser, live_server
     screenshot("-verified")
     assert User.objects.get(email="first@example.com").verification_status == "verified"
     login = httpx.post(f"{live_server.url}/api/v1/auth/login",
-                       json={"email": "first@example.com", "password": PASSWORD})
+                       json={"email": "first@example.com", "password": PASSWORD}, timeout=60)
     assert login.status_code == 200, login.text

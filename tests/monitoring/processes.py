@@ -55,6 +55,9 @@ def private_database(base_env: dict, tmp_path: Path, *, postgres_url: str | None
             building = template.with_suffix(f".{uuid.uuid4().hex}.tmp")
             _migrate({**env, "DATABASE_URL": f"sqlite:///{building}"})
             building.replace(template)
+            for stale in TEMPLATES.glob("sqlite-*.sqlite3"):  # templates of older migrations
+                if stale != template:
+                    stale.unlink(missing_ok=True)
         database = tmp_path / "db.sqlite3"
         shutil.copyfile(template, database)
         env["DATABASE_URL"] = f"sqlite:///{database}"
