@@ -11,6 +11,9 @@ SHOWN_ELSEWHERE = {
     "orchestration.StepLog": "the run page's log panel",
     "orchestration.IdempotencyRecord": "internal replay cache, expired by the reaper",
     "monitoring.RollupWatermark": "internal bookkeeping of the rollup task",
+    "monitoring.LiveEvent": "the embedded live-event outbox, pruned by the pollers and the hourly purge",
+    "monitoring.MetricCounter": "platform-wide counters, read on /metrics and the dashboard",
+    "apikeys.PendingInvalidation": "durable record of a cache invalidation that failed during a Redis outage",
 }
 
 
