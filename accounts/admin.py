@@ -1,4 +1,5 @@
 """Operators' console for accounts: writes go through the same services as the API."""
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
@@ -7,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from rest_framework.exceptions import APIException
 
 from accounts import services
+from accounts.addresses import normalize_email
 from accounts.models import PersonalAccessToken, User
 from console.actions import confirm_first
 
@@ -27,6 +29,14 @@ class UserCreationForm(AdminUserCreationForm):
     class Meta:
         model = User
         fields = ("email", "name", "type")
+
+    def clean_email(self) -> str:
+        """The stored normal form, checked here so a look-alike of a taken address is a form
+        error rather than the service's refusal after validation."""
+        email = normalize_email(self.cleaned_data.get("email"))
+        if User.objects.filter(email=email).exists():
+            raise forms.ValidationError("An account with this e-mail address already exists.")
+        return email
 
 
 class UserChangeForm(DjangoUserChangeForm):

@@ -114,3 +114,15 @@ def test_audit_events_are_read_only(console, tenant):
     MembershipFactory(tenant=tenant)
     assert console.get("/admin/tenants/auditevent/").status_code == 200
     assert console.get("/admin/tenants/auditevent/add/").status_code == 403
+
+
+@pytest.mark.parametrize("address", ["TAKEIN@Example.com", "takeın@example.com"])
+def test_the_admin_refuses_a_new_user_whose_address_is_taken_in_any_spelling(console, address):
+    UserFactory(email="takein@example.com")
+    response = console.post(
+        "/admin/accounts/user/add/",
+        {"email": address, "name": "", "type": "human", "usable_password": "false"},
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert "already exists" in response.content.decode()
+    assert User.objects.count() == 2  # the operator and the existing account
