@@ -305,6 +305,9 @@ ORCHESTRATION_RESEND_AFTER_SECONDS = env.int("ORCHESTRATION_RESEND_AFTER_SECONDS
 # A pure step whose worker was lost (killed, out of memory, past its hard time limit) is run
 # again at most this many times; the next redelivery fails it instead of looping for ever.
 ORCHESTRATION_MAX_REDELIVERIES = env.int("ORCHESTRATION_MAX_REDELIVERIES", default=3)
+# Concurrent SSE log streams (GET /runs/{id}/logs, text/event-stream): 429 above these.
+SSE_MAX_STREAMS_PER_CREDENTIAL = env.int("SSE_MAX_STREAMS_PER_CREDENTIAL", default=5)
+SSE_MAX_STREAMS_PER_TENANT = env.int("SSE_MAX_STREAMS_PER_TENANT", default=50)
 
 # --- Monitoring -----------------------------------------------------------------------------
 MONITORING_DEFAULT_INTERVAL_SECONDS = env.int("MONITORING_DEFAULT_INTERVAL_SECONDS", default=60)

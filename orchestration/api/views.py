@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -48,6 +48,7 @@ from orchestration.api.serializers import (
     StepLogSerializer,
     TriggerSerializer,
 )
+from orchestration.api.streams import AsyncHeldStream, HeldStream, StreamSlot
 from orchestration.models import TERMINAL_RUN_STATUSES, Agent, AgentTask, Cluster, Execution, Run, Secret
 from orchestration.satellites import all_satellites, get_satellite, input_errors
 
@@ -362,12 +363,22 @@ class RunFollower:
             events.append(": keep-alive\n\n")
         return events, False, backlog
 
+    def poll_and_release(self) -> tuple[list[str], bool, bool]:
+        """A poll that gives its database connection back afterwards: a stream lives for up to
+        an hour and would otherwise hold a connection all that time (10 streams, 10
+        connections). Never inside a caller's transaction (tests)."""
+        try:
+            return self.poll()
+        finally:
+            if not connection.in_atomic_block:
+                connection.close()
+
 
 def follow_run(run_id, after_id: int = 0, still_allowed: Callable[[], bool] = lambda: True) -> Iterator[str]:
     """SSE stream for WSGI servers."""
     follower = RunFollower(run_id, after_id, still_allowed)
     while True:
-        events, finished, backlog = follower.poll()
+        events, finished, backlog = follower.poll_and_release()
         yield from events
         if finished:
             return
@@ -380,7 +391,7 @@ async def afollow_run(run_id, after_id: int = 0, still_allowed: Callable[[], boo
     """SSE stream for ASGI servers: a sync iterator would be buffered whole by Django there."""
     follower = RunFollower(run_id, after_id, still_allowed)
     while True:
-        events, finished, backlog = await sync_to_async(follower.poll)()
+        events, finished, backlog = await sync_to_async(follower.poll_and_release)()
         for event in events:
             yield event
         if finished:
@@ -430,8 +441,12 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
         if request.accepted_renderer.format == "event-stream":
             stream = afollow_run if isinstance(request._request, ASGIRequest) else follow_run
             credential, slug = presented_credential(request), self.tenant.slug
+            slot = StreamSlot(credential=credential or "", tenant_id=str(self.tenant.pk))
+            slot.acquire()  # 429 over SSE_MAX_STREAMS_PER_CREDENTIAL / _PER_TENANT
+            held = AsyncHeldStream if stream is afollow_run else HeldStream
             response = StreamingHttpResponse(
-                stream(run.pk, after, lambda: access.still_allowed(credential, slug)), content_type="text/event-stream"
+                held(stream(run.pk, after, lambda: access.still_allowed(credential, slug)), slot),
+                content_type="text/event-stream",
             )
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # let proxies pass events through at once
