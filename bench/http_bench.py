@@ -78,6 +78,7 @@ class ConnectionSampler:
     def __init__(self):
         self.admin = psycopg.connect(f"{PG}/postgres", autocommit=True)
         self.peak: Counter = Counter()
+        self.overall: Counter = Counter()
         self.total_peak = self.overall_peak = 0
         self._stop = threading.Event()
         self._thread = None
@@ -92,12 +93,16 @@ class ConnectionSampler:
     def _run(self):
         while not self._stop.is_set():
             rows = self.admin.execute(
-                "SELECT datname, count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1"
+                "SELECT CASE WHEN datname IN (%s, %s) THEN application_name ELSE 'others' END, count(*)"
+                " FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1",
+                [PLATFORM_DB, REFERENCE_DB],
             ).fetchall()
             for name, count in rows:
                 self.peak[name] = max(self.peak[name], count)
             self.total_peak = max(self.total_peak, sum(count for _, count in rows))
             self.overall_peak = max(self.overall_peak, self.total_peak)
+            for name, count in rows:
+                self.overall[name] = max(self.overall[name], count)
             time.sleep(0.05)
 
     def __exit__(self, *exc):
@@ -131,12 +136,18 @@ def platform_env(tmp: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "CELERY_", "WEB_"))}
     env.update(
         DEBUG="false", SECRET_KEY="bench-secret-key-not-for-production-0123456789abcdef",
-        ALLOWED_HOSTS="127.0.0.1", DATABASE_URL=f"{PG}/{PLATFORM_DB}", REDIS_URL=REDIS_URL,
+        ALLOWED_HOSTS="127.0.0.1", DATABASE_URL=f"{PG}/{PLATFORM_DB}?application_name=platform", REDIS_URL=REDIS_URL,
         # No TLS proxy in front of the benchmark: plain HTTP must not be redirected.
         SECURE_SSL_REDIRECT="false", LOG_LEVEL="WARNING", ENV_FILE=str(tmp / "empty.env"),
     )
     (tmp / "empty.env").write_text("")
     return env
+
+
+def named(env: dict, application: str) -> dict:
+    """The same environment, its PostgreSQL connections labelled (pg_stat_activity.application_name)."""
+    return {**env, "DATABASE_URL": env["DATABASE_URL"].replace("application_name=platform",
+                                                               f"application_name={application}")}
 
 
 def usage_rows(env: dict) -> int:
@@ -184,7 +195,7 @@ def main() -> None:
     out = subprocess.run([sys.executable, "-m", "bench.load_driver", "setup", "1", "", "20", "9"], cwd=ROOT, env=env,
                          check=True, capture_output=True, text=True)
     key = json.loads(out.stdout.strip().splitlines()[-1])["keys"][0]["secret"]
-    ref_env = {**env, "REFERENCE_DATABASE_URL": f"{PG}/{REFERENCE_DB}",
+    ref_env = {**env, "REFERENCE_DATABASE_URL": f"{PG}/{REFERENCE_DB}?application_name=reference",
                "DJANGO_SETTINGS_MODULE": "bench.reference.settings"}
     subprocess.run([sys.executable, "-m", "bench.reference.seed", REFERENCE_KEY], cwd=ROOT, env=ref_env, check=True)
 
@@ -202,11 +213,11 @@ def main() -> None:
         return processes[-1], log
 
     try:
-        web, web_log = start(web_command, env, "web")
-        start([str(BIN / "celery"), "-A", "config", "worker", "--concurrency", "2", "--loglevel", "WARNING"], env,
-              "worker")
-        start([str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "WARNING", "-s", str(tmp / "beat")], env,
-              "beat")
+        web, web_log = start(web_command, named(env, "platform-web"), "web")
+        start([str(BIN / "celery"), "-A", "config", "worker", "--concurrency", "2", "--loglevel", "WARNING"],
+              named(env, "platform-worker"), "worker")
+        start([str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "WARNING", "-s", str(tmp / "beat")],
+              named(env, "platform-beat"), "beat")
         ref, ref_log = start(ref_command, ref_env, "reference")
         if args.compare_asgi:
             asgi_port = free_port()
@@ -214,49 +225,52 @@ def main() -> None:
             asgi_command[1] = "bench.asgi_http:application"
             # Connections closed after each request: kept (CONN_MAX_AGE) they piled up per thread
             # to max_connections, on a PostgreSQL server that others share.
-            asgi, asgi_log = start(asgi_command, {**env, "DATABASE_CONN_MAX_AGE": "0"}, "asgi")
+            asgi, asgi_log = start(asgi_command, {**named(env, "asgi"), "DATABASE_CONN_MAX_AGE": "0"}, "asgi")
             wait_up(f"http://127.0.0.1:{asgi_port}/health", asgi, asgi_log)
         platform, reference = f"http://127.0.0.1:{platform_port}", f"http://127.0.0.1:{reference_port}"
         wait_up(f"{platform}/health", web, web_log)
         wait_up(f"{reference}/json", ref, ref_log)
         key_header = {"Authorization": f"Bearer {key}"}
         ref_key_header = {"Authorization": f"Bearer {REFERENCE_KEY}"}
+        # name → (URL, headers, the application_name whose PostgreSQL connections are counted)
         targets = {
-            "platform /health": (f"{platform}/health", {}),
-            "reference bare Django JSON": (f"{reference}/json", {}),
-            "platform 20-node list (key, limits, metering)": (f"{platform}/api/v1/nodes?page_size=20", key_header),
-            "reference bare DRF 20-row list": (f"{reference}/drf/items", {}),
-            "reference typical stack 20-row list": (f"{reference}/typical/items", ref_key_header),
+            "platform /health": (f"{platform}/health", {}, "platform-web"),
+            "reference bare Django JSON": (f"{reference}/json", {}, "reference"),
+            "platform 20-node list (key, limits, metering)": (f"{platform}/api/v1/nodes?page_size=20", key_header,
+                                                              "platform-web"),
+            "reference bare DRF 20-row list": (f"{reference}/drf/items", {}, "reference"),
+            "reference typical stack 20-row list": (f"{reference}/typical/items", ref_key_header, "reference"),
         }
         if args.compare_asgi:
-            targets["platform, HTTP via Django ASGI: /health"] = (f"http://127.0.0.1:{asgi_port}/health", {})
+            targets["platform, HTTP via Django ASGI: /health"] = (f"http://127.0.0.1:{asgi_port}/health", {}, "asgi")
             targets["platform, HTTP via Django ASGI: 20-node list"] = (
-                f"http://127.0.0.1:{asgi_port}/api/v1/nodes?page_size=20", key_header)
-        metered = 0
-        for url, headers in targets.values():  # warm up: pools, caches, key snapshots
+                f"http://127.0.0.1:{asgi_port}/api/v1/nodes?page_size=20", key_header, "asgi")
+        metered = in_flight_bound = 0
+        for url, headers, _app in targets.values():  # warm up: pools, caches, key snapshots
             result = wrk(url, 16, 3, headers)
-            metered += result["requests"] if "/api/v1/" in url else 0
+            if "/api/v1/" in url:
+                metered, in_flight_bound = metered + result["requests"], in_flight_bound + 16
         load_before = os.getloadavg()
         results: dict = {}
         sampler = ConnectionSampler()
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         for round_index in range(args.rounds):
             for connections in args.connections:
-                for name, (url, headers) in targets.items():
+                for name, (url, headers, app) in targets.items():
                     with sampler:
                         result = wrk(url, connections, args.duration, headers)
-                    result["pg"] = sampler.peak[PLATFORM_DB if name.startswith("platform") else REFERENCE_DB]
+                    result["pg"] = sampler.peak[app]
                     result["pg_total"] = sampler.total_peak
                     result.pop("raw")
                     results.setdefault((name, connections), []).append(result)
                     if "/api/v1/" in url:
                         metered += result["requests"]
+                        in_flight_bound += connections
                     print(round_index, connections, name, json.dumps(result), flush=True)
         load_after = os.getloadavg()
 
         # wrk counts completed responses; requests still in flight when it stops were served
         # too, so rows may exceed its count by at most the connections of each run.
-        in_flight_bound = sum(c for c in args.connections) * args.rounds + 16
         rows = settle_rows(env, metered)
         before_exact = rows
         statuses = exact_requests(platform, key_header, args.exact)
@@ -290,7 +304,8 @@ def main() -> None:
         print(f"\nmetering under wrk: {rows} usage rows for {metered} completed requests "
               f"(rows − completed = {rows - metered}, in-flight bound {in_flight_bound})")
         print(f"metering exact: {args.exact} requests ({dict(statuses)}) → {after_exact - before_exact} new rows")
-        print(f"most PostgreSQL client connections seen at once (all databases): {sampler.overall_peak}; "
+        print(f"most PostgreSQL client connections seen at once, by process kind: {dict(sampler.overall)}; "
+              f"all databases (other users of the server included): {sampler.overall_peak}; "
               f"max_connections = {sampler.admin.execute('SHOW max_connections').fetchone()[0]}")
     finally:
         for process in processes:
