@@ -22,6 +22,11 @@ from tests.factories import MembershipFactory, TenantFactory, UserFactory
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5"))
+# The stateful phase walks the schema's OpenAPI links (create → read → update → delete, see
+# config.api.schema.add_links): this many scenarios of at most STATEFUL_STEPS calls each, which
+# bounds its time (about a minute in CI) independently of the per-operation examples.
+STATEFUL_SCENARIOS = int(os.environ.get("SCHEMATHESIS_STATEFUL_SCENARIOS", "60"))
+STATEFUL_STEPS = int(os.environ.get("SCHEMATHESIS_STATEFUL_STEPS", "12"))
 # CI replays a fixed seed so a green build stays green; the long run by hand explores new seeds.
 SEED = os.environ.get("SCHEMATHESIS_SEED", "20261123")
 # Operations that end the fuzzing identity's own session or tenant; covered by their own tests.
@@ -49,6 +54,12 @@ def test_every_operation_survives_fuzzing_with_all_checks(live_server, transacti
     settings.RATELIMIT_ENABLE = False  # the fuzzer is not the limiter's adversary here
     auth_file = tmp_path / "auth.json"
     auth_file.write_text(json.dumps({"auth": [_identity("alice"), _identity("bob")]}))
+    # Read from the working directory; CLI options would override the per-phase settings.
+    (tmp_path / "schemathesis.toml").write_text(
+        f"generation.max-examples = {MAX_EXAMPLES}\n\n"
+        f"[phases.stateful]\nmax-steps = {STATEFUL_STEPS}\n\n"
+        f"[phases.stateful.generation]\nmax-examples = {STATEFUL_SCENARIOS}\n"
+    )
     report = tmp_path / "junit.xml"
     command = [
         sys.executable, "-m", "schemathesis.cli", "run", f"{live_server.url}/api/schema/",
@@ -56,7 +67,6 @@ def test_every_operation_survives_fuzzing_with_all_checks(live_server, transacti
         # Business rules (password strength, expiry in the future, unknown tokens) rightly answer
         # 400 to schema-valid input, so "positive data acceptance" is not a contract we make.
         "--exclude-checks", "positive_data_acceptance",
-        "--max-examples", str(MAX_EXAMPLES),
         "--phases", "examples,coverage,fuzzing,stateful",
         "--workers", "1",
         "--auth-wfc", str(auth_file),
@@ -75,12 +85,16 @@ def test_every_operation_survives_fuzzing_with_all_checks(live_server, transacti
     selected = re.search(r"Selected: (\d+)/(\d+)", output)
     tested = re.search(r"Tested: (\d+)", output)
     cases = re.search(r"(\d+) generated", output)
+    scenarios = re.search(r"Scenarios:\s+(\d+)", output)
+    links = re.search(r"API Links:\s+(\d+) covered / (\d+) selected", output)
     figures = {
         "exit_code": result.returncode,
         "max_examples": MAX_EXAMPLES,
         "operations_total": int(selected.group(2)) if selected else None,
         "operations_tested": int(tested.group(1)) if tested else None,
         "test_cases": int(cases.group(1)) if cases else None,
+        "stateful_scenarios": int(scenarios.group(1)) if scenarios else None,
+        "links_covered": f"{links.group(1)}/{links.group(2)}" if links else None,
         "failures_by_check": {
             f"{code} {name}": int(count) for code, name, count in re.findall(r"(ST\d+) ([^:\n]+): (\d+)", output)
         },
