@@ -361,6 +361,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "tenants.policy.Role",
         "InvitationStatusEnum": ["pending", "accepted", "revoked", "expired"],
         "MonitoringStatusEnum": "monitoring.models.Status",
+        "ScopesEnum": "apikeys.api.serializers.SCOPE_CHOICES",  # `scopes` and its alias `permissions`
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

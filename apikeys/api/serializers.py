@@ -45,7 +45,26 @@ class ApiKeyWithSecretSerializer(ApiKeySerializer):
         read_only_fields = fields
 
 
+def _permissions_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.ChoiceField(choices=SCOPE_CHOICES), required=False, write_only=True,
+        help_text="Alias of `scopes` (what some clients call them); give one or the other.",
+    )
+
+
 class _KeyInputMixin:
+    def validate(self, attrs: dict) -> dict:
+        # `permissions` is another name for `scopes`; the rest of the platform sees `scopes` only.
+        if "permissions" in attrs:
+            permissions = attrs.pop("permissions")
+            if "scopes" in self.initial_data and attrs.get("scopes") != permissions:
+                raise serializers.ValidationError({"permissions": ["Give scopes or permissions, not both."]})
+            attrs["scopes"] = permissions
+        return attrs
+
+    def validate_permissions(self, value: list[str]) -> list[str]:
+        return self.validate_scopes(value)
+
     def validate_scopes(self, value: list[str]) -> list[str]:
         if not value:
             raise serializers.ValidationError("Give at least one scope.")
@@ -67,6 +86,7 @@ class _KeyInputMixin:
 class ApiKeyCreateSerializer(_KeyInputMixin, serializers.Serializer):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=SCOPE_CHOICES), default=["read"])
+    permissions = _permissions_field()
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     rate_limit = serializers.CharField(required=False, allow_blank=True, default="", help_text='e.g. "100/m"')
 
@@ -74,6 +94,7 @@ class ApiKeyCreateSerializer(_KeyInputMixin, serializers.Serializer):
 class ApiKeyUpdateSerializer(_KeyInputMixin, serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=SCOPE_CHOICES), required=False)
+    permissions = _permissions_field()
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     rate_limit = serializers.CharField(required=False, allow_blank=True)
 

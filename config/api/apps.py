@@ -8,6 +8,7 @@ class ApiPlumbingConfig(AppConfig):
     label = "api_plumbing"
 
     def ready(self) -> None:
-        from config.api import strict_types
+        from config.api import strict_types, unknown_fields
 
         strict_types.install()
+        unknown_fields.install()

@@ -26,10 +26,15 @@ def test_me_shows_the_profile_fields_of_the_spec():
 
 def test_me_patch_renames_but_cannot_change_email_or_status():
     user = UserFactory()
-    response = bearer_client(user).patch(
+    client = bearer_client(user)
+    response = client.patch(
         "/api/v1/auth/me", {"name": "Grace", "email": "x@example.com", "status": "blocked"}, format="json"
     )
-    assert response.status_code == 200
+    assert response.status_code == 400  # refused, naming the fields /me cannot change
+    assert set(response.json()["error"]["details"]) == {"email", "status"}
+    user.refresh_from_db()
+    assert (user.name, user.status) != ("Grace", "blocked")
+    assert client.patch("/api/v1/auth/me", {"name": "Grace"}, format="json").status_code == 200
     user.refresh_from_db()
     assert (user.name, user.status) == ("Grace", "active")
     assert user.email != "x@example.com"

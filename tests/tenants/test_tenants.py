@@ -97,11 +97,18 @@ def test_details_include_billing_and_plan(tenant, owner):
 
 def test_admins_edit_name_and_billing_but_not_slug_or_status(tenant, make_member):
     admin = make_member(tenant, Role.ADMIN)
-    response = bearer_client(admin).patch(
+    client = bearer_client(admin)
+    refused = client.patch(
         f"/api/v1/tenants/{tenant.slug}",
         {"name": "New name", "billing_account": BILLING, "slug": "hijack", "status": "suspended"},
         format="json",
     )
+    assert refused.status_code == 400
+    assert set(refused.json()["error"]["details"]) == {"slug", "status"}
+    tenant.refresh_from_db()
+    assert (tenant.name, tenant.slug, tenant.status) != ("New name", "hijack", "suspended")
+    response = client.patch(f"/api/v1/tenants/{tenant.slug}", {"name": "New name", "billing_account": BILLING},
+                            format="json")
     assert response.status_code == 200
     tenant.refresh_from_db()
     assert (tenant.name, tenant.slug, tenant.status) == ("New name", tenant.slug, "active")
