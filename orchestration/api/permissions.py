@@ -26,4 +26,5 @@ AGENTS = {
     "partial_update": Action.WRITE,
     "destroy": Action.WRITE,
 }
-TASKS = {**READ_ONLY, "create": Action.WRITE}
+# Creating a task runs its agent: starting work, like execute and trigger (operator+, `execute`).
+TASKS = {**READ_ONLY, "create": Action.EXECUTE}

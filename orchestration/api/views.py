@@ -558,6 +558,7 @@ class AgentTaskViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Re
     queryset = AgentTask.objects.select_related("agent")
     serializer_class = AgentTaskSerializer
     action_policy = policy.TASKS
+    rate_limit_class = {"create": "execution"}  # it starts work (EXECUTION_RATE_LIMIT)
     owner_field = "created_by"
     filterset_class = AgentTaskFilter
     ordering_fields = ["created_at", "status", "finished_at"]
@@ -567,6 +568,7 @@ class AgentTaskViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Re
         agent = selectors.agent_list(tenant=self.tenant).filter(pk=data["agent_id"]).first()
         if agent is None:
             raise ValidationError({"agent_id": ["Unknown agent."]})
+        ExecutionRateLimited.require_broker()
         serializer.instance = services.agent_task_create(
             tenant=self.tenant,
             agent=agent,

@@ -62,7 +62,7 @@ class TestAgentEndpoints(PermissionMatrix):
         Case("agents.update", "patch", "/api/v1/agents/{agent}", Action.WRITE, 200, {"description": "d"}),
         Case("agents.delete", "delete", "/api/v1/agents/{agent}", Action.WRITE, 204),
         Case("tasks.list", "get", "/api/v1/tasks", Action.READ, 200),
-        Case("tasks.create", "post", "/api/v1/tasks", Action.WRITE, 201, {"title": "t", "agent_id": "{agent}"}),
+        Case("tasks.create", "post", "/api/v1/tasks", Action.EXECUTE, 201, {"title": "t", "agent_id": "{agent}"}),
         Case("tasks.retrieve", "get", "/api/v1/tasks/{task}", Action.READ, 200),
     ]
 
