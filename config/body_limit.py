@@ -68,7 +68,7 @@ def _replay(body: bytes, receive):
 
 
 async def _refuse(send, status: int, message: str) -> None:
-    """The SPEC §2 envelope, written without Django (no request was built)."""
+    """The error envelope (docs/api.md, "Errors"), written without Django (no request was built)."""
     request_id = uuid.uuid4().hex
     code = {400: "VALIDATION_ERROR", 413: "PAYLOAD_TOO_LARGE"}[status]
     payload = json.dumps({"error": {
