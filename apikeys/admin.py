@@ -32,9 +32,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # revoke instead: a deleted key leaves no row for its audit events and calls
 
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.revoked_at is not None:
+            return self.fields  # a revoked key is final (the service refuses edits: 409)
+        return self.readonly_fields
+
     def save_model(self, request, obj, form, change) -> None:
         fields = {name: form.cleaned_data[name] for name in form.changed_data
                   if name in {"name", "scopes", "expires_at", "rate_limit"}}
+        if not fields:
+            return
         services.api_key_update(key=ApiKey.objects.get(pk=obj.pk), actor=request.user, **fields)
 
     @admin.action(description="Revoke selected keys (they stop working at once)", permissions=["change"])

@@ -46,3 +46,15 @@ def test_usage_page_charts_requests_per_day(console, tenant):
     page = console.get(f"/admin/apikeys/usagerollup/?tenant__id__exact={tenant.pk}")
     assert page.status_code == 200
     assert "Requests per day" in page.content.decode() and "3 req" in page.content.decode()
+
+
+def test_a_revoked_key_is_read_only_in_the_admin(console, tenant):
+    key, _secret = make_key(tenant, name="gone")
+    services.api_key_revoke(key=key)
+    url = f"/admin/apikeys/apikey/{key.pk}/change/"
+    page = console.get(url).content.decode()
+    assert 'name="name"' not in page  # no editable field
+    response = console.post(url, {"name": "back", "scopes": '["read", "write"]', "rate_limit": ""})
+    assert response.status_code in (200, 302)
+    key.refresh_from_db()
+    assert key.name == "gone"
