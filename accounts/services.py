@@ -2,11 +2,17 @@
 
 Called alike by the API views, the admin and Celery tasks. Security-relevant changes are
 audited through `tenants.audit.audit_record`.
+
+Password hashing and checking (hundreds of milliseconds by design) happen before the write
+transaction opens: on the embedded SQLite a transaction holds the database's one write lock
+from its first statement, so every other writer of the web process, the worker and beat would
+wait for the hash (docs/reliability.md, section 9).
 """
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F
@@ -63,20 +69,22 @@ def verification_email_send(*, user_id: str) -> None:
     )
 
 
-@transaction.atomic
 def user_register(*, email: str, password: str, name: str = "") -> User:
     email = normalize_email(email)
+    taken = ValidationError({"email": ["An account with this e-mail address already exists."]})
     if User.objects.filter(email=email).exists():
-        raise ValidationError({"email": ["An account with this e-mail address already exists."]})
+        raise taken
     user = User(email=email, name=name, verification_status=User.Verification.NOT_VERIFIED)
     _validate_password(password, user)
-    user.set_password(password)
+    user.set_password(password)  # slow: before the transaction
     try:
         with transaction.atomic():
+            if User.objects.filter(email=email).exists():  # registered while we hashed
+                raise taken
             user.save()
+            _send_verification(user)
     except IntegrityError:  # a concurrent registration of the same address won
-        raise ValidationError({"email": ["An account with this e-mail address already exists."]})
-    _send_verification(user)
+        raise taken
     return user
 
 
@@ -110,22 +118,22 @@ def session_issue(*, user: User) -> dict:
     return _session_payload(refresh)
 
 
-@transaction.atomic
 def user_login(*, email: str, password: str) -> dict:
     user = User.objects.filter(email=normalize_email(email)).first()
     if user is None:
         _DUMMY_USER.set_password(password)  # spend the same hashing time as a real check
         raise AuthenticationFailed(INVALID_LOGIN)
-    if not user.check_password(password):
+    if not user.check_password(password):  # slow: no transaction is open
         raise AuthenticationFailed(INVALID_LOGIN)
     # Only someone who knows the password learns why an account is refused.
     if not user.is_active:
         raise AuthenticationFailed("This account is not active.")
     if settings.REQUIRE_EMAIL_VERIFICATION and not user.is_email_verified:
         raise EmailNotVerified()
-    user.last_login = timezone.now()
-    user.save(update_fields=["last_login"])
-    return session_issue(user=user)
+    with transaction.atomic():
+        user.last_login = timezone.now()
+        User.objects.filter(pk=user.pk).update(last_login=user.last_login)
+        return session_issue(user=user)
 
 
 def _decode_refresh(raw: str) -> RefreshToken:
@@ -206,26 +214,35 @@ def user_update_profile(*, user: User, name: str) -> User:
     return user
 
 
-@transaction.atomic
 def user_password_change(*, user: User, old_password: str, new_password: str) -> dict:
     """Sets the password, kills every refresh token (access tokens die with the old hash) and
     returns a fresh session so the caller stays signed in."""
     if not user.check_password(old_password):
         raise ValidationError({"old_password": ["The current password is wrong."]})
-    _set_password(user=user, password=new_password, field="new_password")
-    audit_record(action="user.password_change", target=user, actor=user)
-    return session_issue(user=user)  # after the revocation above, so this session lives
+    new_hash = _hash_new_password(user=user, password=new_password, field="new_password")
+    with transaction.atomic():
+        if User.objects.filter(pk=user.pk).values_list("password", flat=True).first() != user.password:
+            # Changed by someone else since we checked the old password: check again.
+            raise ValidationError({"old_password": ["The current password is wrong."]})
+        _store_password(user=user, new_hash=new_hash)
+        audit_record(action="user.password_change", target=user, actor=user)
+        return session_issue(user=user)  # after the revocation above, so this session lives
 
 
-def _set_password(*, user: User, password: str, field: str) -> None:
-    """Access tokens die with the old hash; refresh tokens and personal access tokens are
-    revoked: a new password is what one sets after a suspected compromise, and a token minted
-    with the stolen session must not outlive it."""
+def _hash_new_password(*, user: User, password: str, field: str) -> str:
+    """Validate and hash a new password (slow; call it before any transaction)."""
     try:
         password_validation.validate_password(password, user)
     except DjangoValidationError as exc:
         raise ValidationError({field: list(exc.messages)})
-    user.set_password(password)
+    return make_password(password)
+
+
+def _store_password(*, user: User, new_hash: str) -> None:
+    """Access tokens die with the old hash; refresh tokens and personal access tokens are
+    revoked: a new password is what one sets after a suspected compromise, and a token minted
+    with the stolen session must not outlive it."""
+    user.password = new_hash
     user.save(update_fields=["password", "updated_at"])
     _deactivate_credentials(user)
 
@@ -259,13 +276,20 @@ def password_reset_email_send(*, user_id: str) -> None:
     )
 
 
-@transaction.atomic
 def password_reset_confirm(*, token: str, new_password: str) -> User:
+    invalid = ValidationError({"token": ["This reset link is invalid, used or expired."]})
     user = tokens.read_reset_token(token)
     if user is None or not user.is_active:
-        raise ValidationError({"token": ["This reset link is invalid, used or expired."]})
-    _set_password(user=user, password=new_password, field="new_password")
-    audit_record(action="user.password_reset", target=user, actor=user)
+        raise invalid
+    new_hash = _hash_new_password(user=user, password=new_password, field="new_password")
+    with transaction.atomic():
+        # The token embeds the password hash: read again under the write lock, so of two
+        # concurrent uses of one link only the first changes the password.
+        user = tokens.read_reset_token(token, for_update=True)
+        if user is None or not user.is_active:
+            raise invalid
+        _store_password(user=user, new_hash=new_hash)
+        audit_record(action="user.password_reset", target=user, actor=user)
     return user
 
 
@@ -358,7 +382,6 @@ def user_mark_verified(*, user: User, actor=None) -> User:
     return user
 
 
-@transaction.atomic
 def user_create(
     *,
     email: str,
@@ -373,8 +396,9 @@ def user_create(
     """Staff-created account; without a password it cannot sign in until a reset."""
     _check_staff_authority(actor=actor, grants_staff=is_staff)
     email = normalize_email(email)
+    taken = ValidationError({"email": ["An account with this e-mail address already exists."]})
     if User.objects.filter(email=email).exists():
-        raise ValidationError({"email": ["An account with this e-mail address already exists."]})
+        raise taken
     if verification_status is None:
         verification_status = (
             User.Verification.NOT_REQUIRED if type == User.Type.SERVICE else User.Verification.NOT_VERIFIED
@@ -384,11 +408,19 @@ def user_create(
     )
     if password:
         _validate_password(password, user)
-        user.set_password(password)
+        user.set_password(password)  # slow: before the transaction
     else:
         user.set_unusable_password()
-    user.save()
-    audit_record(action="user.create", target=user, actor=actor, changes={"email": email, "is_staff": is_staff})
+    try:
+        with transaction.atomic():
+            if User.objects.filter(email=email).exists():
+                raise taken
+            user.save()
+            audit_record(
+                action="user.create", target=user, actor=actor, changes={"email": email, "is_staff": is_staff}
+            )
+    except IntegrityError:
+        raise taken
     return user
 
 

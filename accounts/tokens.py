@@ -37,11 +37,14 @@ def make_reset_token(user: User) -> str:
     return f"{uid}.{default_token_generator.make_token(user)}"
 
 
-def read_reset_token(token: str) -> User | None:
+def read_reset_token(token: str, *, for_update: bool = False) -> User | None:
+    """The user the token was made for, if it is genuine, fresh and unused. `for_update` locks
+    the row (inside the caller's transaction) so a concurrent use of the same token waits."""
     uid, _, secret = (token or "").partition(".")
+    users = User.objects.select_for_update() if for_update else User.objects
     try:
         user_id = force_str(urlsafe_base64_decode(uid))
-        user = User.objects.filter(pk=user_id).first()
+        user = users.filter(pk=user_id).first()
     except (ValueError, TypeError, UnicodeDecodeError, ValidationError):  # not a UUID
         return None
     if user is None or not default_token_generator.check_token(user, secret):

@@ -119,9 +119,17 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL + a busy timeout let web, worker and beat share the embedded database file.
+    # WAL + a busy timeout let web, worker and beat share the embedded database file. Every
+    # transaction takes the write lock at BEGIN (IMMEDIATE), so it waits up to `timeout` for a
+    # concurrent writer: a DEFERRED one that read first is refused at once ("database is
+    # locked") when it tries to write after another process committed. Hence no slow work
+    # (password hashing, outbound calls) inside `transaction.atomic` (docs/reliability.md).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
