@@ -238,6 +238,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "monitoring-rollup": {"task": "monitoring.tasks.rollup_snapshots", "schedule": 600.0},
     "monitoring-purge": {"task": "monitoring.tasks.purge_snapshots", "schedule": 3600.0},
     "monitoring-alert-reminders": {"task": "monitoring.tasks.send_alert_reminders", "schedule": 60.0},
+    # Pending deliveries whose attempt is due but was never made or never recorded.
+    "monitoring-alert-resend": {"task": "monitoring.tasks.resend_due_alerts", "schedule": 30.0},
     # Expired refresh-token rows (and their blacklist entries) are deleted once a day.
     "accounts-flush-expired-sessions": {"task": "accounts.tasks.flush_expired_sessions", "schedule": 86400.0},
 }

@@ -3,17 +3,24 @@
 A webhook's signing secret is never stored: it is HMAC(pepper, channel id + salt), shown once
 when the channel is created or its secret rotated. Receivers verify
 `X-Groundstation-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+
+Each attempt claims its delivery first (a lease on `next_attempt_at`), sends outside any
+transaction, then records its outcome under that claim; so concurrent senders (a retry and the
+periodic re-send) never both send, and each attempt is recorded once. A claim whose outcome
+could not be recorded expires and `alert_deliveries_resend_due` sends again: receivers may see
+a delivery twice and should deduplicate on `X-Groundstation-Delivery` (docs/monitoring.md).
 """
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from config import outbound
@@ -22,9 +29,16 @@ from monitoring.models import AlertChannel, AlertDelivery, Incident
 from tenants.audit import audit_record
 from tenants.models import Tenant
 
+logger = logging.getLogger("groundstation.monitoring.alerts")
+
 SIGNATURE_HEADER = "X-Groundstation-Signature"
 MAX_ATTEMPTS = 5
 WEBHOOK_TIMEOUT_SECONDS = 10.0
+# How long an attempt holds its delivery: the webhook's timeout plus recording the outcome.
+ATTEMPT_LEASE_SECONDS = 60.0
+# Recording an outcome is retried on a locked or unavailable database before it is given up to
+# the lease (and a re-send): the receiver already has the message.
+RECORD_TRIES = 5
 
 
 def signing_secret(channel: AlertChannel) -> str:
@@ -90,8 +104,12 @@ def alerts_enqueue(*, incident: Incident, event: str, channels=None) -> list[Ale
 
     if channels is None:
         channels = AlertChannel.objects.filter(tenant_id=incident.tenant_id, enabled=True)
+    now = timezone.now()
     deliveries = AlertDelivery.objects.bulk_create(
-        [AlertDelivery(tenant_id=incident.tenant_id, channel=c, incident=incident, event=event) for c in channels]
+        [
+            AlertDelivery(tenant_id=incident.tenant_id, channel=c, incident=incident, event=event, next_attempt_at=now)
+            for c in channels
+        ]
     )
     for delivery in deliveries:
         transaction.on_commit(lambda pk=str(delivery.pk): deliver_alert.delay(pk))
@@ -155,13 +173,23 @@ def _send_email(delivery: AlertDelivery) -> tuple[bool, int | None, str]:
     return True, None, ""
 
 
-def alert_delivery_attempt(*, delivery_id: str) -> bool | None:
-    """Make one attempt; True delivered, False failed (caller retries), None nothing to do."""
-    delivery = (
-        AlertDelivery.objects.select_related("channel", "incident", "incident__tenant").filter(pk=delivery_id).first()
-    )
-    if delivery is None or delivery.state != AlertDelivery.State.PENDING:
+def _claim(delivery_id, now: datetime) -> datetime | None:
+    """Take the delivery for one attempt if it is pending and due; returns the lease's end,
+    which is also the claim's token (a later claim moves it)."""
+    lease = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
+    claimed = AlertDelivery.objects.filter(
+        pk=delivery_id, state=AlertDelivery.State.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=lease)
+    return lease if claimed else None
+
+
+def alert_delivery_attempt(*, delivery_id: str, now: datetime | None = None) -> bool | None:
+    """Make one attempt; True delivered, False failed (caller retries), None nothing to do
+    (delivered, given up, not due yet, or another sender holds it)."""
+    lease = _claim(delivery_id, now or timezone.now())
+    if lease is None:
         return None
+    delivery = AlertDelivery.objects.select_related("channel", "incident", "incident__tenant").get(pk=delivery_id)
     started = time.perf_counter()
     sender = _send_webhook if delivery.channel.kind == AlertChannel.Kind.WEBHOOK else _send_email
     ok, status, error = sender(delivery)
@@ -172,15 +200,59 @@ def alert_delivery_attempt(*, delivery_id: str) -> bool | None:
         "error": error,
         "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
     }
-    with transaction.atomic():
-        delivery = AlertDelivery.objects.select_for_update().get(pk=delivery.pk)
-        delivery.attempts = [*delivery.attempts, attempt]
-        if ok:
-            delivery.state, delivery.delivered_at = AlertDelivery.State.DELIVERED, timezone.now()
-        elif len(delivery.attempts) >= MAX_ATTEMPTS:
-            delivery.state = AlertDelivery.State.FAILED
-        delivery.save(update_fields=["attempts", "state", "delivered_at"])
+    for tries_left in range(RECORD_TRIES - 1, -1, -1):
+        try:
+            _record_attempt(delivery_id=delivery_id, lease=lease, attempt=attempt)
+            break
+        except OperationalError:
+            if not tries_left:
+                raise  # the task fails loudly; the lease expires and the re-send sweep sends again
+            logger.warning("recording an alert delivery attempt failed; retrying", extra={"delivery": delivery_id})
+            time.sleep(0.25 * (RECORD_TRIES - tries_left))
     return ok
+
+
+def _record_attempt(*, delivery_id: str, lease: datetime, attempt: dict) -> None:
+    with transaction.atomic():
+        delivery = (
+            AlertDelivery.objects.select_for_update()
+            .filter(pk=delivery_id, state=AlertDelivery.State.PENDING, next_attempt_at=lease)
+            .first()
+        )
+        if delivery is None:  # our lease ran out and another attempt took over: it records
+            return
+        delivery.attempts = [*delivery.attempts, attempt]
+        if attempt["ok"]:
+            delivery.state, delivery.delivered_at = AlertDelivery.State.DELIVERED, timezone.now()
+            delivery.next_attempt_at = None
+        elif len(delivery.attempts) >= MAX_ATTEMPTS:
+            delivery.state, delivery.next_attempt_at = AlertDelivery.State.FAILED, None
+        else:
+            delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_delay(len(delivery.attempts)))
+        delivery.save(update_fields=["attempts", "state", "delivered_at", "next_attempt_at"])
+
+
+def seconds_until_next_attempt(*, delivery_id: str) -> float | None:
+    """For the task's retry countdown: None once the delivery no longer waits for one."""
+    due = (
+        AlertDelivery.objects.filter(pk=delivery_id, state=AlertDelivery.State.PENDING)
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    return None if due is None else max(0.0, (due - timezone.now()).total_seconds())
+
+
+def alert_deliveries_resend_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Periodic: send again every pending delivery whose attempt is due but was not made (its
+    message was lost, its worker died, or recording its outcome failed). The claim makes a
+    duplicate of a scheduled retry harmless."""
+    from monitoring.tasks import deliver_alert  # tasks import this module
+
+    due = AlertDelivery.objects.filter(state=AlertDelivery.State.PENDING, next_attempt_at__lte=now or timezone.now())
+    ids = [str(pk) for pk in due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit]]
+    for delivery_id in ids:
+        deliver_alert.delay(delivery_id)
+    return len(ids)
 
 
 def alert_reminders_send(*, now: datetime | None = None) -> int:

@@ -376,12 +376,22 @@ class AlertDelivery(models.Model):
     attempts = models.JSONField(default=list, help_text="[{at, ok, status, error, elapsed_ms}]")
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # While pending: when the next attempt may start. An attempt claims the delivery by moving
+    # this to the end of its lease (a conditional UPDATE), so two senders never both send; a
+    # claim whose outcome was never recorded expires and the periodic re-send picks it up.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["channel", "-created_at"], name="monitoring_delivery_channel")]
+        indexes = [
+            models.Index(fields=["channel", "-created_at"], name="monitoring_delivery_channel"),
+            # The re-send sweep: pending deliveries whose attempt is due (a small set).
+            models.Index(
+                fields=["next_attempt_at"], name="monitoring_delivery_due", condition=models.Q(state="pending")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} → {self.channel_id} ({self.state})"

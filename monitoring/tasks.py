@@ -15,7 +15,10 @@ from monitoring import alerts, live, rollups, services
 logger = logging.getLogger("groundstation.monitoring.tasks")
 
 
-@shared_task(bind=True, ignore_result=True)
+@shared_task(
+    bind=True, ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=0.5, retry_jitter=True,
+    max_retries=3,
+)
 def heartbeat(self, key: str = "beat", sent_at: str | None = None) -> None:
     """Proves the path web/beat → broker → worker → database works."""
     services.heartbeat_record(
@@ -62,10 +65,18 @@ def run_check_batch(token: str, node_ids: list[str]) -> int:
 
 @shared_task(bind=True, ignore_result=True, max_retries=alerts.MAX_ATTEMPTS - 1)
 def deliver_alert(self, delivery_id: str) -> None:
-    """One attempt per run; failures retry with exponential backoff up to MAX_ATTEMPTS."""
+    """One attempt per run; failures retry with exponential backoff up to MAX_ATTEMPTS (a lost
+    retry is made by `resend_due_alerts`)."""
     ok = alerts.alert_delivery_attempt(delivery_id=delivery_id)
     if ok is False and self.request.retries < self.max_retries:
-        raise self.retry(countdown=alerts.retry_delay(self.request.retries + 1))
+        countdown = alerts.seconds_until_next_attempt(delivery_id=delivery_id)
+        if countdown is not None:
+            raise self.retry(countdown=countdown)
+
+
+@shared_task(ignore_result=True)
+def resend_due_alerts() -> int:
+    return alerts.alert_deliveries_resend_due()
 
 
 @shared_task(ignore_result=True)

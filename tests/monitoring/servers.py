@@ -46,6 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         self.server.hits.append(("POST", self.path, dict(self.headers), body))
+        time.sleep(self.server.post_delay)
         status = self.server.post_statuses.pop(0) if self.server.post_statuses else 200
         self._reply(status, b"received")
 
@@ -57,6 +58,7 @@ class RecordingServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.hits: list[tuple[str, str, dict, bytes]] = []
         self.post_statuses: list[int] = []
+        self.post_delay = 0.0  # seconds each POST takes to answer
 
     @property
     def port(self) -> int:

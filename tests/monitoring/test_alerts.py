@@ -91,12 +91,79 @@ def test_a_delivery_gives_up_after_the_last_attempt(tenant, allow_private):
                                             url=f"http://127.0.0.1:{closed_port()}/")
     incident = IncidentFactory(node=NodeFactory(tenant=tenant))
     [delivery] = alerts.alerts_enqueue(incident=incident, event=AlertDelivery.Event.OPENED, channels=[channel])
-    for _ in range(alerts.MAX_ATTEMPTS):
-        assert alerts.alert_delivery_attempt(delivery_id=delivery.pk) is False
+    assert alerts.alert_delivery_attempt(delivery_id=delivery.pk) is False
+    assert alerts.alert_delivery_attempt(delivery_id=delivery.pk) is None  # the retry is not due yet
+    later = timezone.now()
+    for _ in range(alerts.MAX_ATTEMPTS - 1):
+        later += timedelta(days=1)
+        assert alerts.alert_delivery_attempt(delivery_id=delivery.pk, now=later) is False
     delivery.refresh_from_db()
     assert delivery.state == AlertDelivery.State.FAILED
     assert len(delivery.attempts) == alerts.MAX_ATTEMPTS
-    assert alerts.alert_delivery_attempt(delivery_id=delivery.pk) is None  # nothing left to do
+    assert alerts.alert_delivery_attempt(delivery_id=delivery.pk, now=later) is None  # nothing left to do
+    assert alerts.alert_deliveries_resend_due(now=later) == 0
+
+
+def _webhook_delivery(tenant, server) -> AlertDelivery:
+    channel, _ = alerts.alert_channel_create(tenant=tenant, name="hook", kind="webhook", url=server.url("/hook"))
+    incident = IncidentFactory(node=NodeFactory(tenant=tenant))
+    [delivery] = alerts.alerts_enqueue(incident=incident, event=AlertDelivery.Event.OPENED, channels=[channel])
+    return delivery
+
+
+def _posts(server) -> list:
+    return [hit for hit in server.hits if hit[0] == "POST"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_senders_of_one_delivery_send_it_once_and_record_it_once(tenant, allow_private, server):
+    """A scheduled retry and the periodic re-send may run at the same moment."""
+    import threading
+
+    delivery = _webhook_delivery(tenant, server)
+    server.post_delay = 0.5
+    outcomes = []
+    first = threading.Thread(target=lambda: outcomes.append(alerts.alert_delivery_attempt(delivery_id=delivery.pk)))
+    first.start()
+    assert wait_for(lambda: len(_posts(server)) == 1)
+    outcomes.append(alerts.alert_delivery_attempt(delivery_id=delivery.pk))  # while the first is sending
+    first.join(15)
+    assert sorted(outcomes, key=str) == [None, True]
+    delivery.refresh_from_db()
+    assert delivery.state == AlertDelivery.State.DELIVERED
+    assert len(delivery.attempts) == 1
+    assert len(_posts(server)) == 1
+
+
+@pytest.mark.worker
+def test_a_delivery_whose_attempt_was_never_recorded_is_sent_again_by_the_periodic_task(
+    live_worker, tenant, allow_private, server, monkeypatch
+):
+    """The receiver got the webhook but recording the attempt failed (the worker died, or the
+    database refused the write): the delivery is still pending with no attempt. Once the
+    attempt's lease runs out the periodic task sends it again, and it is recorded once."""
+    monkeypatch.setattr(alerts, "ATTEMPT_LEASE_SECONDS", 1.0)
+    delivery = _webhook_delivery(tenant, server)
+    lease = alerts._claim(delivery.pk, timezone.now())  # an attempt starts…
+    assert alerts._send_webhook(delivery)[0] is True  # …the receiver has it, and nothing is recorded
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts, delivery.next_attempt_at) == ("pending", [], lease)
+    assert alerts.alert_deliveries_resend_due() == 0  # the attempt may still be running
+
+    assert wait_for(lambda: alerts.alert_deliveries_resend_due() == 1)
+    assert wait_for(lambda: AlertDelivery.objects.get(pk=delivery.pk).state == "delivered")
+    delivery.refresh_from_db()
+    assert [a["ok"] for a in delivery.attempts] == [True]
+    posts = _posts(server)
+    assert len(posts) == 2  # at least once: the receiver deduplicates on the delivery id
+    assert {p[2]["X-Groundstation-Delivery"] for p in posts} == {str(delivery.pk)}
+    assert alerts.alert_deliveries_resend_due() == 0
+
+
+def test_the_periodic_resend_is_in_the_beat_schedule():
+    from django.conf import settings
+
+    assert settings.CELERY_BEAT_SCHEDULE["monitoring-alert-resend"]["task"] == "monitoring.tasks.resend_due_alerts"
 
 
 @pytest.mark.django_db
