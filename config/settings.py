@@ -320,7 +320,14 @@ SSE_MAX_STREAMS_PER_CREDENTIAL = env.int("SSE_MAX_STREAMS_PER_CREDENTIAL", defau
 SSE_MAX_STREAMS_PER_TENANT = env.int("SSE_MAX_STREAMS_PER_TENANT", default=50)
 
 # --- Monitoring -----------------------------------------------------------------------------
+MONITORING_MIN_INTERVAL_SECONDS = 10  # the API's floor for a node's interval
 MONITORING_DEFAULT_INTERVAL_SECONDS = env.int("MONITORING_DEFAULT_INTERVAL_SECONDS", default=60)
+if not MONITORING_MIN_INTERVAL_SECONDS <= MONITORING_DEFAULT_INTERVAL_SECONDS <= 86400:
+    # Every node created without an interval gets this one: below the floor it could not be saved.
+    raise ImproperlyConfigured(
+        f"MONITORING_DEFAULT_INTERVAL_SECONDS must be between {MONITORING_MIN_INTERVAL_SECONDS} and 86400 "
+        f"seconds; it is {MONITORING_DEFAULT_INTERVAL_SECONDS}."
+    )
 MONITORING_FAILURE_THRESHOLD = env.int("MONITORING_FAILURE_THRESHOLD", default=2)  # consecutive failures → down
 MONITORING_DEGRADED_LATENCY_MS = env.int("MONITORING_DEGRADED_LATENCY_MS", default=2000)
 MONITORING_RAW_RETENTION_DAYS = env.int("MONITORING_RAW_RETENTION_DAYS", default=14)  # rollups are kept forever

@@ -38,6 +38,18 @@ def default_interval() -> int:
     return settings.MONITORING_DEFAULT_INTERVAL_SECONDS
 
 
+MAX_DEFAULT_TIMEOUT_SECONDS = 10
+
+
+def timeout_for(interval_seconds: int) -> int:
+    """A node's default timeout: 10 s, but always shorter than its interval (half of it at most)."""
+    return max(1, min(MAX_DEFAULT_TIMEOUT_SECONDS, interval_seconds // 2))
+
+
+def default_timeout() -> int:
+    return timeout_for(settings.MONITORING_DEFAULT_INTERVAL_SECONDS)
+
+
 class NodeGroup(models.Model):
     """N-of-M quorum ("bridge"): up while at least `min_online` members are up."""
 
@@ -82,7 +94,7 @@ class Node(models.Model):
     expected_json_field = models.CharField(max_length=200, blank=True, help_text="Dotted path, e.g. status.db")
     expected_json_value = models.CharField(max_length=200, blank=True, help_text="Empty: the field must exist.")
     interval_seconds = models.PositiveIntegerField(default=default_interval)
-    timeout_seconds = models.PositiveIntegerField(default=10)
+    timeout_seconds = models.PositiveIntegerField(default=default_timeout)
     enabled = models.BooleanField(default=True)
     group = models.ForeignKey(NodeGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="nodes")
     tags = models.JSONField(default=list, blank=True)

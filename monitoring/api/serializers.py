@@ -7,7 +7,16 @@ from rest_framework import serializers
 
 from config import outbound
 from config.api.query import QueryParamsSerializer
-from monitoring.models import AlertChannel, AlertDelivery, Incident, MaintenanceWindow, Node, NodeGroup, Snapshot
+from monitoring.models import (
+    AlertChannel,
+    AlertDelivery,
+    Incident,
+    MaintenanceWindow,
+    Node,
+    NodeGroup,
+    Snapshot,
+    timeout_for,
+)
 
 # A DNS name: labels of letters, digits and hyphens, no leading/trailing hyphen.
 HOSTNAME = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
@@ -61,7 +70,9 @@ class NodeSerializer(serializers.ModelSerializer):
     check = serializers.ChoiceField(source="check_type", choices=Node.CheckType.choices, default=Node.CheckType.HTTP)
     group = TenantObjectField(queryset=NodeGroup.objects.none(), allow_null=True, required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), max_length=20, required=False)
-    interval_seconds = serializers.IntegerField(min_value=10, max_value=86400, required=False)
+    interval_seconds = serializers.IntegerField(
+        min_value=settings.MONITORING_MIN_INTERVAL_SECONDS, max_value=86400, required=False
+    )
     timeout_seconds = serializers.IntegerField(min_value=1, max_value=60, required=False)
     port = serializers.IntegerField(min_value=1, max_value=65535, required=False)
     expected_status = serializers.IntegerField(min_value=100, max_value=599, required=False)
@@ -97,11 +108,13 @@ class NodeSerializer(serializers.ModelSerializer):
         return value
 
     def validate(self, attrs: dict) -> dict:
-        timeout = attrs.get("timeout_seconds", getattr(self.instance, "timeout_seconds", 10))
         interval = attrs.get(
             "interval_seconds",
             getattr(self.instance, "interval_seconds", settings.MONITORING_DEFAULT_INTERVAL_SECONDS),
         )
+        if self.instance is None and "timeout_seconds" not in attrs:
+            attrs["timeout_seconds"] = timeout_for(interval)  # the default follows the interval
+        timeout = attrs.get("timeout_seconds", getattr(self.instance, "timeout_seconds", None))
         if timeout >= interval:
             raise serializers.ValidationError({"timeout_seconds": ["Must be shorter than interval_seconds."]})
         return attrs

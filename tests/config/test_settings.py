@@ -54,3 +54,11 @@ def test_filemail_with_a_relative_path_keeps_every_segment():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "var/mail"
+
+
+def test_a_default_poll_interval_below_the_floor_fails_at_start_up_with_a_clear_message():
+    result = _import_settings(DEBUG="true", MONITORING_DEFAULT_INTERVAL_SECONDS="5")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "MONITORING_DEFAULT_INTERVAL_SECONDS must be between 10 and 86400 seconds; it is 5." in result.stderr
+    assert _import_settings(DEBUG="true", MONITORING_DEFAULT_INTERVAL_SECONDS="10").returncode == 0

@@ -274,3 +274,23 @@ def test_a_node_cannot_join_another_tenants_group(ops, other_tenant):
     response = ops.post("/api/v1/nodes", {**NODE, "group": str(foreign.pk)}, format="json")
     assert response.status_code == 400
     assert "group" in response.json()["error"]["details"]
+
+
+@pytest.mark.parametrize("default_interval", [10, 15, 20, 60])
+def test_a_node_with_only_the_required_fields_is_valid_whatever_the_default_interval(
+    ops, settings, default_interval
+):
+    settings.MONITORING_DEFAULT_INTERVAL_SECONDS = default_interval
+    created = ops.post("/api/v1/nodes", {"name": "minimal", "address": "10.0.0.8"}, format="json")
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["interval_seconds"] == default_interval
+    assert 1 <= body["timeout_seconds"] < default_interval
+    assert body["timeout_seconds"] == min(10, default_interval // 2)
+
+
+def test_the_default_timeout_follows_an_interval_given_without_a_timeout(ops):
+    created = ops.post("/api/v1/nodes", {"name": "quick", "address": "10.0.0.9", "interval_seconds": 10},
+                       format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["timeout_seconds"] == 5
