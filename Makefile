@@ -27,7 +27,7 @@ $(DEV_STAMP): requirements-dev.txt $(STAMP)
 
 run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py create_operator
+	# web, worker, beat, and `operator`: prints the first operator's one-time password once all are up
 	$(BIN)/honcho start -f Procfile
 
 test: $(DEV_STAMP)

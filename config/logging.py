@@ -71,7 +71,30 @@ class AccessLineFormatter(logging.Formatter):
 RECORD_KEYS = frozenset(logging.LogRecord("name", 0, "pathname", 0, "msg", (), None).__dict__) | {"message"}
 
 
-def configure_logging(*, log_format: str, level: str) -> None:
+# Routine task traffic, logged by Celery at INFO several times every few seconds (beat's dispatch
+# and usage flush run every 5 s): (logger, message template) pairs, logged at TASK_EVENT_LOG_LEVEL.
+TASK_EVENTS = {
+    ("celery.beat", "Scheduler: Sending due task %s (%s)"),
+    ("celery.worker.strategy", "Task %(name)s[%(id)s] received"),
+    ("celery.app.trace", "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s"),
+}
+
+
+class TaskEventLevel(logging.Filter):
+    """Re-levels Celery's routine task messages; failures and retries keep their own level."""
+
+    def __init__(self, level: str):
+        super().__init__()
+        self.level = logging.getLevelName(level)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (record.name, record.msg) in TASK_EVENTS:
+            record.levelno, record.levelname = self.level, logging.getLevelName(self.level)
+            return logging.getLogger(record.name).isEnabledFor(self.level)
+        return True
+
+
+def configure_logging(*, log_format: str, level: str, task_event_level: str = "INFO") -> None:
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -112,6 +135,7 @@ def configure_logging(*, log_format: str, level: str) -> None:
                     ],
                 }
             },
+            "filters": {"task_events": {"()": TaskEventLevel, "level": task_event_level.upper()}},
             "handlers": {
                 "console": {"class": "logging.StreamHandler", "formatter": "structured"},
                 "access": {"class": "logging.StreamHandler",
@@ -131,6 +155,7 @@ def configure_logging(*, log_format: str, level: str) -> None:
                 "uvicorn.error": {"level": level},
                 "uvicorn.access": {"level": "WARNING"},
                 "groundstation.access": {"handlers": ["access"], "propagate": False},
+                **{name: {"filters": ["task_events"]} for name in sorted({name for name, _ in TASK_EVENTS})},
             },
         }
     )

@@ -184,9 +184,11 @@ else:
 LIVE_OUTBOX = env.bool("LIVE_OUTBOX", default=not REDIS_URL)
 LIVE_OUTBOX_POLL_SECONDS = env.float("LIVE_OUTBOX_POLL_SECONDS", default=0.2)
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://localhost/"
 CELERY_BROKER_FOLDER = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "broker")))
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport, stopping its polls at once on a worker's shutdown (Ctrl-C).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     for _sub in ("out", "processed", "control"):
         (CELERY_BROKER_FOLDER / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -195,6 +197,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(CELERY_BROKER_FOLDER / "processed"),
         "control_folder": str(CELERY_BROKER_FOLDER / "control"),
         "store_processed": False,
+        "polling_interval": 0.2,  # seconds between looks at an empty folder (kombu's default: 1)
     }
 else:
     # Longer than the longest step a cluster may declare, so a slow step is not redelivered.
@@ -423,7 +426,9 @@ SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 # --- Logging --------------------------------------------------------------------------------
 LOG_FORMAT = env.str("LOG_FORMAT", default="console" if DEBUG else "json")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+# Celery's routine "Sending due task" / "received" / "succeeded" lines: quiet in development.
+TASK_EVENT_LOG_LEVEL = env.str("TASK_EVENT_LOG_LEVEL", default="DEBUG" if DEBUG else "INFO").upper()
 LOGGING_CONFIG = None
 from config.logging import configure_logging  # noqa: E402
 
-configure_logging(log_format=LOG_FORMAT, level=LOG_LEVEL)
+configure_logging(log_format=LOG_FORMAT, level=LOG_LEVEL, task_event_level=TASK_EVENT_LOG_LEVEL)

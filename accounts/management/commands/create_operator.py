@@ -1,8 +1,58 @@
-"""Create the first operator (a superuser) if there is none, and say how to sign in."""
+"""Create the first operator (a superuser) if there is none, and say how to sign in.
+
+`make run` runs it as the Procfile's `operator` entry with `--wait-for … --stay`: it waits
+until the web process answers /health and a worker has run a task, so its message comes after
+the processes' start-up banners instead of scrolling away above them, then idles until Ctrl-C
+(honcho stops every process as soon as one exits).
+"""
+import http.client
 import secrets
+import signal
+import time
+import uuid
+from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+RULE = "─" * 72
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _exit_quietly(signum, frame):
+    raise SystemExit(0)
+
+
+def _health_answers(url: str) -> bool:
+    # Our own web process on this machine, not a request made on a user's behalf: the
+    # outbound guard (config/outbound.py) is for those and refuses loopback by default.
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=2)
+    try:
+        connection.request("GET", parts.path or "/")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def _worker_answers(timeout: float) -> bool:
+    """A heartbeat task round trip (as `manage.py smoke` does)."""
+    from monitoring.models import Heartbeat
+    from monitoring.tasks import heartbeat
+
+    key = f"start:{uuid.uuid4().hex}"
+    heartbeat.delay(key=key, sent_at=timezone.now().isoformat())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = Heartbeat.objects.filter(key=key).first()
+        if found:
+            found.delete()
+            return True
+        time.sleep(0.25)
+    return False
 
 
 class Command(BaseCommand):
@@ -11,18 +61,49 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--email", default="admin@localhost")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument("--wait-for", metavar="HEALTH_URL", default="",
+                            help="first wait until this URL answers 200 and a worker runs a task")
+        parser.add_argument("--timeout", type=float, default=120.0, help="how long --wait-for waits")
+        parser.add_argument("--stay", action="store_true", help="then keep running until SIGINT/SIGTERM")
 
-    def handle(self, *args, email: str, base_url: str, **options):
+    def handle(self, *args, email: str, base_url: str, wait_for: str, timeout: float, stay: bool, **options):
+        if stay:
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, _exit_quietly)
+        if wait_for:
+            self._wait(wait_for, timeout)
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # create and show the password in one piece
+        try:
+            lines = [f"Groundstation is up: {base_url}/admin/ · {base_url}/api/docs · {base_url}/health"]
+            lines += self._operator(email=email, base_url=base_url)
+            self.stdout.write("\n".join([RULE, *lines, RULE]))
+            self.stdout.flush()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        while stay:
+            signal.pause()
+
+    def _wait(self, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not _health_answers(url):
+            if time.monotonic() > deadline:
+                raise CommandError(f"{url} did not answer within {timeout:.0f}s")
+            time.sleep(0.25)
+        if not _worker_answers(max(1.0, deadline - time.monotonic())):
+            raise CommandError(f"no worker ran a task within {timeout:.0f}s")
+
+    def _operator(self, *, email: str, base_url: str) -> list[str]:
         User = get_user_model()  # noqa: N806
         login_url = f"{base_url}/admin/"
         existing = User.objects.filter(is_superuser=True).order_by("created_at").first()
         if existing:
-            self.stdout.write(
+            return [
                 f"Sign in at {login_url} as {existing.email} "
                 f"(forgot the password? `manage.py changepassword {existing.email}`)."
-            )
-            return
+            ]
         password = secrets.token_urlsafe(12)
         User.objects.create_superuser(email=email, password=password, name="Operator")
-        self.stdout.write(self.style.SUCCESS(f"Created operator {email} with password {password}"))
-        self.stdout.write(f"Sign in at {login_url} — this password is shown only once.")
+        return [
+            self.style.SUCCESS(f"Created operator {email} with password {password}"),
+            f"Sign in at {login_url} — this password is shown only once.",
+        ]
