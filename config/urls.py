@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 import config.api.schema  # noqa: F401  (registers the OpenAPI auth extension)
+from console.views import landing_view
 from monitoring import health
 
 admin.site.site_header = "Groundstation"
@@ -24,6 +25,7 @@ def _collect(attribute: str) -> list:
 
 
 urlpatterns = [
+    path("", landing_view, name="landing"),
     path("health", health.liveness, name="health"),
     path("health/ready", health.readiness, name="health-ready"),
     path("metrics", health.metrics, name="metrics"),

@@ -64,3 +64,10 @@ def dashboard_view(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
     }
     request.current_app = site.name
     return TemplateResponse(request, "admin/console/dashboard.html", context)
+
+
+def landing_view(request: HttpRequest) -> HttpResponse:
+    """`GET /`: what a new user opening the platform's address finds, in the admin's look."""
+    from django.contrib import admin
+
+    return TemplateResponse(request, "landing.html", {**admin.site.each_context(request), "title": "Groundstation"})
