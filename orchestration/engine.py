@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError, connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, Min, OuterRef
 from kombu.exceptions import OperationalError as KombuOperationalError
 from rest_framework.exceptions import NotFound, ValidationError
 
@@ -319,11 +319,12 @@ def _admit(run: Run, graph: Graph) -> None:
 
 
 def _start(run: Run, graph: Graph) -> None:
+    # `started_at` stays empty until a step starts on a worker (step_claim, _finish): a run is
+    # running from here on, but it started when its work did, not when it was queued.
     run.status = RunStatus.RUNNING
-    run.started_at = run.started_at or now()
     run.finished_at = None
     run.error = ""
-    run.save(update_fields=["status", "started_at", "finished_at", "error"])
+    run.save(update_fields=["status", "finished_at", "error"])
     _publish(run)
     _release(run, graph, _ready(run.steps.filter(is_handler=False, status=StepStatus.PENDING, remaining_deps=0)))
 
@@ -586,7 +587,11 @@ def _finish(run: Run, status: str, *, error: str = "") -> None:
     run.status = status
     run.finished_at = now()
     run.error = error[:4000]
-    run.save(update_fields=["status", "finished_at", "error"])
+    # The earliest step start: side-effect-free steps record theirs only with their result.
+    first = run.steps.filter(started_at__isnull=False).aggregate(first=Min("started_at"))["first"]
+    if first is not None and (run.started_at is None or first < run.started_at):
+        run.started_at = first
+    run.save(update_fields=["status", "started_at", "finished_at", "error"])
     step_log(
         run_id=run.id,
         step_id="",
@@ -687,6 +692,8 @@ def step_claim(*, step_pk, task_id: str, worker: str = "") -> StepRun | None:
     )
     if not claimed:
         return None
+    if step.run.started_at is None:  # the run's first step to start on a worker
+        Run.objects.filter(pk=step.run_id, started_at__isnull=True).update(started_at=started)
     step.status, step.attempts, step.started_at, step.finished_at = StepStatus.RUNNING, step.attempts + 1, started, None
     step.worker, step.deadline_at = worker[:200], deadline
     step_log(

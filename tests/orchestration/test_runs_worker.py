@@ -239,3 +239,23 @@ def test_the_logs_stream_follows_a_run_live_until_it_ends(live_worker, tenant, o
     # The same lines, paginated, without streaming.
     listed = client.get(f"/api/v1/runs/{run_id}/logs").json()
     assert [row["message"] for row in listed["results"]] == messages
+
+
+@pytest.mark.parametrize("satellite, inputs", [("echo", {"message": "hi"}), ("sleep", {"seconds": 0.2})])
+def test_an_execution_starts_when_its_step_starts_on_a_worker_not_when_it_is_queued(
+    live_worker, tenant, operator, satellite, inputs
+):
+    """Both kinds of step: side-effect free (`echo`, recorded with its result) and claimed (`sleep`)."""
+    from django.utils.dateparse import parse_datetime
+
+    client = bearer_client(operator, tenant)
+    response = client.post(f"/api/v1/satellites/{satellite}/execute", {"inputs": inputs}, format="json")
+    assert response.status_code == 202, response.content
+    assert response.json()["started_at"] is None  # queued: nothing has started yet
+    run = wait_for_run(response.json()["id"])
+    assert run.status == "succeeded", run.error
+    step = run.steps.get()
+    assert run.started_at == step.started_at
+    assert step.queued_at < run.started_at <= run.finished_at
+    detail = client.get(f"/api/v1/executions/{run.pk}").json()
+    assert parse_datetime(detail["started_at"]) == step.started_at
