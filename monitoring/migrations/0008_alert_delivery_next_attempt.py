@@ -14,7 +14,7 @@ def pending_deliveries_are_due(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0005_rollup_week'),
+        ('monitoring', '0007_live_outbox_and_metric_counters'),
         ('tenants', '0002_audit_event'),
     ]
 

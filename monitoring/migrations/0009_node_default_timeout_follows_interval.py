@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0006_alert_delivery_next_attempt'),
+        ('monitoring', '0008_alert_delivery_next_attempt'),
     ]
 
     operations = [
