@@ -6,7 +6,7 @@ audited through `tenants.audit.audit_record`.
 Password hashing and checking (hundreds of milliseconds by design) happen before the write
 transaction opens: on the embedded SQLite a transaction holds the database's one write lock
 from its first statement, so every other writer of the web process, the worker and beat would
-wait for the hash (docs/reliability.md, section 10).
+wait for the hash (docs/reliability.md, section 16).
 """
 from datetime import UTC, datetime, timedelta
 
