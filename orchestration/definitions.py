@@ -434,6 +434,12 @@ def _walk_upstream(c: _Collector, index: dict, upstream: dict) -> None:
         visit(sid, [])
 
 
+SECRETS_REFUSED = (
+    "secrets cannot be used by {satellite}: it computes its output from its inputs, so a transformed "
+    "secret could appear where masking cannot recognise it"
+)
+
+
 def _check_templates(c: _Collector, step: dict, declared: dict, step_ids: set, upstream: set) -> None:
     for key, value in step["inputs"].items():
         _check_value_templates(c, step, (*step["_path"], "inputs", key), value, declared, step_ids, upstream)
@@ -457,6 +463,8 @@ def _check_value_templates(
                 c.add(where, f"{text!r} uses step {target!r}, which is not upstream; add it to depends_on")
         elif ref.root == "secrets" and not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", ref.parts[0]):
             c.add(where, f"invalid secret name in {text!r}")
+        elif ref.root == "secrets" and (sat := get_satellite(step["satellite"])) and not sat.takes_secrets:
+            c.add(where, f"{text!r}: {SECRETS_REFUSED.format(satellite=step['satellite'])}")
 
 
 def _check_literal_inputs(c: _Collector, step: dict) -> None:

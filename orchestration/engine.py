@@ -34,7 +34,7 @@ from config.api.exceptions import Conflict
 from monitoring import live
 from orchestration import step_sql, vault
 from orchestration.budget import Budget, BudgetExceeded, json_size
-from orchestration.definitions import check_run_inputs
+from orchestration.definitions import SECRETS_REFUSED, check_run_inputs
 from orchestration.models import (
     TERMINAL_STEP_STATUSES,
     AgentTask,
@@ -775,6 +775,8 @@ def step_execute(
             current.logs.append(line)
 
     def secret(name: str) -> str:
+        if sat is not None and not sat.takes_secrets:  # an execution's inputs are not validated up front
+            raise TemplateError(SECRETS_REFUSED.format(satellite=sat.name))
         row = Secret.objects.filter(tenant_id=run.tenant_id, name=name).first()
         if row is None:
             raise TemplateError(f"secret {name!r} is not set")

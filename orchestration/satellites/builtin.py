@@ -145,6 +145,7 @@ def http_request(inputs: dict, ctx: StepContext) -> dict:
     outputs={"type": "object", "properties": {"result": {}}},
     default_timeout=60,
     pure=True,
+    takes_secrets=False,
 )
 def json_transform(inputs: dict, ctx: StepContext) -> dict:
     data = inputs["data"]
@@ -186,6 +187,7 @@ def json_transform(inputs: dict, ctx: StepContext) -> dict:
         },
     },
     default_timeout=300,
+    takes_secrets=False,
 )
 def agent_run(inputs: dict, ctx: StepContext) -> dict:
     from orchestration import llm, selectors

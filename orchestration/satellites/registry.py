@@ -84,6 +84,10 @@ class Satellite:
     # run them twice harmlessly: the engine skips their durable claim and records the first
     # result only (see orchestration.engine).
     pure: bool = False
+    # Whether `${{ secrets.* }}` may reach its inputs: not for a satellite that computes its
+    # output from its inputs (json.transform's `reverse(@)`, an agent's answer), which would
+    # publish a secret in a form masking cannot recognise. Verbatim copies are masked.
+    takes_secrets: bool = True
 
     @cached_property
     def validator(self) -> Draft202012Validator:
@@ -94,7 +98,14 @@ REGISTRY: dict[str, Satellite] = {}
 
 
 def satellite(
-    name: str, *, description: str, inputs: dict, outputs: dict, default_timeout: int = 300, pure: bool = False
+    name: str,
+    *,
+    description: str,
+    inputs: dict,
+    outputs: dict,
+    default_timeout: int = 300,
+    pure: bool = False,
+    takes_secrets: bool = True,
 ):
     """Register the decorated function `(inputs, ctx) -> dict` as a satellite. Declare it
     `pure` only when running it twice is harmless (no I/O, no side effects)."""
@@ -104,7 +115,7 @@ def satellite(
     def register(func):
         if name in REGISTRY:
             raise ValueError(f"satellite {name!r} is registered twice")
-        REGISTRY[name] = Satellite(name, description, inputs, outputs, func, default_timeout, pure)
+        REGISTRY[name] = Satellite(name, description, inputs, outputs, func, default_timeout, pure, takes_secrets)
         return func
 
     return register

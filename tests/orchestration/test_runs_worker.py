@@ -158,8 +158,7 @@ def test_cancel_stops_a_running_sleep_within_seconds(live_worker, tenant, operat
 def test_retry_reruns_only_failed_steps_and_reuses_succeeded_outputs(live_worker, tenant, operator):
     from orchestration import services
 
-    # The gate's expression comes from a secret: broken first, fixed before the retry.
-    services.secret_set(tenant=tenant, name="EXPR", value="[[ broken")
+    # The gate needs a secret: missing first, set before the retry.
     cluster = make_cluster(
         tenant,
         """
@@ -169,9 +168,9 @@ def test_retry_reruns_only_failed_steps_and_reuses_succeeded_outputs(live_worker
             satellite: echo
             inputs: {message: "${{ run.id }}", n: 2}
           - id: gate
-            satellite: json.transform
+            satellite: echo
             depends_on: [first]
-            inputs: {data: "${{ steps.first.outputs }}", expression: "${{ secrets.EXPR }}"}
+            inputs: {result: "${{ steps.first.outputs.n }}", key: "${{ secrets.EXPR }}"}
           - id: after
             satellite: echo
             depends_on: [gate]
@@ -186,7 +185,7 @@ def test_retry_reruns_only_failed_steps_and_reuses_succeeded_outputs(live_worker
     run = wait_for_run(run_id)
     assert run.status == "failed"
     before = {s.step_id: s for s in run.steps.all()}
-    assert before["gate"].status == "failed" and "expression error" in before["gate"].error
+    assert before["gate"].status == "failed" and "secret 'EXPR' is not set" in before["gate"].error
     assert before["after"].status == "skipped" and before["last"].status == "succeeded"
 
     services.secret_set(tenant=tenant, name="EXPR", value="n")
