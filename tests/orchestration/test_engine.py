@@ -196,7 +196,12 @@ def test_the_reaper_is_declared_in_the_beat_schedule():
     assert settings.CELERY_BEAT_SCHEDULE["orchestration-reap"]["task"] == "orchestration.reap"
 
 
-def test_run_status_changes_are_pushed_to_the_tenants_live_channel(db, tenant, django_capture_on_commit_callbacks):
+def test_run_status_changes_are_pushed_to_the_tenants_live_channel(
+    db, tenant, django_capture_on_commit_callbacks, settings
+):
+    # The engine's publishing, read straight off the channel layer; the embedded default's
+    # outbox transport between processes is tested in tests/monitoring/test_live.py.
+    settings.LIVE_OUTBOX = False
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(tenant_group(tenant.pk), channel)
