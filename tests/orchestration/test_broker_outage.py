@@ -21,13 +21,15 @@ from tests.orchestration.helpers import wait_for_run
 @contextlib.contextmanager
 def broker_unreachable():
     """Point publishing at a closed port (a real connection refused), then back."""
-    saved = app.conf.broker_url, app.conf.broker_transport_options
-    app.conf.broker_url, app.conf.broker_transport_options = f"redis://127.0.0.1:{closed_port()}/0", {}
+    saved = app.conf.broker_url, app.conf.broker_transport, app.conf.broker_transport_options
+    # The embedded default names its own transport class, which would override the URL's.
+    app.conf.broker_url, app.conf.broker_transport = f"redis://127.0.0.1:{closed_port()}/0", None
+    app.conf.broker_transport_options = {}
     app._after_fork()  # drop pooled connections to the real broker, as Celery does after a fork
     try:
         yield
     finally:
-        app.conf.broker_url, app.conf.broker_transport_options = saved
+        app.conf.broker_url, app.conf.broker_transport, app.conf.broker_transport_options = saved
         app._after_fork()
 
 
