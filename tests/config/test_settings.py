@@ -62,3 +62,15 @@ def test_a_default_poll_interval_below_the_floor_fails_at_start_up_with_a_clear_
     assert "ImproperlyConfigured" in result.stderr
     assert "MONITORING_DEFAULT_INTERVAL_SECONDS must be between 10 and 86400 seconds; it is 5." in result.stderr
     assert _import_settings(DEBUG="true", MONITORING_DEFAULT_INTERVAL_SECONDS="10").returncode == 0
+
+
+def test_a_management_command_reports_a_missing_secret_key_in_one_line_without_a_traceback():
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL"}}
+    env.update(ENV_FILE=os.devnull, DEBUG="false")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("Configuration error: SECRET_KEY is required when DEBUG is false.")
+    assert "Traceback" not in result.stderr and "AppRegistryNotReady" not in result.stderr
