@@ -14,8 +14,8 @@ from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
 
 from accounts.addresses import normalize_email
-from config.api.client_ip import client_ip
-from config.api.exceptions import RateLimitExceeded, ServiceUnavailable
+from core.api.client_ip import client_ip
+from core.api.exceptions import RateLimitExceeded, ServiceUnavailable
 
 logger = logging.getLogger("groundstation.ratelimit")
 

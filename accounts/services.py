@@ -27,7 +27,7 @@ from accounts import tokens
 from accounts.addresses import normalize_email
 from accounts.emails import email_send, public_url
 from accounts.models import SESSION_VERSION_CLAIM, PersonalAccessToken, User
-from config.api.exceptions import Conflict, EmailNotVerified
+from core.api.exceptions import Conflict, EmailNotVerified
 from tenants.audit import audit_record
 from tenants.models import Membership, Tenant
 from tenants.policy import Role

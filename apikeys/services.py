@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 from apikeys.gateway import invalidation, metering
 from apikeys.gateway.store import redis_client
 from apikeys.models import LATENCY_BUCKETS_MS, ApiCall, ApiKey, UsageRollup
-from config.api.exceptions import Conflict
+from core.api.exceptions import Conflict
 from tenants.audit import audit_record
 from tenants.models import Plan, Tenant
 

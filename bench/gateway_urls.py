@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apikeys.api.views import ApiKeyViewSet
-from config.api.tenancy import TenantContext
 from config.urls import urlpatterns as platform_urlpatterns
+from core.api.tenancy import TenantContext
 from tenants.models import Tenant
 
 

@@ -26,8 +26,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
-from config.body_limit import BodyLimit  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from core.body_limit import BodyLimit  # noqa: E402
 
 
 def wants_event_stream(scope) -> bool:

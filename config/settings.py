@@ -69,7 +69,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_prometheus",
     "channels",
-    "config.api.apps.ApiPlumbingConfig",
+    "core.apps.CoreConfig",
     "console.apps.ConsoleConfig",
     "accounts.apps.AccountsConfig",
     "tenants.apps.TenantsConfig",
@@ -80,9 +80,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "config.api.middleware.RequestIdMiddleware",
+    "core.api.middleware.RequestIdMiddleware",
     # Rate limits, their headers and usage metering for /api/ (see docs/apikeys-and-usage.md).
-    "config.api.gateway.GatewayMiddleware",
+    "core.api.gateway.GatewayMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -92,7 +92,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.api.middleware.AccessLogMiddleware",
+    "core.api.middleware.AccessLogMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -282,7 +282,7 @@ RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=True)
 RATELIMIT_USE_CACHE = "default"
 AUTH_RATE_LIMIT = env.str("AUTH_RATE_LIMIT", default="5/m")
 AUTH_IP_RATE_LIMIT = env.str("AUTH_IP_RATE_LIMIT", default="60/m")
-# Failed API-key / personal-token authentications per client IP (config/api/credential_failures.py).
+# Failed API-key / personal-token authentications per client IP (core/api/credential_failures.py).
 CREDENTIAL_FAILURE_RATE_LIMIT = env.str("CREDENTIAL_FAILURE_RATE_LIMIT", default="30/m")
 # Per-route classes, per tenant (views set `rate_limit_class = "execution"`).
 RATE_LIMIT_CLASSES = {"execution": env.list("EXECUTION_RATE_LIMIT", default=["10/m"])}
@@ -349,18 +349,18 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Groundstation <norep
 # --- API ------------------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["config.api.authentication.BearerCredentialAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.authentication.BearerCredentialAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONParser"],  # DRF's, safe against deep nesting
-    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.PageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JSONParser"],  # DRF's, safe against deep nesting
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PageNumberPagination",
     "DEFAULT_FILTER_BACKENDS": [
-        "config.api.filters.StrictDjangoFilterBackend",
+        "core.api.filters.StrictDjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": [],
     "PAGE_SIZE": 50,
@@ -385,8 +385,8 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.api.schema.add_error_responses",
-        "config.api.schema.add_links",
+        "core.api.schema.add_error_responses",
+        "core.api.schema.add_links",
     ],
 }
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
@@ -429,6 +429,6 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 # Celery's routine "Sending due task" / "received" / "succeeded" lines: quiet in development.
 TASK_EVENT_LOG_LEVEL = env.str("TASK_EVENT_LOG_LEVEL", default="DEBUG" if DEBUG else "INFO").upper()
 LOGGING_CONFIG = None
-from config.logging import configure_logging  # noqa: E402
+from core.logging import configure_logging  # noqa: E402
 
 configure_logging(log_format=LOG_FORMAT, level=LOG_LEVEL, task_event_level=TASK_EVENT_LOG_LEVEL)

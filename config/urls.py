@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-import config.api.schema  # noqa: F401  (registers the OpenAPI auth extension)
+import core.api.schema  # noqa: F401  (registers the OpenAPI auth extension)
 from console.views import landing_view
 from monitoring import health
 
@@ -40,7 +40,7 @@ urlpatterns = [
     path("api/admin/", include(_collect("staff_urlpatterns"))),
 ]
 
-handler400 = "config.api.errors.bad_request"
-handler403 = "config.api.errors.permission_denied"
-handler404 = "config.api.errors.page_not_found"
-handler500 = "config.api.errors.server_error"
+handler400 = "core.api.errors.bad_request"
+handler403 = "core.api.errors.permission_denied"
+handler404 = "core.api.errors.page_not_found"
+handler500 = "core.api.errors.server_error"

@@ -5,8 +5,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from accounts.ratelimits import limit_email, limit_ip
-from config.api.exceptions import RateLimitExceeded, ServiceUnavailable
 from console import selectors, views
+from core.api.exceptions import RateLimitExceeded, ServiceUnavailable
 
 
 class ConsoleAdminSite(admin.AdminSite):

@@ -23,8 +23,8 @@ from django.core.mail import send_mail
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
-from config import outbound
-from config.db import save_existing
+from core import outbound
+from core.db import save_existing
 from monitoring.models import AlertChannel, AlertDelivery, Incident
 from tenants.audit import audit_record
 from tenants.models import Tenant

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from config import outbound
+from core import outbound
 from monitoring.models import Node, Status
 
 MAX_CHECK_BODY_BYTES = 64 * 1024

@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from config.db import save_existing
+from core.db import save_existing
 from monitoring import alerts, live, metrics
 from monitoring.checks import CheckResult, CheckSpec, run_checks
 from monitoring.models import (

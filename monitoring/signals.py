@@ -1,4 +1,4 @@
-"""Tell open live connections that their access may have changed (see config.api.access).
+"""Tell open live connections that their access may have changed (see core.api.access).
 
 We only listen: the apps that own credentials, memberships and tenants need no knowledge of
 live connections. Each change publishes one internal `ACCESS_EVENT` per affected tenant, after
@@ -10,7 +10,7 @@ from django.dispatch import receiver
 
 from accounts.models import PersonalAccessToken, User
 from apikeys.models import ApiKey
-from config.api.access import ACCESS_EVENT
+from core.api.access import ACCESS_EVENT
 from monitoring import live
 from tenants.models import Membership, Tenant
 

@@ -30,7 +30,7 @@ from django.db.models import Exists, F, Min, OuterRef
 from kombu.exceptions import OperationalError as KombuOperationalError
 from rest_framework.exceptions import NotFound, ValidationError
 
-from config.api.exceptions import Conflict
+from core.api.exceptions import Conflict
 from monitoring import live
 from orchestration import step_sql, vault
 from orchestration.budget import Budget, BudgetExceeded, json_size

@@ -13,7 +13,7 @@ import re
 
 from django.conf import settings
 
-from config import outbound
+from core import outbound
 from orchestration.budget import Budget
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")

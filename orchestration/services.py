@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from rest_framework.exceptions import ValidationError
 
-from config.api.exceptions import Conflict, PayloadTooLarge
-from config.db import save_existing
+from core.api.exceptions import Conflict, PayloadTooLarge
+from core.db import save_existing
 from orchestration import engine, vault
 from orchestration.definitions import DefinitionInvalid, DefinitionTooLarge, cron_fields, parse_definition
 from orchestration.models import Agent, AgentTask, Cluster, ClusterVersion, IdempotencyRecord, Run, Secret

@@ -1,8 +1,8 @@
 """Recording security-relevant changes. Services call `audit_record`; views never do."""
 from django.db import models
 
-from config.api.request_context import current_request_id
-from config.logging import SENSITIVE_KEY, redact
+from core.api.request_context import current_request_id
+from core.logging import SENSITIVE_KEY, redact
 from tenants.models import AuditEvent, Tenant
 
 

@@ -15,8 +15,8 @@ from accounts.addresses import normalize_email
 from accounts.emails import email_send, public_url
 from accounts.models import User
 from apikeys.credentials import digest
-from config.api.exceptions import Conflict
-from config.db import save_existing
+from core.api.exceptions import Conflict
+from core.db import save_existing
 from tenants.audit import audit_record
 from tenants.billing import clean_billing_account
 from tenants.models import Invitation, Membership, Plan, Tenant

@@ -1,6 +1,6 @@
 """Permissions of the apikeys API: the policy table decides (via `TenantScopedViewSet`); this
 module only says which scopes a caller may put on a key — never more than their own rights."""
-from config.api.tenancy import TenantContext
+from core.api.tenancy import TenantContext
 from tenants.policy import scopes_for_role
 
 

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from apikeys.models import ApiCall, ApiKey
 from apikeys.rates import parse_rate, parse_rates
-from config.api.query import QueryParamsSerializer
+from core.api.query import QueryParamsSerializer
 from tenants.models import Plan
 from tenants.policy import Scope
 

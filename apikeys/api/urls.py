@@ -1,7 +1,7 @@
 from django.urls import re_path
 
 from apikeys.api import views
-from config.api.routers import OptionalSlashRouter
+from core.api.routers import OptionalSlashRouter
 
 router = OptionalSlashRouter()
 router.register("api-keys", views.ApiKeyViewSet, basename="api-key")

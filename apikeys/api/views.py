@@ -11,8 +11,8 @@ from apikeys.api import serializers as s
 from apikeys.api.filters import ApiCallFilter, ApiKeyFilter
 from apikeys.api.permissions import grantable_scopes
 from apikeys.models import ApiCall, ApiKey
-from config.api.pagination import TimeSeriesCursorPagination
-from config.api.tenancy import TenantScopedViewSet
+from core.api.pagination import TimeSeriesCursorPagination
+from core.api.tenancy import TenantScopedViewSet
 from tenants.models import Plan
 from tenants.policy import Action
 

@@ -5,8 +5,8 @@ import re
 from django.conf import settings
 from rest_framework import serializers
 
-from config import outbound
-from config.api.query import QueryParamsSerializer
+from core import outbound
+from core.api.query import QueryParamsSerializer
 from monitoring.models import (
     AlertChannel,
     AlertDelivery,

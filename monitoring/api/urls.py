@@ -1,4 +1,4 @@
-from config.api.routers import OptionalSlashRouter
+from core.api.routers import OptionalSlashRouter
 from monitoring.api import views
 
 router = OptionalSlashRouter()

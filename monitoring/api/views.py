@@ -16,8 +16,8 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api.pagination import TimeSeriesCursorPagination
-from config.api.tenancy import TenantScopedViewSet
+from core.api.pagination import TimeSeriesCursorPagination
+from core.api.tenancy import TenantScopedViewSet
 from monitoring import alerts, selectors, services
 from monitoring.api import filters
 from monitoring.api import serializers as s

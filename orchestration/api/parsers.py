@@ -3,7 +3,7 @@
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
-from config.api.exceptions import PayloadTooLarge
+from core.api.exceptions import PayloadTooLarge
 from orchestration.definitions import MAX_BYTES
 
 

@@ -17,7 +17,7 @@ import uuid
 from django.conf import settings
 
 from apikeys.gateway.store import redis_client
-from config.api.exceptions import RateLimitExceeded, ServiceUnavailable
+from core.api.exceptions import RateLimitExceeded, ServiceUnavailable
 
 logger = logging.getLogger("groundstation.orchestration")
 

@@ -1,4 +1,4 @@
-from config.api.routers import OptionalSlashRouter
+from core.api.routers import OptionalSlashRouter
 from orchestration.api import views
 
 router = OptionalSlashRouter()

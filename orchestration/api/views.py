@@ -22,13 +22,13 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from config.api import access
-from config.api.authentication import presented_credential
-from config.api.exceptions import Conflict, ServiceUnavailable
-from config.api.pagination import TimeSeriesCursorPagination
-from config.api.parsers import JSONParser
-from config.api.tenancy import TenantScopedViewSet
 from config.celery import check_broker
+from core.api import access
+from core.api.authentication import presented_credential
+from core.api.exceptions import Conflict, ServiceUnavailable
+from core.api.pagination import TimeSeriesCursorPagination
+from core.api.parsers import JSONParser
+from core.api.tenancy import TenantScopedViewSet
 from orchestration import engine, selectors, services
 from orchestration.api import permissions as policy
 from orchestration.api.filters import AgentFilter, AgentTaskFilter, ClusterFilter, ExecutionFilter, RunFilter

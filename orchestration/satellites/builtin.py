@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 
-from config import outbound
+from core import outbound
 from orchestration.satellites import expressions
 from orchestration.satellites.registry import SatelliteError, StepContext, satellite
 

@@ -1,6 +1,6 @@
 """Permissions of the tenants API. Tenant-scoped endpoints use `TenantPolicyPermission` (via
 `TenantScopedViewSet`); these helpers only say how strong a caller's grants may be."""
-from config.api.tenancy import TenantContext
+from core.api.tenancy import TenantContext
 from tenants.policy import key_role_ceiling
 
 

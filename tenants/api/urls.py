@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from config.api.routers import OptionalSlashRouter
+from core.api.routers import OptionalSlashRouter
 from tenants.api import views
 
 SLUG = r"(?P<tenant_slug>[-a-zA-Z0-9_]+)"

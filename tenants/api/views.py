@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from accounts.addresses import normalize_email
 from accounts.api.permissions import IsPerson, StaffModelPermissions
 from accounts.models import User
-from config.api.tenancy import TenantScopedViewSet, resolve_tenant_context
+from core.api.tenancy import TenantScopedViewSet, resolve_tenant_context
 from tenants import selectors, services
 from tenants.api import serializers as s
 from tenants.api.filters import InvitationFilter, MemberFilter, StaffTenantFilter, TenantFilter

@@ -2,7 +2,7 @@
 import pytest
 from django.test import RequestFactory
 
-from config.api.client_ip import client_ip
+from core.api.client_ip import client_ip
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from apikeys.gateway import metering
-from config.api import gateway
+from core.api import gateway
 
 
 @pytest.fixture(autouse=True)

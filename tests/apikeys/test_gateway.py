@@ -8,7 +8,7 @@ from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from apikeys.gateway.store import COUNTER_PREFIX
-from config.api import gateway
+from core.api import gateway
 from tenants.policy import Role
 from tests.apikeys.conftest import key_client
 from tests.apikeys.factories import make_key

@@ -1,11 +1,11 @@
 """The hot list endpoints: constant queries at any page size, plain-data pages identical to the
-serializers' output, and no serializer field machinery rebuilt per request (config/api/plain.py)."""
+serializers' output, and no serializer field machinery rebuilt per request (core/api/plain.py)."""
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework import serializers
 
-from config.api import tenancy
+from core.api import tenancy
 from orchestration import engine
 from tests.apikeys.conftest import key_client
 from tests.apikeys.factories import make_key

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from config.logging import TaskEventLevel
+from core.logging import TaskEventLevel
 
 
 def _record(name: str, level: int, msg: str, args) -> logging.LogRecord:

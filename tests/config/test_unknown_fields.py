@@ -1,6 +1,6 @@
 """Unknown fields in a JSON body are refused with a 400 naming them, on every write endpoint.
 
-Checked once in the plumbing (`config/api/unknown_fields.py`), so the routes below stand for
+Checked once in the plumbing (`core/api/unknown_fields.py`), so the routes below stand for
 all: a plain input serializer, a model serializer, a nested object, list items, a staff route.
 """
 import pytest

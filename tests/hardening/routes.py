@@ -15,7 +15,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.permissions import SAFE_METHODS
 
-from config.api.tenancy import TenantScopedViewSet
+from core.api.tenancy import TenantScopedViewSet
 from tenants.policy import Action
 
 PARAM = re.compile(r"{(\w+)}")

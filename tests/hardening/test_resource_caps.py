@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
-from config.api.pagination import MAX_PAGE_SIZE
+from core.api.pagination import MAX_PAGE_SIZE
 from monitoring import consumers
 from monitoring.models import Node
 from orchestration.definitions import MAX_BYTES

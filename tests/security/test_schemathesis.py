@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5"))
 # The stateful phase walks the schema's OpenAPI links (create → read → update → delete, see
-# config.api.schema.add_links): this many scenarios of at most STATEFUL_STEPS calls each, which
+# core.api.schema.add_links): this many scenarios of at most STATEFUL_STEPS calls each, which
 # bounds its time (about a minute in CI) independently of the per-operation examples.
 STATEFUL_SCENARIOS = int(os.environ.get("SCHEMATHESIS_STATEFUL_SCENARIOS", "60"))
 STATEFUL_STEPS = int(os.environ.get("SCHEMATHESIS_STATEFUL_STEPS", "12"))

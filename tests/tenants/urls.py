@@ -3,8 +3,8 @@ to test the shared tenant-context rules through HTTP, independent of any app's e
 from django.urls import include, path
 from rest_framework import mixins, serializers
 
-from config.api.routers import OptionalSlashRouter
-from config.api.tenancy import TenantScopedViewSet
+from core.api.routers import OptionalSlashRouter
+from core.api.tenancy import TenantScopedViewSet
 from tenants.models import Membership
 from tenants.policy import Action
 

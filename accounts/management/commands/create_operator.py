@@ -26,7 +26,7 @@ def _exit_quietly(signum, frame):
 
 def _health_answers(url: str) -> bool:
     # Our own web process on this machine, not a request made on a user's behalf: the
-    # outbound guard (config/outbound.py) is for those and refuses loopback by default.
+    # outbound guard (core/outbound.py) is for those and refuses loopback by default.
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=2)
     try:

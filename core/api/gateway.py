@@ -34,10 +34,10 @@ from apikeys.gateway import invalidation, metering, snapshots
 from apikeys.gateway.store import CheckResult, StoreUnavailable, get_store
 from apikeys.models import ApiKey
 from apikeys.rates import parse_rate
-from config.api.client_ip import client_ip
-from config.api.credential_failures import CredentialFailures, TooManyFailures
-from config.api.errors import error_response
-from config.api.routes import route_pattern
+from core.api.client_ip import client_ip
+from core.api.credential_failures import CredentialFailures, TooManyFailures
+from core.api.errors import error_response
+from core.api.routes import route_pattern
 
 logger = logging.getLogger("groundstation.gateway")
 

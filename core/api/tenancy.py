@@ -10,8 +10,8 @@ from rest_framework import permissions, viewsets
 from rest_framework.exceptions import NotFound, PermissionDenied
 
 from apikeys.authentication import ApiKeyPrincipal
-from config.api.exceptions import TenantRequired
-from config.api.plain import PlainListSerializer
+from core.api.exceptions import TenantRequired
+from core.api.plain import PlainListSerializer
 from tenants.models import Membership, Tenant
 from tenants.policy import Action, Role, requirement, role_above, role_allows, scopes_allow
 
@@ -136,7 +136,7 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
         return super().get_queryset().filter(**{self.tenant_field: self.tenant})
 
     def get_serializer(self, *args, **kwargs):
-        # List pages are built as plain data (config/api/plain.py), the serializer's output.
+        # List pages are built as plain data (core/api/plain.py), the serializer's output.
         if self.action == "list" and kwargs.get("many") and args and set(kwargs) == {"many"}:
             return PlainListSerializer(self.get_serializer_class(), args[0], self.get_serializer_context())
         return super().get_serializer(*args, **kwargs)

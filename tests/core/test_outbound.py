@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from config import outbound
+from core import outbound
 from tests.monitoring.servers import closed_port, http_server, tcp_listener
 
 

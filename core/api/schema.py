@@ -163,7 +163,7 @@ def add_links(result, generator, request, public):
 class BearerCredentialScheme(OpenApiAuthenticationExtension):
     """One bearer scheme for JWTs, personal tokens and API keys, plus the X-API-Key header."""
 
-    target_class = "config.api.authentication.BearerCredentialAuthentication"
+    target_class = "core.api.authentication.BearerCredentialAuthentication"
     name = ["bearerAuth", "apiKeyHeader"]
 
     def get_security_requirement(self, auto_schema):

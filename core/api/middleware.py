@@ -7,8 +7,8 @@ import uuid
 import structlog
 from django.conf import settings
 
-from config.api.errors import error_response
-from config.api.request_context import reset_request_id, set_request_id
+from core.api.errors import error_response
+from core.api.request_context import reset_request_id, set_request_id
 
 access_logger = logging.getLogger("groundstation.access")
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")

@@ -16,8 +16,8 @@ from psycopg_pool import PoolTimeout
 from rest_framework import exceptions as drf
 from rest_framework.views import set_rollback
 
-from config.api.exceptions import RateLimitExceeded
-from config.api.request_context import current_request_id
+from core.api.exceptions import RateLimitExceeded
+from core.api.request_context import current_request_id
 
 logger = logging.getLogger("groundstation.errors")
 
@@ -97,7 +97,7 @@ def _to_api_exception(exc):
     if isinstance(exc, Http404):
         return drf.NotFound()
     if isinstance(exc, RequestDataTooBig):
-        from config.api.exceptions import PayloadTooLarge
+        from core.api.exceptions import PayloadTooLarge
 
         return PayloadTooLarge()
     if isinstance(exc, PermissionDenied):

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated
 
-from config.api.authentication import BearerCredentialAuthentication
-from config.api.tenancy import resolve_tenant_context
+from core.api.authentication import BearerCredentialAuthentication
+from core.api.tenancy import resolve_tenant_context
 from tenants.policy import Action
 
 ACCESS_EVENT = "access.changed"  # internal: consumers re-check, clients never see it
