@@ -4,7 +4,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.models import PersonalAccessToken
 from accounts.services import personal_token_touch
-from apikeys.credentials import ParsedCredential
+from core.credentials import ParsedCredential
 
 
 def authenticate_personal_token(parsed: ParsedCredential):

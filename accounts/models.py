@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from accounts.addresses import normalize_email
-from apikeys.credentials import CredentialModel
+from core.credentials import CredentialModel
 
 # The JWT claim carrying `User.session_version`: access tokens minted before the account's last
 # logout carry an older number and are refused.

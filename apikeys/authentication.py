@@ -3,8 +3,8 @@ from dataclasses import dataclass
 
 from rest_framework.exceptions import AuthenticationFailed
 
-from apikeys.credentials import ParsedCredential
 from apikeys.gateway.keys import load_key_snapshot, snapshot_accepts
+from core.credentials import ParsedCredential
 
 
 @dataclass(frozen=True)

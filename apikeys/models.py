@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from apikeys.credentials import CredentialModel
+from core.credentials import CredentialModel
 from tenants.models import Tenant
 
 

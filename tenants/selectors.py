@@ -25,6 +25,6 @@ def tenants_for_staff() -> QuerySet[Tenant]:
 
 def invitation_by_token(token: str) -> Invitation | None:
     """The invitation an e-mailed token names (only its digest is stored), with its tenant."""
-    from apikeys.credentials import digest
+    from core.credentials import digest
 
     return Invitation.objects.select_related("tenant", "invited_by").filter(token_digest=digest(token)).first()

@@ -14,8 +14,8 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from accounts.addresses import normalize_email
 from accounts.emails import email_send, public_url
 from accounts.models import User
-from apikeys.credentials import digest
 from core.api.exceptions import Conflict
+from core.credentials import digest
 from core.db import save_existing
 from tenants.audit import audit_record
 from tenants.billing import clean_billing_account

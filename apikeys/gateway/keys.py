@@ -5,9 +5,9 @@ import time
 
 from django.conf import settings
 
-from apikeys import credentials
 from apikeys.gateway import invalidation, snapshots
 from apikeys.gateway.store import StoreUnavailable, get_store
+from core import credentials
 
 logger = logging.getLogger("groundstation.gateway")
 

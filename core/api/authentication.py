@@ -10,10 +10,10 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from accounts.authentication import authenticate_personal_token
 from accounts.models import SESSION_VERSION_CLAIM, PersonalAccessToken
-from apikeys import credentials
 from apikeys.authentication import authenticate_api_key
 from apikeys.gateway.snapshots import build_key_snapshot
 from apikeys.models import ApiKey
+from core import credentials
 
 CREDENTIAL_PREFIXES = (f"{ApiKey.PREFIX}_", f"{PersonalAccessToken.PREFIX}_")
 

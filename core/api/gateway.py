@@ -29,11 +29,11 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import PersonalAccessToken
-from apikeys import credentials
 from apikeys.gateway import invalidation, metering, snapshots
 from apikeys.gateway.store import CheckResult, StoreUnavailable, get_store
 from apikeys.models import ApiKey
 from apikeys.rates import parse_rate
+from core import credentials
 from core.api.client_ip import client_ip
 from core.api.credential_failures import CredentialFailures, TooManyFailures
 from core.api.errors import error_response

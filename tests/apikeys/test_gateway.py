@@ -86,7 +86,7 @@ def test_a_revoked_key_spends_no_budget_and_forged_secrets_spend_none(tenant, pi
     _, secret = make_key(tenant, rate_limit="3/m")
     prefix, public_id, tail = secret.split("_")
     forged = f"{prefix}_{public_id}_{'B' * 32}"
-    from apikeys import credentials
+    from core import credentials
 
     forged += credentials._checksum(forged)
     for _ in range(5):
@@ -210,7 +210,7 @@ def test_exempt_views_are_neither_limited_nor_metered(tenant):
 def _unknown_key() -> str:
     import secrets as random_source
 
-    from apikeys import credentials
+    from core import credentials
 
     body = f"gsk_{random_source.token_hex(6)}_{'A' * credentials.SECRET_LENGTH}"
     return body + credentials._checksum(body)

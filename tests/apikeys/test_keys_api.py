@@ -4,8 +4,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apikeys import credentials
 from apikeys.models import ApiKey
+from core import credentials
 from tenants.models import Tenant
 from tenants.policy import Action
 from tests.apikeys.conftest import key_client

@@ -33,7 +33,7 @@ def test_usage_counts_every_request_exactly_once_including_errors(tenant, owner)
     statuses.append(client.post("/api/v1/api-keys", {"scopes": ["nope"]}, format="json").status_code)  # 400
     wrong = secret.split("_")
     forged_body = f"{wrong[0]}_{wrong[1]}_{'C' * 32}"
-    from apikeys import credentials
+    from core import credentials
 
     statuses.append(key_client(forged_body + credentials._checksum(forged_body)).get("/api/v1/api-keys").status_code)
     statuses += [client.get("/api/v1/api-keys").status_code for _ in range(3)]  # 6/m: 1 ok, 2 × 429

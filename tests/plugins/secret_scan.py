@@ -53,7 +53,7 @@ def pytest_configure(config):
     from django.contrib.auth.base_user import AbstractBaseUser
     from rest_framework_simplejwt.tokens import Token
 
-    from apikeys import credentials
+    from core import credentials
 
     credentials.generate = _recording(credentials.generate, pick=lambda result: result[1])
     Token.__str__ = _recording(Token.__str__)
