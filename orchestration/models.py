@@ -11,40 +11,22 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from tenants.models import Tenant, TenantOwnedQuerySet
+from tenants.models import TenantOwnedModel, TenantOwnedNamedModel, TenantOwnedQuerySet
 
 SECRET_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"  # noqa: S105 - a pattern, not a secret
 
 
-class Secret(models.Model):
+class Secret(TenantOwnedNamedModel):
     """A tenant secret for `${{ secrets.NAME }}`; only the Fernet ciphertext is stored."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="orchestration_secrets")
+    # Shorter than other names: it is an identifier in templates.
     name = models.CharField(max_length=64, validators=[RegexValidator(SECRET_NAME_RE)])
     ciphertext = models.TextField(editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="orchestration_secret_unique_name")]
-
-    def __str__(self) -> str:
-        return self.name
 
 
-class Cluster(models.Model):
+class Cluster(TenantOwnedNamedModel):
     """The current definition of a workflow; every change is also kept as a `ClusterVersion`."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="clusters")
-    name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=1)
     definition = models.TextField()
@@ -53,17 +35,6 @@ class Cluster(models.Model):
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="orchestration_cluster_unique_name")]
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
@@ -119,7 +90,7 @@ class RunQuerySet(TenantOwnedQuerySet):
         return self.exclude(status__in=TERMINAL_RUN_STATUSES)
 
 
-class Run(models.Model):
+class Run(TenantOwnedModel):
     class Kind(models.TextChoices):
         CLUSTER = "cluster"
         EXECUTION = "execution"
@@ -129,8 +100,6 @@ class Run(models.Model):
         SCHEDULE = "schedule"
         ADMIN = "admin"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="runs")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CLUSTER)
     cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
     cluster_version = models.ForeignKey(
@@ -143,17 +112,15 @@ class Run(models.Model):
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.API)
     inputs = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Its progress is in status, started_at and finished_at; the engine writes those with
+    # update_fields, and a column rewritten on each transition would only cost.
+    updated_at = None
 
     objects = RunQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(TenantOwnedModel.Meta):
         indexes = [
             # Run lists per tenant, newest first.
             models.Index(fields=["tenant", "kind", "-created_at"], name="orch_run_tenant_kind_created"),
@@ -271,39 +238,20 @@ class StepLog(models.Model):
         return f"[{self.step_id}#{self.attempt}] {self.message[:60]}"
 
 
-class Agent(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="agents")
-    name = models.CharField(max_length=100)
+class Agent(TenantOwnedNamedModel):
     description = models.TextField(blank=True)
     prompt = models.TextField(help_text="Template; {{ input }}, {{ title }}, {{ description }} and input keys.")
     model = models.CharField(max_length=100, default="gpt-4o-mini")
     is_active = models.BooleanField(default=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="orchestration_agent_unique_name")]
-
-    def __str__(self) -> str:
-        return self.name
 
 
-class AgentTask(models.Model):
+class AgentTask(TenantOwnedModel):
     class Status(models.TextChoices):
         PENDING = "pending"
         PROCESSING = "processing"
         COMPLETED = "completed"
         FAILED = "failed"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="agent_tasks")
     agent = models.ForeignKey(Agent, null=True, on_delete=models.SET_NULL, related_name="tasks")
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -312,41 +260,34 @@ class AgentTask(models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     execution = models.OneToOneField(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="agent_task")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(TenantOwnedModel.Meta):
         indexes = [models.Index(fields=["tenant", "-created_at"], name="orch_task_tenant_created")]
 
     def __str__(self) -> str:
         return self.title
 
 
-class IdempotencyRecord(models.Model):
+class IdempotencyRecord(TenantOwnedModel):
     """The first response to (tenant, Idempotency-Key, endpoint), replayed for 24 hours.
 
     The unique constraint is what makes concurrent first requests safe: the loser's insert
     fails, its transaction (and the run it created) rolls back, and it replays the winner's.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     endpoint = models.CharField(max_length=200)
     fingerprint = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField()
     body = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)  # expiry sweep
+    # A stored response, written once by whichever caller (person or key) sent the request.
+    created_by = None
+    updated_at = None
 
-    class Meta:
+    class Meta:  # not the base's: read only through the unique key, never listed
         constraints = [
             models.UniqueConstraint(fields=["tenant", "key", "endpoint"], name="orchestration_idempotency_unique")
         ]

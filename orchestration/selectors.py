@@ -7,11 +7,7 @@ import uuid
 from django.db.models import QuerySet
 
 from orchestration.engine import IDEMPOTENCY_TTL, now
-from orchestration.models import Agent, AgentTask, Cluster, Execution, IdempotencyRecord, Run, Secret, StepLog
-
-
-def cluster_list(*, tenant) -> QuerySet:
-    return Cluster.objects.for_tenant(tenant)
+from orchestration.models import Agent, Execution, IdempotencyRecord, Run, StepLog
 
 
 def run_list(*, tenant) -> QuerySet:
@@ -22,28 +18,20 @@ def execution_list(*, tenant) -> QuerySet:
     return Execution.objects.for_tenant(tenant).prefetch_related("steps")
 
 
-def secret_list(*, tenant) -> QuerySet:
-    return Secret.objects.for_tenant(tenant)
-
-
-def agent_list(*, tenant) -> QuerySet:
-    return Agent.objects.for_tenant(tenant)
-
-
-def agent_task_list(*, tenant) -> QuerySet:
-    return AgentTask.objects.for_tenant(tenant).select_related("agent")
-
-
-def run_logs(*, run: Run, after_id: int = 0, step_id: str | None = None) -> QuerySet:
+def step_log_list(*, run: Run, after_id: int = 0, step_id: str | None = None) -> QuerySet:
     logs = StepLog.objects.filter(run=run, id__gt=after_id)
     if step_id:
         logs = logs.filter(step_id=step_id)
     return logs.order_by("id")
 
 
-def agent_lookup(*, tenant_id, ref: str) -> Agent | None:
-    """An agent of the tenant by id or by name."""
-    agents = Agent.objects.filter(tenant_id=tenant_id)
+def agent_get(*, tenant, id) -> Agent | None:
+    return Agent.objects.for_tenant(tenant).filter(pk=id).first()
+
+
+def agent_get_by_ref(*, tenant, ref: str) -> Agent | None:
+    """An agent of the tenant (or tenant id) by id or by name, as a workflow step names it."""
+    agents = Agent.objects.for_tenant(tenant)
     try:
         return agents.filter(pk=uuid.UUID(str(ref))).first()
     except ValueError:

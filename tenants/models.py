@@ -30,13 +30,6 @@ class Plan(models.Model):
         return self.name
 
 
-class TenantOwnedQuerySet(models.QuerySet):
-    """For models that belong to a tenant: the one filter every tenant-scoped selector uses."""
-
-    def for_tenant(self, tenant):
-        return self.filter(tenant=tenant)
-
-
 class TenantQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Tenants the user is a member of and that are not deleted."""
@@ -67,6 +60,57 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+
+class TenantOwnedQuerySet(models.QuerySet):
+    """For models that belong to a tenant: the one filter every tenant-scoped read uses."""
+
+    def for_tenant(self, tenant):
+        return self.filter(tenant=tenant)
+
+
+class TenantOwnedModel(models.Model):
+    """Abstract base of every row a tenant owns: UUID key, tenant, who created it and when.
+
+    The tenant's reverse accessor is hidden (`related_name="+"`): rows are reached from a
+    tenant through `Model.objects.for_tenant(tenant)`, the one scoped path, never through an
+    unscoped `tenant.<rows>` manager. A model that needs a reverse path (Membership, for
+    `Tenant.objects.visible_to`) declares its own `tenant`.
+
+    A model without one of the columns removes it by name (`updated_at = None`, Django's way of
+    dropping an inherited field) and says why, so the schema stays what it is.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantOwnedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+
+class TenantOwnedNamedModel(TenantOwnedModel):
+    """A tenant-owned row with a name unique within its tenant (API lookups and the admin's
+    lists go by name)."""
+
+    name = models.CharField(max_length=100)
+
+    class Meta(TenantOwnedModel.Meta):
+        abstract = True
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="%(app_label)s_%(class)s_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Membership(models.Model):

@@ -336,7 +336,7 @@ class RunFollower:
                 revoked = {"run_id": str(self.run_id), "status": None, "reason": "access revoked"}
                 return [_sse("end", revoked)], True, False
         events = []
-        logs = list(selectors.run_logs(run=self.run_id, after_id=self.after_id)[:500])
+        logs = list(selectors.step_log_list(run=self.run_id, after_id=self.after_id)[:500])
         for log in logs:
             self.after_id = log.id
             events.append(_sse("log", StepLogSerializer(log).data, log.id))
@@ -451,7 +451,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # let proxies pass events through at once
             return response
-        logs = selectors.run_logs(run=run, after_id=after, step_id=request.query_params.get("step_id"))
+        logs = selectors.step_log_list(run=run, after_id=after, step_id=request.query_params.get("step_id"))
         page = self.paginate_queryset(logs)
         return self.get_paginated_response(StepLogSerializer(page, many=True).data)
 
@@ -565,7 +565,7 @@ class AgentTaskViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Re
 
     def perform_create(self, serializer) -> None:
         data = serializer.validated_data
-        agent = selectors.agent_list(tenant=self.tenant).filter(pk=data["agent_id"]).first()
+        agent = selectors.agent_get(tenant=self.tenant, id=data["agent_id"])
         if agent is None:
             raise ValidationError({"agent_id": ["Unknown agent."]})
         ExecutionRateLimited.require_broker()

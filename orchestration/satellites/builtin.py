@@ -192,7 +192,7 @@ def json_transform(inputs: dict, ctx: StepContext) -> dict:
 def agent_run(inputs: dict, ctx: StepContext) -> dict:
     from orchestration import llm, selectors
 
-    agent = selectors.agent_lookup(tenant_id=ctx.tenant_id, ref=inputs["agent"])
+    agent = selectors.agent_get_by_ref(tenant=ctx.tenant_id, ref=inputs["agent"])
     if agent is None:
         raise SatelliteError(f"agent {inputs['agent']!r} not found")
     if not agent.is_active:
