@@ -1,7 +1,7 @@
 """Writes of the accounts app: registration, sessions, e-mail flows, tokens, status changes.
 
 Called alike by the API views, the admin and Celery tasks. Security-relevant changes are
-audited through `tenants.audit.audit_record`.
+audited through `core.audit.audit_record`.
 
 Password hashing and checking (hundreds of milliseconds by design) happen before the write
 transaction opens: on the embedded SQLite a transaction holds the database's one write lock
@@ -28,7 +28,7 @@ from accounts.addresses import normalize_email
 from accounts.emails import email_send, public_url
 from accounts.models import SESSION_VERSION_CLAIM, PersonalAccessToken, User
 from core.api.exceptions import Conflict, EmailNotVerified
-from tenants.audit import audit_record
+from core.audit import audit_record
 from tenants.models import Membership, Tenant
 from tenants.policy import Role
 

@@ -20,7 +20,7 @@ from apikeys.gateway import invalidation, metering
 from apikeys.gateway.store import redis_client
 from apikeys.models import LATENCY_BUCKETS_MS, ApiCall, ApiKey, UsageRollup
 from core.api.exceptions import Conflict
-from tenants.audit import audit_record
+from core.audit import audit_record
 from tenants.models import Plan, Tenant
 
 logger = logging.getLogger("groundstation.usage")

@@ -8,14 +8,16 @@ OPERATOR_GROUPS = (READ_ONLY_GROUP, OPERATORS_GROUP)
 # Apps the console operates. Django's own (auth groups/permissions, sessions, content types,
 # admin log, token blacklist) stay with superusers: granting them would let an operator raise
 # their own privileges or read sessions.
-CONSOLE_APPS = frozenset({"accounts", "tenants", "apikeys", "monitoring", "orchestration", "django_celery_beat"})
+CONSOLE_APPS = frozenset(
+    {"core", "accounts", "tenants", "apikeys", "monitoring", "orchestration", "django_celery_beat"}
+)
 
 # Day-to-day work: operators create, change and delete these.
 MANAGED_APPS = frozenset({"monitoring", "orchestration", "django_celery_beat"})
 
 # Records and history: nobody edits them in the console, operators included.
 RECORD_MODELS = frozenset({
-    ("tenants", "auditevent"),
+    ("core", "auditevent"),
     ("apikeys", "apicall"),
     ("apikeys", "usagerollup"),
     ("monitoring", "heartbeat"),

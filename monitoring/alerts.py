@@ -24,9 +24,9 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from core import outbound
+from core.audit import audit_record
 from core.db import save_existing
 from monitoring.models import AlertChannel, AlertDelivery, Incident
-from tenants.audit import audit_record
 from tenants.models import Tenant
 
 logger = logging.getLogger("groundstation.monitoring.alerts")

@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.audit import audit_record
 from core.db import save_existing
 from monitoring import alerts, live, metrics
 from monitoring.checks import CheckResult, CheckSpec, run_checks
@@ -27,7 +28,6 @@ from monitoring.models import (
     Snapshot,
     Status,
 )
-from tenants.audit import audit_record
 from tenants.models import Tenant
 
 NODE_CONFIG_FIELDS = (

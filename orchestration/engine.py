@@ -31,6 +31,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from rest_framework.exceptions import NotFound, ValidationError
 
 from core.api.exceptions import Conflict
+from core.audit import audit_record
 from monitoring import live
 from orchestration import step_sql, vault
 from orchestration.budget import Budget, BudgetExceeded, json_size
@@ -57,7 +58,6 @@ from orchestration.satellites import (
     input_errors,
 )
 from orchestration.templating import TemplateError, references, render
-from tenants.audit import audit_record
 
 logger = logging.getLogger("groundstation.orchestration")
 

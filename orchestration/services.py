@@ -13,11 +13,11 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from rest_framework.exceptions import ValidationError
 
 from core.api.exceptions import Conflict, PayloadTooLarge
+from core.audit import audit_record
 from core.db import save_existing
 from orchestration import engine, vault
 from orchestration.definitions import DefinitionInvalid, DefinitionTooLarge, cron_fields, parse_definition
 from orchestration.models import Agent, AgentTask, Cluster, ClusterVersion, IdempotencyRecord, Run, Secret
-from tenants.audit import audit_record
 from tenants.models import Tenant
 
 SCHEDULE_TASK = "orchestration.trigger_scheduled"

@@ -157,31 +157,3 @@ class Invitation(models.Model):
         if self.revoked_at:
             return "revoked"
         return "expired" if self.expires_at <= now else "pending"
-
-
-class AuditEvent(models.Model):
-    """Who changed security-relevant state, when, under which request, and what changed.
-
-    Written by services (never by views), so the admin and the API are audited alike.
-    `changes` holds before/after summaries and never secrets or digests.
-    """
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    actor_api_key_id = models.UUIDField(null=True, blank=True)
-    action = models.CharField(max_length=64, db_index=True)  # e.g. "api_key.revoke"
-    target_type = models.CharField(max_length=64)
-    target_id = models.CharField(max_length=64)
-    changes = models.JSONField(default=dict, blank=True)
-    request_id = models.CharField(max_length=128, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        indexes = [models.Index(fields=["tenant", "-created_at"], name="tenants_audit_tenant_recent")]
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.target_type}:{self.target_id}"

@@ -15,9 +15,9 @@ from accounts.addresses import normalize_email
 from accounts.emails import email_send, public_url
 from accounts.models import User
 from core.api.exceptions import Conflict
+from core.audit import audit_record
 from core.credentials import digest
 from core.db import save_existing
-from tenants.audit import audit_record
 from tenants.billing import clean_billing_account
 from tenants.models import Invitation, Membership, Plan, Tenant
 from tenants.policy import Role, role_at_least

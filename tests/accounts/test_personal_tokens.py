@@ -6,7 +6,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import PersonalAccessToken
-from tenants.models import AuditEvent
+from core.models import AuditEvent
 from tests.conftest import bearer_client
 from tests.factories import UserFactory
 

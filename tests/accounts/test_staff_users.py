@@ -2,7 +2,7 @@
 import pytest
 
 from accounts.models import User
-from tenants.models import AuditEvent
+from core.models import AuditEvent
 from tests.conftest import bearer_client
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 

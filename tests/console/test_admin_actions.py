@@ -9,9 +9,10 @@ from django_celery_beat.models import PeriodicTask
 
 from apikeys.models import ApiKey
 from console.permissions import OPERATORS_GROUP, READ_ONLY_GROUP
+from core.models import AuditEvent
 from monitoring.models import Incident, Node, NodeGroup
 from orchestration.models import Run, RunStatus
-from tenants.models import AuditEvent, Tenant
+from tenants.models import Tenant
 from tests.apikeys.factories import make_key
 from tests.console.factories import StaffFactory
 from tests.factories import UserFactory

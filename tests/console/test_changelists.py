@@ -5,8 +5,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.audit import audit_record
 from orchestration.models import Run, RunStatus, StepRun
-from tenants.audit import audit_record
 from tenants.policy import Role
 from tests.apikeys.factories import make_key
 from tests.console.factories import ApiCallFactory, RunFactory, seed_nodes
@@ -99,7 +99,7 @@ CHANGELISTS = [
     ("/admin/apikeys/apicall/", seed_api_calls),
     ("/admin/orchestration/run/", seed_runs),
     ("/admin/orchestration/execution/", seed_executions),
-    ("/admin/tenants/auditevent/", seed_audit_events),
+    ("/admin/core/auditevent/", seed_audit_events),
     ("/admin/tenants/tenant/", seed_tenants_with_members),
     ("/admin/tenants/membership/", seed_memberships),
     ("/admin/apikeys/apikey/", seed_keys),

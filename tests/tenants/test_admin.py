@@ -4,7 +4,8 @@ from django.test import Client
 
 from accounts.models import PersonalAccessToken, User
 from accounts.services import personal_token_create
-from tenants.models import AuditEvent, Membership, Tenant
+from core.models import AuditEvent
+from tenants.models import Membership, Tenant
 from tenants.policy import Role
 from tests.factories import MembershipFactory, UserFactory
 
@@ -60,7 +61,7 @@ def test_suspend_and_reactivate_tenants_from_the_admin(console, tenant):
     run_action(console, "/admin/tenants/tenant/", "reactivate", [tenant])
     tenant.refresh_from_db()
     assert tenant.status == Tenant.Status.ACTIVE
-    assert AuditEvent.objects.filter(tenant=tenant, action="tenant.status.suspended").exists()
+    assert AuditEvent.objects.filter(tenant_id=tenant.pk, action="tenant.status.suspended").exists()
 
 
 def test_the_tenant_page_shows_members_and_billing(console, tenant, owner):
@@ -87,7 +88,7 @@ def test_the_admin_creates_a_tenant_through_the_service(console, operator):
     assert response.status_code == 302, response.content[:2000]
     tenant = Tenant.objects.get(slug="hooli")
     assert tenant.billing_account["country"] == "US"
-    assert AuditEvent.objects.filter(action="tenant.create", tenant=tenant, actor=operator).exists()
+    assert AuditEvent.objects.filter(action="tenant.create", tenant_id=tenant.pk, actor=operator).exists()
 
 
 def test_the_admin_rejects_an_invalid_billing_account(console):
@@ -112,8 +113,8 @@ def test_personal_tokens_are_read_only_and_never_show_the_digest(console):
 
 def test_audit_events_are_read_only(console, tenant):
     MembershipFactory(tenant=tenant)
-    assert console.get("/admin/tenants/auditevent/").status_code == 200
-    assert console.get("/admin/tenants/auditevent/add/").status_code == 403
+    assert console.get("/admin/core/auditevent/").status_code == 200
+    assert console.get("/admin/core/auditevent/add/").status_code == 403
 
 
 @pytest.mark.parametrize("address", ["TAKEIN@Example.com", "takeın@example.com"])

@@ -5,7 +5,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from tenants.models import AuditEvent, Invitation, Membership
+from core.models import AuditEvent
+from tenants.models import Invitation, Membership
 from tenants.policy import Role
 from tests.accounts.conftest import token_from, wait_for_mail
 from tests.conftest import bearer_client
@@ -50,7 +51,7 @@ def test_an_invited_person_registers_verifies_and_joins_with_the_invited_role(ap
     assert joined.json()["role"] == "operator"
     assert Membership.objects.get(tenant=tenant, user__email="newbie@example.com").role == Role.OPERATOR
     assert accept(api_client, token_from(invitation_mail)).status_code in (400, 409)  # single use
-    assert AuditEvent.objects.filter(action="invitation.accept", tenant=tenant).exists()
+    assert AuditEvent.objects.filter(action="invitation.accept", tenant_id=tenant.pk).exists()
 
 
 @pytest.mark.worker

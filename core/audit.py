@@ -3,7 +3,7 @@ from django.db import models
 
 from core.api.request_context import current_request_id
 from core.logging import SENSITIVE_KEY, redact
-from tenants.models import AuditEvent, Tenant
+from core.models import AuditEvent
 
 
 def _scrub(changes: dict) -> dict:
@@ -16,14 +16,14 @@ def audit_record(
     action: str,
     target: models.Model,
     actor=None,
-    tenant: Tenant | None = None,
+    tenant: models.Model | None = None,
     changes: dict | None = None,
 ) -> AuditEvent:
-    """`actor` is a User, an `ApiKeyPrincipal`, or None (system)."""
+    """`actor` is a User, an API-key principal (anything with `key_id`), or None (system)."""
     user = actor if getattr(actor, "pk", None) is not None else None
     key_id = getattr(actor, "key_id", None)
     return AuditEvent.objects.create(
-        tenant=tenant,
+        tenant_id=tenant.pk if tenant is not None else None,
         actor=user,
         actor_api_key_id=key_id,
         action=action,
