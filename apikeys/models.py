@@ -4,23 +4,24 @@ from django.conf import settings
 from django.db import models
 
 from core.credentials import CredentialModel
-from tenants.models import Tenant
+from tenants.models import Tenant, TenantOwnedModel, TenantOwnedQuerySet
 
 
 def default_scopes() -> list[str]:
     return ["read"]
 
 
-class ApiKey(CredentialModel):
+class ApiKey(CredentialModel, TenantOwnedModel):
+    """A tenant's credential: the secret's handling from CredentialModel (which also gives the
+    same id and created_at as the tenant base), the tenant and its creator from TenantOwnedModel."""
+
     PREFIX = "gsk"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
     scopes = models.JSONField(default=default_scopes)
     rate_limit = models.CharField(max_length=20, blank=True, help_text='Optional, e.g. "100/m".')
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
     rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Its changes are stamped: rotated_at, revoked_at, last_used_at.
+    updated_at = None
 
     class Meta:
         ordering = ["-created_at"]
@@ -85,6 +86,8 @@ class UsageRollup(models.Model):
     errors = models.PositiveBigIntegerField(default=0)
     total_ms = models.FloatField(default=0)
     histogram = models.JSONField(default=list)  # counts per LATENCY_BUCKETS_MS (+ one overflow)
+
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-day", "route"]

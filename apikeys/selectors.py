@@ -4,18 +4,8 @@ from __future__ import annotations
 from datetime import date
 from math import ceil
 
-from django.db.models import QuerySet
-
-from apikeys.models import LATENCY_BUCKETS_MS, ApiCall, ApiKey, UsageRollup
+from apikeys.models import LATENCY_BUCKETS_MS, UsageRollup
 from tenants.models import Tenant
-
-
-def api_keys_for_tenant(tenant: Tenant) -> QuerySet[ApiKey]:
-    return ApiKey.objects.filter(tenant=tenant).select_related("created_by")
-
-
-def api_calls_for_tenant(tenant: Tenant) -> QuerySet[ApiCall]:
-    return ApiCall.objects.filter(tenant=tenant)
 
 
 def _percentile(histogram: list[int], total: int, fraction: float) -> float | None:
@@ -34,7 +24,7 @@ def _percentile(histogram: list[int], total: int, fraction: float) -> float | No
 def usage_summary(*, tenant: Tenant, start: date, end: date, group_by: str) -> dict:
     """`/api/v1/usage` (docs/apikeys-and-usage.md): totals and groups by day, endpoint or API key (inclusive days)."""
     field = {"day": "day", "endpoint": "route", "api_key": "api_key_id"}[group_by]
-    rows = UsageRollup.objects.filter(tenant=tenant, day__gte=start, day__lte=end).values_list(
+    rows = UsageRollup.objects.for_tenant(tenant).filter(day__gte=start, day__lte=end).values_list(
         field, "requests", "errors", "histogram"
     )
     groups: dict = {}

@@ -114,11 +114,20 @@ class TenantOwnedNamedModel(TenantOwnedModel):
 
 
 class Membership(models.Model):
+    """The link of a person to a tenant, with their role.
+
+    Not a TenantOwnedModel: it is the link itself, stamped `joined_at` (the invitation says who
+    invited), and the tenant's reverse path `memberships` is what `Tenant.objects.visible_to`
+    and the staff list's member count join through. It is scoped like the others, though.
+    """
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["joined_at"]
@@ -128,11 +137,9 @@ class Membership(models.Model):
         return f"{self.user} in {self.tenant} as {self.role}"
 
 
-class Invitation(models.Model):
+class Invitation(TenantOwnedModel):
     """An e-mail invitation; the token's digest is stored, never the token."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
@@ -142,10 +149,10 @@ class Invitation(models.Model):
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
+    # `invited_by` is who created it (the name the API and e-mails use); its changes are the
+    # accepted_at and revoked_at stamps.
+    created_by = None
+    updated_at = None
 
     def __str__(self) -> str:
         return f"{self.email} → {self.tenant} ({self.role})"

@@ -28,7 +28,7 @@ TEMPLATE = "invitation_accept.html"
 @require_http_methods(["GET", "POST"])
 def invitation_accept(request):
     token = ((request.POST if request.method == "POST" else request.GET).get("token") or "").strip()
-    invitation = selectors.invitation_by_token(token) if token else None
+    invitation = selectors.invitation_get_by_token(token=token) if token else None
     context = {"title": "Accept an invitation", "token": token, "invitation": invitation,
                "help_html": password_validation.password_validators_help_text_html()}
     if invitation is None:

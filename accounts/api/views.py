@@ -130,7 +130,7 @@ class PersonalTokenViewSet(
     filterset_fields = ["name"]
 
     def get_queryset(self):
-        return selectors.personal_tokens_of(self.request.user)
+        return selectors.personal_token_list(user=self.request.user)
 
     @extend_schema(responses={201: s.PersonalTokenCreatedSerializer})
     def create(self, request, *args, **kwargs):
@@ -162,7 +162,7 @@ class StaffUserViewSet(viewsets.ModelViewSet):
     ordering_fields = ["email", "name", "created_at", "updated_at", "last_login", "status"]
 
     def get_queryset(self):
-        return selectors.users_for_staff()
+        return selectors.user_list_for_staff()
 
     def perform_create(self, serializer) -> None:
         serializer.instance = services.user_create(actor=self.request.user, **serializer.validated_data)

@@ -40,7 +40,7 @@ class TenantListViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets
     ordering_fields = ["name", "slug", "created_at"]
 
     def get_queryset(self):
-        return selectors.tenants_visible_to(self.request.user)
+        return selectors.tenant_list(user=self.request.user)
 
     @extend_schema(request=s.TenantCreateSerializer, responses={201: s.TenantSerializer})
     def create(self, request, *args, **kwargs):
@@ -221,7 +221,7 @@ class StaffTenantViewSet(viewsets.ModelViewSet):
     ordering_fields = ["name", "slug", "status", "created_at", "updated_at", "member_count"]
 
     def get_queryset(self):
-        return selectors.tenants_for_staff()
+        return selectors.tenant_list_for_staff()
 
     # Changing the status needs more than `change_tenant`, as in the admin's actions.
     status_permissions = {
