@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "apikeys.apps.ApikeysConfig",
     "orchestration.apps.OrchestrationConfig",
     "monitoring.apps.MonitoringConfig",
+    "recommendations.apps.RecommendationsConfig",
 ]
 
 MIDDLEWARE = [
@@ -223,6 +224,8 @@ BEAT_FULL_SYNC_SECONDS = env.int("BEAT_FULL_SYNC_SECONDS", default=300)
 BEAT_STALE_AFTER_SECONDS = env.int("BEAT_STALE_AFTER_SECONDS", default=90)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# How often tenants with new interactions are retrained (docs/recommendations.md).
+RECOMMENDER_TRAIN_INTERVAL_MINUTES = env.int("RECOMMENDER_TRAIN_INTERVAL_MINUTES", default=60)
 # Every periodic task is declared here, in one place (see README "Background work").
 CELERY_BEAT_SCHEDULE: dict = {
     # Beat's own tick, seen by a worker: the console shows when beat and workers last ran.
@@ -245,6 +248,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "monitoring-alert-resend": {"task": "monitoring.tasks.resend_due_alerts", "schedule": 30.0},
     # Expired refresh-token rows (and their blacklist entries) are deleted once a day.
     "accounts-flush-expired-sessions": {"task": "accounts.tasks.flush_expired_sessions", "schedule": 86400.0},
+    # Retrains each tenant that received interactions since its newest model (one at a time per tenant).
+    "recommendations-train-due": {
+        "task": "recommendations.train_due",
+        "schedule": 60.0 * RECOMMENDER_TRAIN_INTERVAL_MINUTES,
+    },
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -322,6 +330,15 @@ ORCHESTRATION_MAX_REDELIVERIES = env.int("ORCHESTRATION_MAX_REDELIVERIES", defau
 SSE_MAX_STREAMS_PER_CREDENTIAL = env.int("SSE_MAX_STREAMS_PER_CREDENTIAL", default=5)
 SSE_MAX_STREAMS_PER_TENANT = env.int("SSE_MAX_STREAMS_PER_TENANT", default=50)
 
+# --- Recommendations (docs/recommendations.md) -----------------------------------------------
+# (RECOMMENDER_TRAIN_INTERVAL_MINUTES is with the beat schedule above.)
+# A `training` model older than this is marked failed, so a lost worker cannot block the tenant.
+RECOMMENDER_TRAINING_TIMEOUT_MINUTES = env.int("RECOMMENDER_TRAINING_TIMEOUT_MINUTES", default=30)
+# Popularity (the cold-start answer) halves an event's weight every this many days.
+RECOMMENDER_POPULARITY_HALF_LIFE_DAYS = env.float("RECOMMENDER_POPULARITY_HALF_LIFE_DAYS", default=14.0)
+# Tenants whose served model each web process keeps in memory (least recently used go first).
+RECOMMENDER_CACHED_TENANTS = env.int("RECOMMENDER_CACHED_TENANTS", default=64)
+
 # --- Monitoring -----------------------------------------------------------------------------
 MONITORING_MIN_INTERVAL_SECONDS = 10  # the API's floor for a node's interval
 MONITORING_DEFAULT_INTERVAL_SECONDS = env.int("MONITORING_DEFAULT_INTERVAL_SECONDS", default=60)
@@ -382,6 +399,8 @@ SPECTACULAR_SETTINGS = {
         "InvitationStatusEnum": ["pending", "accepted", "revoked", "expired"],
         "MonitoringStatusEnum": "monitoring.models.Status",
         "ScopesEnum": "apikeys.api.serializers.SCOPE_CHOICES",  # `scopes` and its alias `permissions`
+        "TypeEnum": "accounts.models.User.Type",  # the name it had before interactions also had a `type`
+        "InteractionTypeEnum": "recommendations.models.InteractionType",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

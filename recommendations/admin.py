@@ -1,0 +1,116 @@
+"""Operators' pages: the catalogue, interactions (read-only), models with their metrics and a
+"train now" action that goes through `training` like the API."""
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
+
+from recommendations import services, training
+from recommendations.models import Interaction, Item, RecommendationModel
+
+
+class CappedPaginator(Paginator):
+    """Counting millions of interactions on every page view is the slow part; stop at CAP."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.values("pk")[: self.CAP].count()
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "title", "tenant", "hidden", "updated_at"]
+    list_filter = ["hidden", "tenant"]
+    search_fields = ["external_id", "title", "tenant__slug"]
+    list_select_related = ["tenant"]
+    readonly_fields = ["tenant", "external_id", "created_by", "created_at", "updated_at"]
+    fields = ["tenant", "external_id", "title", "description", "categories", "properties", "hidden",
+              "created_by", "created_at", "updated_at"]
+    paginator = CappedPaginator
+    show_full_result_count = False
+    actions = ["hide", "unhide"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # items come from the tenant's uploads
+
+    def save_model(self, request, obj, form, change):
+        services.item_update(item=obj, **{name: form.cleaned_data[name] for name in form.changed_data})
+
+    def delete_model(self, request, obj):
+        services.item_delete(item=obj)
+
+    def delete_queryset(self, request, queryset):
+        for item in queryset:
+            services.item_delete(item=item)
+
+    @admin.action(description="Hide from recommendations", permissions=["change"])
+    def hide(self, request, queryset):
+        for item in queryset:
+            services.item_update(item=item, hidden=True)
+        self.message_user(request, f"Hid {len(queryset)} item(s).", messages.SUCCESS)
+
+    @admin.action(description="Show in recommendations again", permissions=["change"])
+    def unhide(self, request, queryset):
+        for item in queryset:
+            services.item_update(item=item, hidden=False)
+        self.message_user(request, f"Showed {len(queryset)} item(s) again.", messages.SUCCESS)
+
+
+@admin.register(Interaction)
+class InteractionAdmin(admin.ModelAdmin):
+    list_display = ["timestamp", "tenant", "user_id", "item", "type", "value", "event_id"]
+    list_filter = ["type"]
+    search_fields = ["user_id", "event_id"]
+    list_select_related = ["tenant", "item"]
+    paginator = CappedPaginator
+    show_full_result_count = False
+    raw_id_fields = ["item"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RecommendationModel)
+class RecommendationModelAdmin(admin.ModelAdmin):
+    list_display = ["tenant", "version", "status", "algorithm", "ndcg", "popularity_ndcg", "recall",
+                    "interactions", "items", "duration_ms", "trained_at"]
+    list_filter = ["status", "algorithm", "tenant"]
+    search_fields = ["tenant__slug"]
+    list_select_related = ["tenant"]
+    readonly_fields = [field.name for field in RecommendationModel._meta.fields]
+    actions = ["train_now"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="NDCG@10")
+    def ndcg(self, obj):
+        return obj.metrics.get("ndcg_at_10")
+
+    @admin.display(description="popularity NDCG@10")
+    def popularity_ndcg(self, obj):
+        return obj.metrics.get("popularity_ndcg_at_10")
+
+    @admin.display(description="recall@10")
+    def recall(self, obj):
+        return obj.metrics.get("recall_at_10")
+
+    @admin.action(description="Train a new version of these tenants' models now", permissions=["view"])
+    def train_now(self, request, queryset):
+        tenants = {model.tenant_id: model.tenant for model in queryset}.values()
+        started, busy = 0, 0
+        for tenant in tenants:
+            try:
+                training.model_train_request(tenant=tenant, actor=request.user)
+                started += 1
+            except training.TrainingInProgress:
+                busy += 1
+        self.message_user(request, f"Training {started} tenant(s); {busy} already training.",
+                          messages.WARNING if busy else messages.SUCCESS)

@@ -1,0 +1,149 @@
+"""Training a tenant's model: requested (API, admin, schedule), then run on a Celery worker.
+
+A request inserts a `training` row; a partial unique index allows one per tenant, so two
+trainings of one tenant never run at once (the second request is refused, 409). The worker
+evaluates on a hold-out split, refits on all data, stores the vectors and marks the model
+`ready` only when it beats popularity on that split; otherwise `failed`, and the previous ready
+model keeps serving. Serving never waits for any of it (it reads the newest ready version).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from recommendations import engine
+from recommendations.models import Interaction, Item, ModelArtifact, RecommendationModel
+
+logger = logging.getLogger("groundstation.recommendations")
+Status = RecommendationModel.Status
+
+
+class TrainingInProgress(Exception):
+    """The tenant already has a model in training."""
+
+
+def _fail_stale_trainings(tenant) -> None:
+    """A training whose worker died (older than the timeout) must not block the tenant forever."""
+    limit = timezone.now() - timedelta(minutes=settings.RECOMMENDER_TRAINING_TIMEOUT_MINUTES)
+    RecommendationModel.objects.for_tenant(tenant).filter(status=Status.TRAINING, created_at__lt=limit).update(
+        status=Status.FAILED, error="The training did not finish in time (worker lost?).")
+
+
+def model_train_request(*, tenant, actor=None, enqueue: bool = True) -> RecommendationModel:
+    """A new model version in `training`, trained by a worker once this transaction commits
+    (`enqueue=False`: the caller runs `model_train` itself, as the management command does)."""
+    from recommendations.tasks import train_model  # tasks import this module
+
+    _fail_stale_trainings(tenant)
+    try:
+        with transaction.atomic():
+            latest = RecommendationModel.objects.for_tenant(tenant).aggregate(v=Max("version"))["v"] or 0
+            model = RecommendationModel.objects.create(tenant=tenant, version=latest + 1, created_by=actor)
+    except IntegrityError as exc:
+        raise TrainingInProgress() from exc
+    if enqueue:
+        transaction.on_commit(lambda: train_model.delay(str(model.pk)))
+    return model
+
+
+def _load_events(tenant) -> tuple[engine.Events, list]:
+    rows = (Interaction.objects.for_tenant(tenant)
+            .values_list("user_id", "item_id", "type", "value", "timestamp").iterator(chunk_size=20_000))
+    user_codes: dict[str, int] = {}
+    item_codes: dict = {}
+    users, items, weights, stamps = [], [], [], []
+    for user_id, item_id, kind, value, timestamp in rows:
+        users.append(user_codes.setdefault(user_id, len(user_codes)))
+        items.append(item_codes.setdefault(item_id, len(item_codes)))
+        weights.append(engine.event_weight(kind, value))
+        stamps.append(timestamp.timestamp())
+    seconds = np.asarray(stamps, dtype=np.float64)
+    ages = ((seconds.max() - seconds) / 86400.0) if len(seconds) else seconds
+    events = engine.Events(np.asarray(users, np.int32), np.asarray(items, np.int32),
+                           np.asarray(weights, np.float32), ages.astype(np.float32),
+                           len(user_codes), len(item_codes))
+    return events, list(item_codes)
+
+
+def _finish(model: RecommendationModel, **fields) -> RecommendationModel:
+    for name, value in fields.items():
+        setattr(model, name, value)
+    model.save(update_fields=[*fields])
+    return model
+
+
+def model_train(*, model_id) -> RecommendationModel:
+    """Run one requested training (the worker's side); a redelivered task finds it done."""
+    model = RecommendationModel.objects.select_related("tenant").get(pk=model_id)
+    if model.status != Status.TRAINING:
+        return model
+    started = time.monotonic()
+    try:
+        events, item_keys = _load_events(model.tenant)
+        matrix = engine.user_item_matrix(events.users, events.items, events.weights, events.n_users, events.n_items)
+        half_life = settings.RECOMMENDER_POPULARITY_HALF_LIFE_DAYS
+        metrics = engine.evaluate(matrix, events, half_life_days=half_life)
+        counts = {"interactions": len(events.users), "items": events.n_items, "users": events.n_users}
+        if metrics is None:
+            return _finish(model, status=Status.FAILED, metrics={}, trained_at=timezone.now(),
+                           duration_ms=_elapsed(started), error="Not enough interactions to evaluate a model: "
+                           "no user has interacted with two items.", **counts)
+        if metrics["ndcg_at_10"] <= metrics["popularity_ndcg_at_10"]:
+            return _finish(model, status=Status.FAILED, metrics=metrics, trained_at=timezone.now(),
+                           duration_ms=_elapsed(started), error="Not promoted: it does not beat popularity "
+                           "on the hold-out split.", **counts)
+        similarity, algorithm = engine.fit_similarity(matrix)
+        vectors = engine.Vectors(
+            item_keys=np.asarray([key.hex for key in item_keys], dtype="S32"),
+            similarity=similarity,
+            popularity=engine.popularity(events, half_life),
+        )
+        blob = vectors.dumps()
+        with transaction.atomic():
+            ModelArtifact.objects.update_or_create(model=model, defaults={"data": blob})
+            return _finish(model, status=Status.READY, algorithm=algorithm, metrics=metrics,
+                           size_bytes=len(blob), trained_at=timezone.now(), duration_ms=_elapsed(started),
+                           **counts)
+    except Exception as exc:
+        logger.exception("recommendation training failed", extra={"model_id": str(model.pk)})
+        return _finish(model, status=Status.FAILED, error=f"Training failed: {type(exc).__name__}.",
+                       duration_ms=_elapsed(started))
+
+
+def _elapsed(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def tenants_due_for_training():
+    """Tenants with interactions received since their newest model was requested (or with none)."""
+    from tenants.models import Tenant
+
+    due = []
+    # Tenants with a catalogue (an index-only scan of the items' unique key), then one indexed
+    # EXISTS per tenant, rather than a DISTINCT over every interaction.
+    tenant_ids = Item.objects.values_list("tenant_id", flat=True).distinct()
+    for tenant in Tenant.objects.filter(pk__in=tenant_ids, status=Tenant.Status.ACTIVE):
+        newest = RecommendationModel.objects.for_tenant(tenant).order_by("-version").first()
+        if newest is not None and newest.status == Status.TRAINING:
+            continue
+        if newest is None or Interaction.objects.for_tenant(tenant).filter(received_at__gt=newest.created_at).exists():
+            due.append(tenant)
+    return due
+
+
+def train_due_tenants() -> int:
+    requested = 0
+    for tenant in tenants_due_for_training():
+        try:
+            model_train_request(tenant=tenant)
+            requested += 1
+        except TrainingInProgress:
+            continue
+    return requested
