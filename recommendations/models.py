@@ -4,34 +4,22 @@ Items are named by the tenant's own string id; users are only ever named (the pl
 user rows for them). A trained model's vectors live in the database (`ModelArtifact`) so every
 web process can load the newest ready version into memory without retraining.
 """
-import uuid
-
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from tenants.models import Tenant, TenantOwnedQuerySet
+from tenants.models import Tenant, TenantOwnedModel, TenantOwnedQuerySet
 
 EXTERNAL_ID_MAX = 128
 CATEGORY_MAX = 100
 
 
-class Item(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="recommendation_items")
+class Item(TenantOwnedModel):
     external_id = models.CharField(max_length=EXTERNAL_ID_MAX, help_text="The tenant's own id of the item.")
     title = models.CharField(max_length=500)
     description = models.TextField(blank=True)
     categories = models.JSONField(default=list, blank=True)
     properties = models.JSONField(default=dict, blank=True)
     hidden = models.BooleanField(default=False, help_text="Hidden items are never recommended.")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = TenantOwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["external_id"]
@@ -102,14 +90,12 @@ class Interaction(models.Model):
         return f"{self.user_id} {self.type} {self.item_id}"
 
 
-class RecommendationModel(models.Model):
+class RecommendationModel(TenantOwnedModel):
     class Status(models.TextChoices):
         TRAINING = "training"
         READY = "ready"
         FAILED = "failed"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="recommendation_models")
     version = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRAINING)
     algorithm = models.CharField(max_length=50, blank=True)
@@ -120,13 +106,8 @@ class RecommendationModel(models.Model):
     size_bytes = models.PositiveBigIntegerField(default=0, help_text="Stored vectors, compressed.")
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
     trained_at = models.DateTimeField(null=True, blank=True)
-
-    objects = TenantOwnedQuerySet.as_manager()
+    updated_at = None  # its life is created_at → trained_at; nothing else changes a model
 
     class Meta:
         ordering = ["-version"]
