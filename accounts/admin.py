@@ -1,28 +1,15 @@
 """Operators' console for accounts: writes go through the same services as the API."""
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.core.exceptions import PermissionDenied
-from rest_framework.exceptions import APIException
 
 from accounts import services
 from accounts.addresses import normalize_email
 from accounts.models import PersonalAccessToken, User
-from console.actions import confirm_first
-
-
-def _run_each(modeladmin, request, queryset, verb: str, fn) -> None:
-    """Apply a service to each selected row; report counts and per-row refusals."""
-    done = 0
-    for obj in queryset:
-        try:
-            fn(obj)
-            done += 1
-        except APIException as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
-    modeladmin.message_user(request, f"{verb} {done} of {queryset.count()}.", messages.SUCCESS)
+from core.admin import apply_each, confirm_first
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -114,21 +101,21 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Block selected users (ends their sessions)", permissions=["change"])
     @confirm_first("Block these users? They are signed out everywhere at once.", verb="block them")
     def block_users(self, request, queryset):
-        _run_each(
+        apply_each(
             self, request, queryset, "Blocked",
             lambda user: services.user_set_status(user=user, status=User.Status.BLOCKED, actor=request.user),
         )
 
     @admin.action(description="Unblock (reactivate) selected users", permissions=["change"])
     def unblock_users(self, request, queryset):
-        _run_each(
+        apply_each(
             self, request, queryset, "Reactivated",
             lambda user: services.user_set_status(user=user, status=User.Status.ACTIVE, actor=request.user),
         )
 
     @admin.action(description="Mark e-mail verified", permissions=["change"])
     def mark_verified(self, request, queryset):
-        _run_each(
+        apply_each(
             self, request, queryset, "Verified", lambda user: services.user_mark_verified(user=user, actor=request.user)
         )
 
@@ -159,7 +146,7 @@ class PersonalAccessTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens", permissions=["revoke"])
     @confirm_first("Revoke these personal access tokens? They stop working at once.", verb="revoke them")
     def revoke(self, request, queryset):
-        _run_each(
+        apply_each(
             self, request, queryset, "Revoked",
             lambda token: services.personal_token_revoke(token=token, actor=request.user),
         )

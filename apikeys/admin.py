@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from apikeys import services
 from apikeys.models import ApiCall, ApiKey, UsageRollup
-from console.actions import confirm_first, secrets_once_response
-from console.paginators import CappedPaginator
+from core.admin import CappedPaginator, confirm_first, secrets_once_response
 
 
 @admin.register(ApiKey)

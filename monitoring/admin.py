@@ -5,8 +5,7 @@ from django.db.models import Count, Q
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from console.actions import DeleteThroughService, secrets_once_response
-from console.display import relative_time
+from core.admin import DeleteThroughService, relative_time, secrets_once_response
 from monitoring import alerts, services
 from monitoring.models import (
     AVAILABLE,

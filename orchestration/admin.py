@@ -7,7 +7,7 @@ from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
-from console.actions import DeleteThroughService, confirm_first
+from core.admin import DeleteThroughService, confirm_first
 from core.api.exceptions import Conflict
 from orchestration import engine, services
 from orchestration.definitions import DefinitionInvalid, DefinitionTooLarge, parse_definition

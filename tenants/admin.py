@@ -8,24 +8,12 @@ from django.utils import timezone
 from rest_framework.exceptions import APIException
 
 from apikeys import services as plan_services
-from console.actions import confirm_first
-from console.paginators import CappedPaginator
+from core.admin import CappedPaginator, apply_each, confirm_first
 from core.models import AuditEvent
 from tenants import services
 from tenants.billing import clean_billing_account
 from tenants.models import Invitation, Membership, Plan, Tenant
 from tenants.policy import Action, role_allows
-
-
-def _run_each(modeladmin, request, queryset, verb: str, fn) -> None:
-    done = 0
-    for obj in queryset:
-        try:
-            fn(obj)
-            done += 1
-        except APIException as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
-    modeladmin.message_user(request, f"{verb} {done} of {queryset.count()}.", messages.SUCCESS)
 
 
 class TenantForm(forms.ModelForm):
@@ -132,12 +120,12 @@ class TenantAdmin(admin.ModelAdmin):
     @admin.action(description="Suspend selected tenants (their keys and members get 403)", permissions=["suspend"])
     @confirm_first("Suspend these tenants? Their members and API keys get 403 on every call.", verb="suspend them")
     def suspend(self, request, queryset):
-        _run_each(self, request, queryset, "Suspended",
+        apply_each(self, request, queryset, "Suspended",
                   lambda tenant: services.tenant_suspend(tenant=tenant, actor=request.user))
 
     @admin.action(description="Reactivate selected tenants", permissions=["suspend"])
     def reactivate(self, request, queryset):
-        _run_each(self, request, queryset, "Reactivated",
+        apply_each(self, request, queryset, "Reactivated",
                   lambda tenant: services.tenant_reactivate(tenant=tenant, actor=request.user))
 
 
@@ -202,7 +190,7 @@ class InvitationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected invitations", permissions=["change"])
     def revoke(self, request, queryset):
-        _run_each(self, request, queryset, "Revoked",
+        apply_each(self, request, queryset, "Revoked",
                   lambda invitation: services.invitation_revoke(invitation=invitation, actor=request.user))
 
 

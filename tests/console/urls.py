@@ -5,8 +5,8 @@ from django.urls import path
 
 from apikeys import services as key_services
 from apikeys.models import ApiKey
-from console.actions import confirm_first, secrets_once_response
 from console.sites import ConsoleAdminSite
+from core.admin import confirm_first, secrets_once_response
 from tenants import services as tenant_services
 from tenants.models import Tenant
 

@@ -1,19 +1,32 @@
-"""Helpers for admin actions across the console's apps.
+"""Admin helpers every app's console pages use: actions, paginators, list-column display.
 
-`confirm_first` puts Django's "Are you sure?" step (as in "delete selected") in front of any
-destructive action; `secrets_once_response` shows freshly minted secrets on a page that is
-never stored (not in the messages cookie, not in the session, not in a log).
+- `confirm_first` puts Django's "Are you sure?" step (as in "delete selected") in front of any
+  destructive action; `apply_each` runs a service over the selected rows and reports counts and
+  per-row refusals; `DeleteThroughService` routes admin deletes through the app's service;
+- `secrets_once_response` shows freshly minted secrets on a page that is never stored (not in
+  the messages cookie, not in the session, not in a log);
+- `CappedPaginator` for big tables; `relative_time` for "3 minutes ago" columns.
+
+Generic over models: nothing here knows a domain, so every app's `admin.py` imports it.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.timesince import timesince
+from rest_framework.exceptions import APIException
 
 SHOWN_OBJECTS = 50  # the page lists this many of the selected objects, then "and N more"
 
@@ -57,7 +70,7 @@ def confirmation_response(
         "more": len(pks) - len(shown),
     }
     request.current_app = modeladmin.admin_site.name
-    return TemplateResponse(request, "admin/console/confirm_action.html", context)
+    return TemplateResponse(request, "admin/core/confirm_action.html", context)
 
 
 def secrets_once_response(
@@ -72,7 +85,7 @@ def secrets_once_response(
         "rows": rows,
     }
     request.current_app = modeladmin.admin_site.name
-    response = TemplateResponse(request, "admin/console/secrets_once.html", context)
+    response = TemplateResponse(request, "admin/core/secrets_once.html", context)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -91,3 +104,41 @@ class DeleteThroughService:
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for obj in queryset:
             self.delete_through_service(obj, request.user)
+
+
+def apply_each(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, verb: str, fn: Callable
+) -> None:
+    """Apply a service to each selected row; report counts and per-row refusals (a service's
+    APIException, e.g. the last-owner rule), so one refused row does not stop the others."""
+    done = 0
+    for obj in queryset:
+        try:
+            fn(obj)
+            done += 1
+        except APIException as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+    modeladmin.message_user(request, f"{verb} {done} of {queryset.count()}.", messages.SUCCESS)
+
+
+class CappedPaginator(Paginator):
+    """Counts at most CAP rows: an exact COUNT(*) over millions of rows on every page view is
+    the slow part of a changelist. Past the cap the last page link stops at CAP / per_page;
+    filters narrow further."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.values("pk")[: self.CAP].count()
+
+
+def relative_time(value: datetime | None, *, now: datetime | None = None) -> SafeString | str:
+    """"3 minutes ago", with the exact UTC time on hover; "—" when never."""
+    if value is None:
+        return "—"
+    now = now or timezone.now()
+    exact = f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    if value > now:
+        return format_html('<span title="{}">in {}</span>', exact, timesince(now, value))
+    return format_html('<span title="{}">{} ago</span>', exact, timesince(value, now))
