@@ -100,15 +100,26 @@ def alert_channel_delete(*, channel: AlertChannel, actor=None) -> None:
 # --- Deliveries -----------------------------------------------------------------------------
 def alerts_enqueue(*, incident: Incident, event: str, channels=None) -> list[AlertDelivery]:
     """One delivery per enabled channel of the tenant; sent by the worker after commit."""
+    return alerts_enqueue_many(incidents=[incident], event=event, channels=channels)
+
+
+def alerts_enqueue_many(*, incidents: list[Incident], event: str, channels=None) -> list[AlertDelivery]:
+    """`alerts_enqueue` for a batch of incidents (a check batch that opened many): one query
+    for the channels of their tenants and one INSERT for all deliveries."""
     from monitoring.tasks import deliver_alert  # tasks import services; avoid the cycle
 
+    if not incidents:
+        return []
     if channels is None:
-        channels = AlertChannel.objects.filter(tenant_id=incident.tenant_id, enabled=True)
+        by_tenant: dict = {}
+        for channel in AlertChannel.objects.filter(tenant_id__in={i.tenant_id for i in incidents}, enabled=True):
+            by_tenant.setdefault(channel.tenant_id, []).append(channel)
     now = timezone.now()
     deliveries = AlertDelivery.objects.bulk_create(
         [
             AlertDelivery(tenant_id=incident.tenant_id, channel=c, incident=incident, event=event, next_attempt_at=now)
-            for c in channels
+            for incident in incidents
+            for c in (channels if channels is not None else by_tenant.get(incident.tenant_id, ()))
         ]
     )
     for delivery in deliveries:

@@ -42,10 +42,15 @@ def _add(amounts: dict[str, int]) -> None:
 
 def record_checks(snapshots) -> None:
     """Count a batch of check results (called once per batch, after commit)."""
+    record_outcomes([(s.status, s.latency_ms) for s in snapshots])
+
+
+def record_outcomes(outcomes: list[tuple[str, float | None]]) -> None:
+    """`record_checks` for plain `(status, latency_ms)` pairs (what a polled batch has)."""
     try:
-        statuses = Counter(s.status for s in snapshots)
+        statuses = Counter(status for status, _latency in outcomes)
         buckets = Counter()
-        timed = [s.latency_ms for s in snapshots if s.latency_ms is not None]
+        timed = [latency for _status, latency in outcomes if latency is not None]
         for latency_ms in timed:
             for bound in LATENCY_BUCKETS_SECONDS:
                 if latency_ms / 1000 <= bound:
@@ -58,9 +63,9 @@ def record_checks(snapshots) -> None:
         logger.warning("recording check metrics failed", exc_info=True)
 
 
-def record_incident_opened() -> None:
+def record_incident_opened(*, count: int = 1) -> None:
     try:
-        _add({"incidents_opened": 1})
+        _add({"incidents_opened": count})
     except Exception:
         logger.warning("recording incident metric failed", exc_info=True)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -27,6 +27,15 @@ from monitoring.models import (
     NodeGroup,
     Snapshot,
     Status,
+)
+from monitoring.results import (
+    SNAPSHOT_FIELDS,
+    NodeState,
+    Transition,
+    apply_results,
+    claimed_nodes,
+    insert_snapshots,
+    write_states,
 )
 from tenants.models import Tenant
 
@@ -48,8 +57,6 @@ NODE_CONFIG_FIELDS = (
     "group",
     "tags",
 )
-NODE_STATE_FIELDS = ["status", "status_changed_at", "consecutive_failures", "last_checked_at", "last_latency_ms",
-                     "last_error", "configuration_error", "updated_at"]
 
 
 def heartbeat_record(*, key: str, sent_at: datetime, worker: str) -> Heartbeat:
@@ -167,11 +174,15 @@ def nodes_claim_due(*, now: datetime | None = None, limit: int = 1000) -> tuple[
     return token, claimed
 
 
-def nodes_run_claimed(*, token: uuid.UUID | str, node_ids: Iterable) -> list[Snapshot]:
-    """Check the nodes this batch claimed (skipping any re-claimed by a later batch)."""
-    nodes = list(Node.objects.filter(pk__in=list(node_ids), claim_token=token, enabled=True))
-    results = run_checks([CheckSpec.from_node(n) for n in nodes], concurrency=settings.MONITORING_CHECK_CONCURRENCY)
-    return checks_record(results=results, nodes=nodes)
+def nodes_run_claimed(*, token: uuid.UUID | str, node_ids: Iterable) -> list[CheckResult]:
+    """Check the nodes this batch claimed (skipping any re-claimed by a later batch); returns
+    the results recorded."""
+    specs, states = claimed_nodes(token=token, node_ids=node_ids)
+    checked = run_checks(specs, concurrency=settings.MONITORING_CHECK_CONCURRENCY)
+    with transaction.atomic():
+        rows = _record(checked=checked, states=states, now=timezone.now())
+        insert_snapshots(rows)
+    return checked
 
 
 # --- Recording results ----------------------------------------------------------------------
@@ -179,99 +190,40 @@ def nodes_run_claimed(*, token: uuid.UUID | str, node_ids: Iterable) -> list[Sna
 def checks_record(
     *, results: list[CheckResult], now: datetime | None = None, nodes: list[Node] | None = None
 ) -> list[Snapshot]:
-    """Write snapshots in bulk, advance each node's state and act on the transitions.
-
-    A failure only turns a node `down` after MONITORING_FAILURE_THRESHOLD consecutive failures;
-    one success brings it back `up` (or `degraded` when slower than the latency threshold).
-    """
-    now = now or timezone.now()
-    threshold = max(1, settings.MONITORING_FAILURE_THRESHOLD)
-    degraded_ms = settings.MONITORING_DEGRADED_LATENCY_MS
+    """Record checks made outside the schedule ("check now"): the snapshots, each node's new
+    state and what its transitions cause, exactly as a polled batch records them."""
     if nodes is None:
         nodes = list(Node.objects.filter(pk__in=[r.node_id for r in results]))
-    nodes = {str(n.pk): n for n in nodes}  # the caller's freshly loaded rows save a second query
-    snapshots: list[Snapshot] = []
-    transitions: list[tuple[Node, str, str]] = []
-    for result in results:
-        node = nodes.get(result.node_id)
-        if node is None:  # deleted while its check ran
-            continue
-        outcome = result.snapshot_status(degraded_ms)
-        snapshots.append(
-            Snapshot(
-                tenant_id=node.tenant_id,
-                node=node,
-                checked_at=result.checked_at,
-                status=outcome,
-                latency_ms=result.latency_ms,
-                http_status=result.http_status,
-                error=result.error,
-                configuration_error=result.configuration_error,
-            )
-        )
-        old = node.status
-        node.configuration_error = result.configuration_error
-        if result.configuration_error:
-            # Not a result about the node: no failure counted; its status is unknown until a
-            # check can run (an open incident is resolved like when monitoring is paused).
-            node.consecutive_failures = 0
-            new = Status.UNKNOWN
-        elif outcome == Status.DOWN:
-            node.consecutive_failures += 1
-            new = Status.DOWN if node.consecutive_failures >= threshold else old
-        else:
-            node.consecutive_failures = 0
-            new = outcome
-        node.last_checked_at = result.checked_at
-        node.last_latency_ms = result.latency_ms
-        node.last_error = result.error
-        node.updated_at = now
-        if new != old:
-            node.status, node.status_changed_at = new, now
-            transitions.append((node, old, new))
-    Snapshot.objects.bulk_create(snapshots, batch_size=1000)
-    _write_node_states(list(nodes.values()))
+    states = {str(node.pk): NodeState.from_node(node) for node in nodes}
+    rows = _record(checked=results, states=states, now=now or timezone.now())
+    return Snapshot.objects.bulk_create([Snapshot(**dict(zip(SNAPSHOT_FIELDS, row, strict=True))) for row in rows])
 
-    events: list[tuple] = []
-    for node, old, new in transitions:
-        _node_transition(node=node, old=old, new=new, now=now, events=events)
-    live.publish_many_on_commit(events)
-    group_ids = {n.group_id for n in nodes.values() if n.group_id}
+
+def _record(*, checked: list[CheckResult], states: dict, now: datetime) -> list[tuple]:
+    """Advance the nodes' states, write them, and act on the transitions; returns the snapshot
+    rows for the caller to insert. A constant number of statements per batch, plus a few per
+    transition kind (incidents, alerts) and per group whose member changed status."""
+    rows, transitions, written = apply_results(
+        results=checked, states=states, threshold=max(1, settings.MONITORING_FAILURE_THRESHOLD),
+        degraded_ms=settings.MONITORING_DEGRADED_LATENCY_MS, now=now,
+    )
+    write_states(written, now)
+    if transitions:
+        _nodes_transitioned(transitions=transitions, now=now)
+    group_ids = {node.group_id for node in written if node.group_id}
     if group_ids:
         NodeGroup.objects.filter(pk__in=group_ids).update(last_checked_at=now)
-        changed_groups = {n.group_id for n, _, _ in transitions if n.group_id}
+        changed_groups = {t.node.group_id for t in transitions if t.node.group_id}
         for group in NodeGroup.objects.filter(pk__in=changed_groups):
             group_recompute(group=group, now=now)
-    transaction.on_commit(lambda: metrics.record_checks(snapshots))
-    return snapshots
+    outcomes = [(row[3], row[4]) for row in rows]  # status, latency
+    transaction.on_commit(lambda: metrics.record_outcomes(outcomes))
+    return rows
 
 
-def _write_node_states(nodes: list[Node]) -> None:
-    """One parameterised UPDATE per node, sent with executemany.
-
-    `QuerySet.bulk_update` builds a CASE expression per field and row; for a 1,000-node batch
-    that cost ~10 s of CPU, while executemany of a fixed statement costs milliseconds.
-    """
-    if not nodes:
-        return
-    meta = Node._meta
-    fields = [meta.get_field(name) for name in NODE_STATE_FIELDS]
-    quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    # Only quoted identifiers from the model are interpolated; every value is a parameter.
-    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
-    rows = [
-        [field.get_db_prep_save(getattr(node, field.attname), connection) for field in fields]
-        + [meta.pk.get_db_prep_value(node.pk, connection)]
-        for node in nodes
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-
-
-def _node_payload(node: Node, old: str) -> dict:
+def _node_payload(node: NodeState, old: str) -> dict:
     return {
-        "node_id": str(node.pk),
+        "node_id": str(node.id),
         "name": node.name,
         "status": node.status,
         "previous_status": old,
@@ -282,14 +234,61 @@ def _node_payload(node: Node, old: str) -> dict:
     }
 
 
-def _node_transition(*, node: Node, old: str, new: str, now: datetime, events: list) -> None:
-    events.append((node.tenant_id, "node.status", _node_payload(node, old)))
-    if new == Status.DOWN:
-        if not in_maintenance(tenant_id=node.tenant_id, node=node, now=now):
-            _incident_open(node=node, now=now, cause=node.last_error or "check failed")
-    elif old == Status.DOWN:
-        reason = "its check is refused by the outbound guard" if node.configuration_error else f"node is {new}"
-        _incident_resolve(node=node, now=now, reason=reason)
+def _nodes_transitioned(*, transitions: list[Transition], now: datetime) -> None:
+    """Incidents of the nodes that went down (outside maintenance) or came back, in bulk, then
+    the live events: the incidents' first, then the nodes' (as subscribers always saw them)."""
+    down = [t.node for t in transitions if t.new == Status.DOWN]
+    back = [t.node for t in transitions if t.old == Status.DOWN and t.new != Status.DOWN]
+    maintained = _maintained_node_ids(nodes=down, now=now) if down else set()
+    opened = _node_incidents_open(nodes=[n for n in down if n.id not in maintained], now=now)
+    resolved = _node_incidents_resolve(nodes=back, now=now)
+    live.publish_many_on_commit(
+        [(i.tenant_id, "incident.opened", _incident_payload(i)) for i in opened]
+        + [(i.tenant_id, "incident.resolved", _incident_payload(i)) for i in resolved]
+    )
+    alerts.alerts_enqueue_many(incidents=opened, event=AlertDelivery.Event.OPENED)
+    alerts.alerts_enqueue_many(incidents=resolved, event=AlertDelivery.Event.RESOLVED)
+    if opened:
+        metrics.record_incident_opened(count=len(opened))
+    live.publish_many_on_commit([(t.node.tenant_id, "node.status", _node_payload(t.node, t.old)) for t in transitions])
+
+
+def _maintained_node_ids(*, nodes: list[NodeState], now: datetime) -> set:
+    """The nodes an active maintenance window covers (see `in_maintenance`), in one query."""
+    windows = MaintenanceWindow.objects.filter(
+        tenant_id__in={n.tenant_id for n in nodes}, starts_at__lte=now, ends_at__gt=now
+    ).values_list("tenant_id", "node_id", "group_id")
+    whole_tenants = {tenant for tenant, node, group in windows if node is None and group is None}
+    node_ids = {node for _tenant, node, _group in windows if node is not None}
+    group_ids = {group for _tenant, node, group in windows if node is None and group is not None}
+    return {n.id for n in nodes if n.tenant_id in whole_tenants or n.id in node_ids or n.group_id in group_ids}
+
+
+def _node_incidents_open(*, nodes: list[NodeState], now: datetime) -> list[Incident]:
+    """Open an incident for each node that has none open; returns those opened. The partial
+    unique index refuses a second open incident, so a node that has one is skipped."""
+    if not nodes:
+        return []
+    candidates = [
+        Incident(tenant_id=n.tenant_id, node_id=n.id, title=f"Node {n.name} is down",
+                 cause=(n.last_error or "check failed")[:500], opened_at=now, last_notified_at=now)
+        for n in nodes
+    ]
+    Incident.objects.bulk_create(candidates, ignore_conflicts=True)
+    created = set(Incident.objects.filter(pk__in=[c.pk for c in candidates]).values_list("pk", flat=True))
+    return [c for c in candidates if c.pk in created]
+
+
+def _node_incidents_resolve(*, nodes: list[NodeState], now: datetime) -> list[Incident]:
+    if not nodes:
+        return []
+    incidents = list(
+        Incident.objects.select_for_update().filter(state=Incident.State.OPEN, node_id__in=[n.id for n in nodes])
+    )
+    Incident.objects.filter(pk__in=[i.pk for i in incidents]).update(state=Incident.State.RESOLVED, resolved_at=now)
+    for incident in incidents:
+        incident.state, incident.resolved_at = Incident.State.RESOLVED, now
+    return incidents
 
 
 def in_maintenance(*, tenant_id, now: datetime, node: Node | None = None, group: NodeGroup | None = None) -> bool:
@@ -448,7 +447,7 @@ def _incident_open(*, now: datetime, cause: str, node: Node | None = None, group
         return None  # already open
     live.publish_on_commit(tenant_id=incident.tenant_id, event="incident.opened", data=_incident_payload(incident))
     alerts.alerts_enqueue(incident=incident, event=AlertDelivery.Event.OPENED)
-    metrics.record_incident_opened()
+    metrics.record_incident_opened(count=1)
     return incident
 
 
