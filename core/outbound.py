@@ -482,7 +482,7 @@ def request_sync(
 
 def _run(coroutine):
     # uvloop's C event loop: a check sweep spends most of its CPU in the loop's socket and
-    # callback handling, which it does in about half the time of asyncio's own loop.
+    # callback handling, which asyncio's own loop does in Python.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coroutine)
 
