@@ -116,10 +116,23 @@ def api_key_rotate(*, key: ApiKey, actor=None) -> tuple[ApiKey, str]:
 # --- Plans ------------------------------------------------------------------------------------
 
 
+# Billing's fields (docs/billing.md); rates are the limiter's.
+PLAN_PRICE_FIELDS = (
+    "price_cents", "currency", "interval", "included_requests", "overage_cents_per_1000", "stripe_price_id",
+)
+PLAN_FIELDS = ("name", "slug", "rates", *PLAN_PRICE_FIELDS)
+
+
 @transaction.atomic
-def plan_create(*, name: str, slug: str, rates: list[str], actor=None) -> Plan:
-    plan = Plan.objects.create(name=name, slug=slug, rates=list(rates))
-    audit_record(action="plan.create", target=plan, actor=actor, changes={"slug": slug, "rates": list(rates)})
+def plan_create(*, name: str, slug: str, rates: list[str], actor=None, **prices) -> Plan:
+    """`prices`: any of PLAN_PRICE_FIELDS (a free monthly plan without them)."""
+    unknown = set(prices) - set(PLAN_PRICE_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown plan fields: {sorted(unknown)}")
+    plan = Plan.objects.create(name=name, slug=slug, rates=list(rates), **prices)
+    audit_record(
+        action="plan.create", target=plan, actor=actor, changes={"slug": slug, "rates": list(rates), **prices}
+    )
     return plan
 
 
@@ -127,7 +140,7 @@ def plan_create(*, name: str, slug: str, rates: list[str], actor=None) -> Plan:
 def plan_update(*, plan: Plan, actor=None, **fields) -> Plan:
     """Saving fires the signal that drops every affected tenant's cached limits."""
     changes = {}
-    for field in ("name", "slug", "rates"):
+    for field in PLAN_FIELDS:
         if field in fields and getattr(plan, field) != fields[field]:
             changes[field] = fields[field]
             setattr(plan, field, fields[field])

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "orchestration.apps.OrchestrationConfig",
     "monitoring.apps.MonitoringConfig",
     "recommendations.apps.RecommendationsConfig",
+    "billing.apps.BillingConfig",
 ]
 
 MIDDLEWARE = [
@@ -253,6 +254,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "recommendations.train_due",
         "schedule": 60.0 * RECOMMENDER_TRAIN_INTERVAL_MINUTES,
     },
+    # Ended billing periods → finalised invoices, next period started (idempotent: a row lock,
+    # one invoice per period by constraint, a conditional advance; a no-op between periods).
+    "billing-close-periods": {"task": "billing.close_periods", "schedule": 300.0},
+    # Dunning: tenants past due longer than BILLING_GRACE_DAYS are suspended.
+    "billing-suspend-overdue": {"task": "billing.suspend_overdue", "schedule": 3600.0},
+    # Stripe events whose processing task was lost or failed.
+    "billing-webhooks-retry": {"task": "billing.webhooks_retry", "schedule": 60.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -303,6 +311,19 @@ API_USER_RATE_LIMITS = {
 # Cached credential snapshots live this long (they are also dropped on every relevant change).
 APIKEY_CACHE_SECONDS = env.int("APIKEY_CACHE_SECONDS", default=300)
 # Usage metering: raw call rows are kept this long (daily rollups forever).
+# --- Billing (docs/billing.md) -----------------------------------------------------------------
+# Unset: invoices are computed and kept locally (`collection: manual`), no Stripe call is made.
+STRIPE_API_KEY = env_secret("STRIPE_API_KEY", default="")
+# A Stripe-compatible server (e.g. localstripe in tests); unset: Stripe's own API.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_WEBHOOK_SECRET = env_secret("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=14)
+BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=0)
+# A period is closed this long after it ended, once the meter has rolled its last calls up.
+BILLING_CLOSE_DELAY_MINUTES = env.int("BILLING_CLOSE_DELAY_MINUTES", default=10)
+BILLING_INVOICE_PREFIX = env.str("BILLING_INVOICE_PREFIX", default="GS")
+
 USAGE_RAW_RETENTION_DAYS = env.int("USAGE_RAW_RETENTION_DAYS", default=30)
 USAGE_SHIP_INTERVAL_SECONDS = env.float("USAGE_SHIP_INTERVAL_SECONDS", default=0.5)
 USAGE_BUFFER_MAX = env.int("USAGE_BUFFER_MAX", default=200_000)
@@ -396,6 +417,8 @@ SPECTACULAR_SETTINGS = {
         "VerificationStatusEnum": "accounts.models.User.Verification",
         "TenantStatusEnum": "tenants.models.Tenant.Status",
         "RoleEnum": "tenants.policy.Role",
+    "InvoiceLineKindEnum": "billing.models.InvoiceLine.Kind",
+    "KindEnum": "monitoring.models.AlertChannel.Kind",
         "InvitationStatusEnum": ["pending", "accepted", "revoked", "expired"],
         "MonitoringStatusEnum": "monitoring.models.Status",
         "ScopesEnum": "apikeys.api.serializers.SCOPE_CHOICES",  # `scopes` and its alias `permissions`

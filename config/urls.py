@@ -13,7 +13,7 @@ admin.site.site_header = "Groundstation"
 admin.site.site_title = "Groundstation"
 admin.site.index_title = "Operators' console"
 
-API_APPS = ("accounts", "tenants", "apikeys", "monitoring", "orchestration", "recommendations")
+API_APPS = ("accounts", "tenants", "apikeys", "monitoring", "orchestration", "recommendations", "billing")
 
 
 def _collect(attribute: str) -> list:

@@ -196,13 +196,20 @@ class InvitationAdmin(admin.ModelAdmin):
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "rates", "created_at")
+    list_display = ("name", "slug", "rates", "price_cents", "currency", "interval", "included_requests",
+                    "overage_cents_per_1000", "created_at")
+    list_filter = ("currency", "interval")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "rates")}),
+        ("Price (billing)", {"fields": ("price_cents", "currency", "interval", "included_requests",
+                                        "overage_cents_per_1000", "stripe_price_id")}),
+    )
 
     def save_model(self, request, obj, form, change) -> None:
         # Through the services: plan changes are audited and drop the tenants' cached limits.
-        data = {field: form.cleaned_data[field] for field in ("name", "slug", "rates")}
+        data = {field: form.cleaned_data[field] for field in plan_services.PLAN_FIELDS}
         if change:
             plan_services.plan_update(plan=Plan.objects.get(pk=obj.pk), actor=request.user, **data)
         else:

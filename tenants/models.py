@@ -14,12 +14,31 @@ def default_plan_rates() -> list[str]:
 
 
 class Plan(models.Model):
-    """Rate limits and quotas a tenant buys; `rates` like ["1000/m", "50000/h", "1000000/d"]."""
+    """Rate limits and quotas a tenant buys; `rates` like ["1000/m", "50000/h", "1000000/d"].
+
+    The price fields are read by the billing app (docs/billing.md): a flat fee per interval
+    that includes `included_requests` metered calls, then `overage_cents_per_1000` per 1,000
+    more. Amounts are integers in the currency's minor unit (cents for EUR and USD).
+    """
+
+    class Interval(models.TextChoices):
+        MONTH = "month"
+        YEAR = "year"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=50, unique=True)
     rates = models.JSONField(default=default_plan_rates)
+    price_cents = models.PositiveIntegerField(default=0, help_text="Flat fee per interval, in minor units.")
+    currency = models.CharField(max_length=3, default="eur", help_text="ISO 4217, lower case (eur, usd).")
+    interval = models.CharField(max_length=5, choices=Interval.choices, default=Interval.MONTH)
+    included_requests = models.PositiveBigIntegerField(default=0, help_text="Metered API calls the fee includes.")
+    overage_cents_per_1000 = models.PositiveIntegerField(
+        default=0, help_text="Per 1,000 calls beyond the included ones, in minor units."
+    )
+    stripe_price_id = models.CharField(
+        max_length=255, blank=True, help_text="An existing Stripe plan/price id; empty: created from these fields."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -33,6 +33,7 @@ class Action(StrEnum):
     OPERATE = "operate"  # manage nodes, checks, groups, alert channels; acknowledge incidents
     EXECUTE = "execute"  # trigger, execute, cancel and retry runs
     ADMINISTER = "administer"  # members, invitations, API keys, tenant settings
+    MANAGE_BILLING = "manage_billing"  # change the plan, cancel the subscription
     OWN = "own"  # delete or transfer the tenant
 
 
@@ -48,6 +49,7 @@ POLICY: dict[Action, Rule] = {
     Action.OPERATE: Rule(Role.OPERATOR, Scope.WRITE),
     Action.EXECUTE: Rule(Role.OPERATOR, Scope.EXECUTE),
     Action.ADMINISTER: Rule(Role.ADMIN, Scope.ADMIN),
+    Action.MANAGE_BILLING: Rule(Role.ADMIN, Scope.ADMIN),
     Action.OWN: Rule(Role.OWNER, None),
 }
 

@@ -106,8 +106,17 @@ class PlanSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Plan
-        fields = ["id", "name", "slug", "rates", "created_at", "updated_at"]
+        fields = [
+            "id", "name", "slug", "rates", "price_cents", "currency", "interval", "included_requests",
+            "overage_cents_per_1000", "stripe_price_id", "created_at", "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_currency(self, value: str) -> str:
+        value = value.strip().lower()
+        if len(value) != 3 or not value.isalpha():
+            raise serializers.ValidationError("An ISO 4217 code, e.g. eur or usd.")
+        return value
 
     def validate_rates(self, value: list[str]) -> list[str]:
         try:
