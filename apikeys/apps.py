@@ -7,3 +7,4 @@ class ApikeysConfig(AppConfig):
 
     def ready(self) -> None:
         from apikeys import signals  # noqa: F401  (connects the cache-invalidation receivers)
+        from apikeys.api import schema  # noqa: F401  (describes the authentication class in OpenAPI)

@@ -1,10 +1,27 @@
-"""Resolving a presented tenant API key to the principal it acts as."""
+"""Who a request's credential is: one DRF authentication class for JWTs, personal tokens and API keys.
+
+`Authorization: Bearer <credential>` or `X-API-Key: <key>` (read once per request by
+`core.api.credential`); the credential's prefix says which kind it is, so a lookup never
+tries the wrong table: `gsk_` is a tenant API key, `gsp_` a personal token, anything else a
+JWT. Registered in `REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]`.
+"""
 from dataclasses import dataclass
 
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from accounts.authentication import authenticate_personal_token
+from accounts.models import SESSION_VERSION_CLAIM, PersonalAccessToken
 from apikeys.gateway.keys import load_key_snapshot, snapshot_accepts
+from apikeys.gateway.snapshots import build_key_snapshot
+from apikeys.models import ApiKey
+from core import credentials
+from core.api.credential import MalformedAuthorization, presented_credential
 from core.credentials import ParsedCredential
+
+CREDENTIAL_PREFIXES = (f"{ApiKey.PREFIX}_", f"{PersonalAccessToken.PREFIX}_")
 
 
 @dataclass(frozen=True)
@@ -42,3 +59,57 @@ def authenticate_api_key(parsed: ParsedCredential, snapshot: dict | None = None)
         name=snapshot["name"],
     )
     return principal, None
+
+
+def _gateway_snapshot(request, raw: str) -> dict | None:
+    """The key snapshot the gateway middleware already read for this very credential, if any."""
+    state = getattr(request._request, "gateway", None)
+    if state is not None and state.kind == "key" and state.raw == raw:
+        return state.snapshot
+    return None
+
+
+class BearerCredentialAuthentication(BaseAuthentication):
+    _jwt = JWTAuthentication()
+
+    def authenticate(self, request):
+        try:
+            raw = presented_credential(request)
+        except MalformedAuthorization:
+            raise AuthenticationFailed("Use 'Authorization: Bearer <credential>'.")
+        if raw is None:
+            return None
+        return self.authenticate_raw(raw, request)
+
+    def authenticate_raw(self, raw: str, request=None, *, fresh: bool = False):
+        """(principal, auth) for a bare credential; also used by WebSockets (`?token=`, no request).
+
+        `fresh` reads an API key from the database instead of the snapshot cache (for re-checks
+        of long-lived connections, which must not trust a cache that may lag a revocation)."""
+        if raw.startswith(CREDENTIAL_PREFIXES):
+            parsed = credentials.parse(raw)
+            if parsed is None:
+                raise AuthenticationFailed("Malformed credential.")
+            if parsed.prefix == ApiKey.PREFIX:
+                snapshot = _gateway_snapshot(request, raw) if request is not None else None
+                if fresh:
+                    snapshot = build_key_snapshot(parsed.public_id)
+                    if snapshot is None:
+                        raise AuthenticationFailed("Invalid, expired or revoked API key.")
+                return authenticate_api_key(parsed, snapshot=snapshot)
+            return authenticate_personal_token(parsed)
+        return self._authenticate_jwt(raw)
+
+    def _authenticate_jwt(self, raw: str):
+        try:
+            validated = self._jwt.get_validated_token(raw.encode())
+        except (InvalidToken, TokenError) as exc:
+            raise AuthenticationFailed("Invalid or expired token.") from exc
+        user = self._jwt.get_user(validated)
+        # Tokens from before session versions existed carry none: version 0, the default.
+        if validated.get(SESSION_VERSION_CLAIM, 0) != user.session_version:
+            raise AuthenticationFailed("This session has ended; sign in again or refresh.")
+        return user, validated
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'

@@ -84,7 +84,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.api.middleware.RequestIdMiddleware",
     # Rate limits, their headers and usage metering for /api/ (see docs/apikeys-and-usage.md).
-    "core.api.gateway.GatewayMiddleware",
+    "apikeys.gateway.middleware.GatewayMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -298,7 +298,7 @@ RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=True)
 RATELIMIT_USE_CACHE = "default"
 AUTH_RATE_LIMIT = env.str("AUTH_RATE_LIMIT", default="5/m")
 AUTH_IP_RATE_LIMIT = env.str("AUTH_IP_RATE_LIMIT", default="60/m")
-# Failed API-key / personal-token authentications per client IP (core/api/credential_failures.py).
+# Failed API-key / personal-token authentications per client IP (apikeys/gateway/credential_failures.py).
 CREDENTIAL_FAILURE_RATE_LIMIT = env.str("CREDENTIAL_FAILURE_RATE_LIMIT", default="30/m")
 # Per-route classes, per tenant (views set `rate_limit_class = "execution"`).
 RATE_LIMIT_CLASSES = {"execution": env.list("EXECUTION_RATE_LIMIT", default=["10/m"])}
@@ -387,7 +387,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Groundstation <norep
 # --- API ------------------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.authentication.BearerCredentialAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.BearerCredentialAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),

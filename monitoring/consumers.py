@@ -17,8 +17,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
-from core.api import access
-from core.api.access import Refused, authorise
+from apikeys import access
+from apikeys.access import Refused, authorise
 from monitoring import live
 from monitoring.live import tenant_group
 

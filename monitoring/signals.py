@@ -1,4 +1,4 @@
-"""Tell open live connections that their access may have changed (see core.api.access).
+"""Tell open live connections that their access may have changed (see apikeys.access).
 
 We only listen: the apps that own credentials, memberships and tenants need no knowledge of
 live connections. Each change publishes one internal `ACCESS_EVENT` per affected tenant, after
@@ -9,8 +9,8 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from accounts.models import PersonalAccessToken, User
+from apikeys.access import ACCESS_EVENT
 from apikeys.models import ApiKey
-from core.api.access import ACCESS_EVENT
 from monitoring import live
 from tenants.models import Membership, Tenant
 

@@ -8,7 +8,6 @@ schema-conformance checks (e.g. Schemathesis) hold the API to its real error con
 update, delete, actions), so a stateful client (Schemathesis' stateful phase) can walk the
 create → read → update → delete chains with real ids.
 """
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 ERROR_COMPONENT = {
     "type": "object",
@@ -158,24 +157,3 @@ def add_links(result, generator, request, public):
         if links:
             operation["responses"][code].setdefault("links", {}).update(links)
     return result
-
-
-class BearerCredentialScheme(OpenApiAuthenticationExtension):
-    """One bearer scheme for JWTs, personal tokens and API keys, plus the X-API-Key header."""
-
-    target_class = "core.api.authentication.BearerCredentialAuthentication"
-    name = ["bearerAuth", "apiKeyHeader"]
-
-    def get_security_requirement(self, auto_schema):
-        # Either one, not both: a list of requirements is an OR in OpenAPI.
-        return [{name: []} for name in self.name]
-
-    def get_security_definition(self, auto_schema):
-        return [
-            {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "A JWT access token, a personal access token (gsp_…) or a tenant API key (gsk_…).",
-            },
-            {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-        ]

@@ -22,9 +22,9 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from apikeys import access
 from config.celery import check_broker
-from core.api import access
-from core.api.authentication import presented_credential
+from core.api.credential import presented_credential
 from core.api.exceptions import Conflict, ServiceUnavailable
 from core.api.pagination import TimeSeriesCursorPagination
 from core.api.parsers import JSONParser

@@ -2,7 +2,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from apikeys.gateway import metering
-from core.api import gateway
+from apikeys.gateway import middleware as gateway
 
 
 @pytest.fixture(autouse=True)

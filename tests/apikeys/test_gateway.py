@@ -7,8 +7,8 @@ import pytest
 from django.core.cache import caches
 from rest_framework.test import APIClient
 
+from apikeys.gateway import middleware as gateway
 from apikeys.gateway.store import COUNTER_PREFIX
-from core.api import gateway
 from tenants.policy import Role
 from tests.apikeys.conftest import key_client
 from tests.apikeys.factories import make_key

@@ -7,9 +7,9 @@ import pytest
 
 from apikeys import services as apikey_services
 from apikeys.gateway import metering
+from apikeys.gateway import middleware as gateway
 from apikeys.gateway import store as gateway_store
 from apikeys.models import ApiCall
-from core.api import gateway
 from tests.hardening import figures
 from tests.hardening.servers import PrivateRedis
 from tests.hardening.world import key_client

@@ -1,5 +1,7 @@
 """The API gateway middleware: rate limits, their headers, and usage metering.
 
+Registered in `settings.MIDDLEWARE`; it is the keys app's because it knows keys, plans and users.
+
 Runs for every request under `/api/v1/` and `/api/admin/`:
 
 1. before the view (`process_view`), it identifies the caller from the credential (API key,
@@ -30,12 +32,13 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import PersonalAccessToken
 from apikeys.gateway import invalidation, metering, snapshots
+from apikeys.gateway.credential_failures import CredentialFailures, TooManyFailures
 from apikeys.gateway.store import CheckResult, StoreUnavailable, get_store
 from apikeys.models import ApiKey
 from apikeys.rates import parse_rate
 from core import credentials
 from core.api.client_ip import client_ip
-from core.api.credential_failures import CredentialFailures, TooManyFailures
+from core.api.credential import MalformedAuthorization, presented_credential
 from core.api.errors import error_response
 from core.api.routes import route_pattern
 
@@ -111,14 +114,6 @@ def _view_attribute(view_func, request, name: str, default=None):
     return value
 
 
-def presented(request) -> str | None:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header:
-        scheme, _, value = header.strip().partition(" ")
-        return value.strip() or None if scheme.lower() == "bearer" else None
-    return request.META.get("HTTP_X_API_KEY", "").strip() or None
-
-
 def _jwt_user_id(raw: str) -> str | None:
     try:
         return str(AccessToken(raw)[jwt_settings.USER_ID_CLAIM])
@@ -172,7 +167,10 @@ class GatewayMiddleware:
         return self._admit_presented(request, state, None)
 
     def _admit_presented(self, request, state: GatewayState, view_func):
-        state.raw = presented(request)
+        try:
+            state.raw = presented_credential(request)
+        except MalformedAuthorization:  # the authentication class answers 401 for it
+            return None
         if state.raw is None:
             return None
         try:

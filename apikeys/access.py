@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated
 
-from core.api.authentication import BearerCredentialAuthentication
+from apikeys.authentication import BearerCredentialAuthentication
 from core.api.tenancy import resolve_tenant_context
 from tenants.policy import Action
 
