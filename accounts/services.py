@@ -23,7 +23,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from accounts import tokens
+from accounts import signals, tokens
 from accounts.addresses import normalize_email
 from accounts.emails import email_send, public_url
 from accounts.models import SESSION_VERSION_CLAIM, PersonalAccessToken, User
@@ -188,7 +188,9 @@ def session_logout(*, refresh: str) -> None:
     and go on; that is the price of not looking a denylist up on every request."""
     token = _decode_refresh(refresh)
     _blacklist_once(token)
-    User.objects.filter(pk=token.payload.get("user_id")).update(session_version=F("session_version") + 1)
+    user_id = token.payload.get("user_id")
+    User.objects.filter(pk=user_id).update(session_version=F("session_version") + 1)
+    signals.session_ended.send(sender=User, user_id=user_id)
 
 
 def refresh_tokens_revoke_all(*, user: User) -> int:

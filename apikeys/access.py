@@ -12,7 +12,7 @@ from rest_framework.exceptions import APIException, AuthenticationFailed, NotAut
 
 from apikeys.authentication import BearerCredentialAuthentication
 from core.api.tenancy import resolve_tenant_context
-from tenants.policy import Action
+from tenants.policy import Action, allows
 
 ACCESS_EVENT = "access.changed"  # internal: consumers re-check, clients never see it
 UNAUTHENTICATED = 4401  # no credential, or a bad/expired/revoked one
@@ -49,7 +49,7 @@ def authorise(token: str, slug: str, *, action: str = Action.READ, fresh: bool =
         raise Refused(UNAUTHENTICATED)
     except APIException as exc:  # unknown/foreign tenant (404), suspended (403), tenant required (400)
         raise Refused(TENANT_REQUIRED if exc.status_code == 400 else FORBIDDEN)
-    if not context.allows(action):
+    if not allows(context, action):
         raise Refused(FORBIDDEN)
     key_id = getattr(principal, "key_id", None)
     return {"tenant_id": str(context.tenant.pk), "tenant": context.tenant.slug,

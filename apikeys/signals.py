@@ -7,6 +7,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from accounts.models import PersonalAccessToken, User
+from accounts.signals import session_ended
 from apikeys.gateway import invalidation
 from apikeys.models import ApiKey
 from tenants.models import Membership, Plan, Tenant
@@ -43,3 +44,8 @@ def _token_changed(sender, instance: PersonalAccessToken, **kwargs) -> None:
 def _user_changed(sender, instance: User, created: bool = False, **kwargs) -> None:
     if not created:
         invalidation.forget_users([instance.pk])
+
+
+@receiver(session_ended, dispatch_uid="apikeys.session_ended")
+def _session_ended(sender, user_id, **kwargs) -> None:
+    invalidation.forget_users([user_id])

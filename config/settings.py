@@ -386,6 +386,11 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Groundstation <norep
 
 # --- API ------------------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
+# Tenant-scoped endpoints (core/api/tenancy.py): who turns the authenticated caller into a
+# tenant and rights, and which permissions hold them to the policy table (tenants/policy.py).
+# Core names no domain; the domains plug in here.
+TENANT_CONTEXT_RESOLVER = "apikeys.tenancy.tenant_context"
+TENANT_PERMISSION_CLASSES = ["tenants.api.permissions.TenantPolicyPermission"]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.BearerCredentialAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

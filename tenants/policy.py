@@ -71,6 +71,11 @@ def scopes_allow(scopes, action: Action) -> bool:
     return rule.scope is not None and rule.scope in scopes
 
 
+def allows(context, action: Action) -> bool:
+    """Whether a tenant context (`core.api.tenancy.TenantContext`: a key's scopes or a role) may."""
+    return scopes_allow(context.scopes, action) if context.is_key else role_allows(context.role, action)
+
+
 def requirement(action: Action, *, is_key: bool) -> str:
     """What a refused caller lacks, in words for the 403 message (from the table above)."""
     rule = POLICY[action]

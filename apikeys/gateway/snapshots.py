@@ -4,6 +4,13 @@ A snapshot carries the digest (never the secret), validity, scopes and the *limi
 apply: a list of `[bucket, limit, period]`. Keys have one set (their tenant's plan plus the
 key's own rate); people have one set per tenant slug (plan plus their role's rate) and a `""`
 set used when no `X-Tenant` is sent. The Lua script and `select_limits` read the same shape.
+
+They also carry what a read request needs to know about its caller without a query
+(`apikeys.tenancy`, `apikeys.authentication`): the tenant's row (a key's, and each set's with
+the person's role there) and, for a JWT's user, the user's row and the digest the token's
+revocation claim is checked against. Rows leave out what must not sit in a cache or is never
+needed on a read (`UNCACHED_*`); those fields load on access. Every change to a key, tenant,
+plan, membership, token or user drops the snapshots that carry it (`apikeys.signals`).
 """
 from __future__ import annotations
 
@@ -11,13 +18,17 @@ import json
 
 from django.conf import settings
 from django.utils import timezone
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from apikeys.rates import parse_rate
+from core.rows import row_of
 from tenants.models import DEFAULT_PLAN_RATES, Membership, Tenant
 
 KEY_PREFIX = "gs:gw:k:"
 PAT_PREFIX = "gs:gw:p:"
 USER_PREFIX = "gs:gw:u:"
+UNCACHED_TENANT_FIELDS = frozenset({"billing_account"})  # billing data: not needed to serve a request
+UNCACHED_USER_FIELDS = frozenset({"password"})  # a password hash never goes to the cache
 
 
 def key_cache_key(public_id: str) -> str:
@@ -51,6 +62,10 @@ def role_rates(role: str) -> list[str]:
     return table.get(role) or table["none"]
 
 
+def tenant_row(tenant: Tenant) -> dict:
+    return row_of(tenant, exclude=UNCACHED_TENANT_FIELDS)
+
+
 def build_key_snapshot(public_id: str) -> dict | None:
     from apikeys.models import ApiKey
 
@@ -65,6 +80,7 @@ def build_key_snapshot(public_id: str) -> dict | None:
         "name": key.name,
         "tenant_id": str(key.tenant_id),
         "tenant_slug": key.tenant.slug,
+        "tenant_row": tenant_row(key.tenant),
         "digest": key.digest,
         "scopes": list(key.scopes),
         "rate_limit": key.rate_limit,
@@ -85,6 +101,8 @@ def _user_sets(user_id) -> dict:
         tenant = membership.tenant
         sets[tenant.slug] = {
             "tenant": str(tenant.pk),
+            "tenant_row": tenant_row(tenant),
+            "role": membership.role,
             "limits": tenant_limits(tenant) + _limits(f"u:{user_id}:{tenant.pk}", role_rates(membership.role)),
         }
     if len(memberships) == 1:
@@ -95,7 +113,14 @@ def _user_sets(user_id) -> dict:
 
 
 def build_user_snapshot(user_id) -> dict:
-    return {"kind": "user", "user_id": str(user_id), "sets": _user_sets(user_id)}
+    from accounts.models import User
+
+    user = User.objects.filter(pk=user_id).first()
+    snapshot = {"kind": "user", "user_id": str(user_id), "sets": _user_sets(user_id)}
+    if user is not None:
+        snapshot["user_row"] = row_of(user, exclude=UNCACHED_USER_FIELDS)
+        snapshot["password_digest"] = get_md5_hash_password(user.password)  # the JWT's revocation claim
+    return snapshot
 
 
 def build_pat_snapshot(public_id: str) -> dict | None:

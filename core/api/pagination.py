@@ -1,8 +1,12 @@
 """Pagination (docs/api.md, "Lists and pagination"): page numbers for lists, cursors for time series; page_size ≤ 200.
 
 `page_size` must be a positive integer (a malformed one is a 400, not silently ignored);
-above 200 it is capped.
+above 200 it is capped. A page of a list is one query: the list's total rides along with the
+page's rows (`CountingPaginator`).
 """
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
@@ -24,7 +28,51 @@ def strict_page_size(request, paginator) -> int:
     return min(size, paginator.max_page_size)
 
 
+class CountingPaginator(Paginator):
+    """Django's paginator, with a queryset's page and total read in one query instead of two.
+
+    The total is an uncorrelated scalar subquery on every row of the page (`SELECT COUNT(*)
+    FROM (<the list without its ordering>)`): the database evaluates it once, with the plan a
+    separate COUNT would get, and the round trip that COUNT cost is gone. A page past the end
+    has no row to carry the total; it is out of range exactly then (without orphans, every
+    page up to the last has a row), so it answers as Django's paginator would.
+    """
+
+    TOTAL = "paginator_total"
+
+    def page(self, number):
+        if not isinstance(self.object_list, QuerySet) or self.orphans:
+            return super().page(number)
+        number = self._page_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self._with_total()[bottom:bottom + self.per_page])
+        if not rows and number > 1:
+            raise EmptyPage(self.error_messages["no_results"])
+        self.__dict__["count"] = getattr(rows[0], self.TOTAL) if rows else 0  # `count` is a cached_property
+        return self._get_page(rows, self.validate_number(number), self)
+
+    def _page_number(self, number) -> int:
+        """`validate_number`'s checks that need no total."""
+        try:
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger(self.error_messages["invalid_page"])
+        if number < 1:
+            raise EmptyPage(self.error_messages["min_page"])
+        return number
+
+    def _with_total(self) -> QuerySet:
+        listed = self.object_list.order_by().values("pk")
+        # Django compiles the list's SQL; every value in it stays a bound parameter.
+        sql, params = listed.query.get_compiler(using=listed.db).as_sql()
+        total = RawSQL(f"SELECT COUNT(*) FROM ({sql}) AS listed", params)  # noqa: S608, S611
+        return self.object_list.annotate(**{self.TOTAL: total})
+
+
 class PageNumberPagination(pagination.PageNumberPagination):
+    django_paginator_class = CountingPaginator
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE

@@ -1,26 +1,37 @@
 """Tenant context and the base viewset every tenant-scoped endpoint inherits.
 
-Resolution (docs/api.md, "Tenant context"): an API key carries its tenant; a person names it with `X-Tenant: <slug>`
-or, without the header, uses their only membership, else 400 TENANT_REQUIRED. A tenant the
-caller is not in answers 404 (no enumeration); a suspended tenant answers 403 on every call.
+Resolution (docs/api.md, "Tenant context"): an API key carries its tenant; a person names it
+with `X-Tenant: <slug>` or, without the header, uses their only membership, else 400
+TENANT_REQUIRED. A tenant the caller is not in answers 404 (no enumeration); a suspended
+tenant answers 403 on every call.
+
+Core knows no tenant, key or role: the domains plug in through two settings.
+`TENANT_CONTEXT_RESOLVER` (a dotted path; `apikeys.tenancy.tenant_context`) turns the request's
+authenticated principal and the requested slug into a `TenantContext`, and
+`TENANT_PERMISSION_CLASSES` (`tenants.api.permissions.TenantPolicyPermission`, the policy
+table of `tenants/policy.py`) decide whether the view's action is allowed.
 """
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
+from django.conf import settings
+from django.utils.module_loading import import_string
 from rest_framework import permissions, viewsets
-from rest_framework.exceptions import NotFound, PermissionDenied
 
-from apikeys.authentication import ApiKeyPrincipal
-from core.api.exceptions import TenantRequired
 from core.api.plain import PlainListSerializer
-from tenants.models import Membership, Tenant
-from tenants.policy import Action, Role, requirement, role_above, role_allows, scopes_allow
 
 TENANT_HEADER = "HTTP_X_TENANT"
+# The policy's names for "see" and "change" (`tenants.policy.Action.READ` / `.WRITE`): the
+# action of a view action that `action_policy` does not name.
+READ, WRITE = "read", "write"
 
 
 @dataclass(frozen=True)
 class TenantContext:
-    tenant: Tenant
+    """The tenant a request acts in and the caller's rights there: a role or a key's scopes."""
+
+    tenant: Any  # the tenant model instance
     role: str | None = None  # a person's membership role
     scopes: frozenset | None = None  # an API key's scopes
 
@@ -28,34 +39,10 @@ class TenantContext:
     def is_key(self) -> bool:
         return self.scopes is not None
 
-    def allows(self, action: Action) -> bool:
-        if self.is_key:
-            return scopes_allow(self.scopes, action)
-        return role_allows(self.role, action)
 
-
-def _tenant_for_key(principal: ApiKeyPrincipal, requested_slug: str) -> TenantContext:
-    tenant = Tenant.objects.filter(pk=principal.tenant_id).exclude(status=Tenant.Status.DELETED).first()
-    # A key never switches tenant: naming another one is "not found", like any foreign object.
-    if tenant is None or (requested_slug and requested_slug != tenant.slug):
-        raise NotFound()
-    return TenantContext(tenant=tenant, scopes=principal.scopes)
-
-
-def _tenant_for_user(user, requested_slug: str) -> TenantContext:
-    memberships = Membership.objects.select_related("tenant").filter(user=user).exclude(
-        tenant__status=Tenant.Status.DELETED
-    )
-    if requested_slug:
-        membership = memberships.filter(tenant__slug=requested_slug).first()
-        if membership is None:
-            raise NotFound()
-    else:
-        found = list(memberships[:2])
-        if len(found) != 1:
-            raise TenantRequired()
-        membership = found[0]
-    return TenantContext(tenant=membership.tenant, role=membership.role)
+@cache
+def _load(path: str):
+    return import_string(path)
 
 
 def resolve_tenant_context(request, *, slug: str | None = None) -> TenantContext:
@@ -64,47 +51,11 @@ def resolve_tenant_context(request, *, slug: str | None = None) -> TenantContext
     if cached is not None:
         return cached
     requested = slug if slug is not None else request.META.get(TENANT_HEADER, "").strip()
-    if isinstance(request.user, ApiKeyPrincipal):
-        context = _tenant_for_key(request.user, requested)
-    else:
-        context = _tenant_for_user(request.user, requested)
-    if context.tenant.status == Tenant.Status.SUSPENDED:
-        raise PermissionDenied("This tenant is suspended.")
+    context = _load(settings.TENANT_CONTEXT_RESOLVER)(request, requested)
     request.tenant_context = context
     request.tenant = context.tenant
     request._request.tenant = context.tenant  # for the access log and metering
     return context
-
-
-class TenantPolicyPermission(permissions.BasePermission):
-    """Checks the view's action against the policy table; members manage only their own rows."""
-
-    def has_permission(self, request, view) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            return False
-        context = view.get_tenant_context()
-        action = view.required_action()
-        if context.allows(action):
-            return True
-        # Per-request instance (DRF instantiates permissions per request): the 403 says what is needed.
-        self.message = requirement(action, is_key=context.is_key)
-        return False
-
-    def has_object_permission(self, request, view, obj) -> bool:
-        context = view.get_tenant_context()
-        owner_field = getattr(view, "owner_field", None)
-        if (
-            owner_field
-            and request.method not in permissions.SAFE_METHODS
-            and not context.is_key
-            and context.role == Role.MEMBER
-        ):
-            if getattr(obj, f"{owner_field}_id", None) == request.user.pk:
-                return True
-            self.message = (f"Members change only what they created; this needs the {role_above(Role.MEMBER)} "
-                            "role or higher.")
-            return False
-        return True
 
 
 class TenantScopedViewSet(viewsets.GenericViewSet):
@@ -112,25 +63,30 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
     restricts the queryset, so isolation cannot be forgotten by a subclass.
 
     Subclasses set `queryset`, `serializer_class`, optionally `action_policy` (view action →
-    `Action`; default READ for safe methods, WRITE otherwise), `tenant_field` and `owner_field`.
+    the policy's action; default READ for safe methods, WRITE otherwise), `tenant_field` and
+    `owner_field`. Permission classes a subclass adds apply on top of the tenant policy's.
     """
 
-    permission_classes = [permissions.IsAuthenticated, TenantPolicyPermission]
-    action_policy: dict[str, Action] = {}
+    permission_classes = [permissions.IsAuthenticated]
+    action_policy: dict[str, str] = {}
     tenant_field = "tenant"
     owner_field: str | None = None
+
+    def get_permissions(self):
+        policy = [_load(path)() for path in settings.TENANT_PERMISSION_CLASSES]
+        return [*super().get_permissions(), *policy]
 
     def get_tenant_context(self) -> TenantContext:
         return resolve_tenant_context(self.request)
 
     @property
-    def tenant(self) -> Tenant:
+    def tenant(self):
         return self.get_tenant_context().tenant
 
-    def required_action(self) -> Action:
+    def required_action(self) -> str:
         if self.action in self.action_policy:
             return self.action_policy[self.action]
-        return Action.READ if self.request.method in permissions.SAFE_METHODS else Action.WRITE
+        return READ if self.request.method in permissions.SAFE_METHODS else WRITE
 
     def get_queryset(self):
         return super().get_queryset().filter(**{self.tenant_field: self.tenant})
@@ -142,6 +98,6 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
         return super().get_serializer(*args, **kwargs)
 
     def actor(self):
-        """Who did it, for `created_by` and audit: the user, or None for an API key."""
+        """Who did it, for `created_by` and audit: the user, or None for an API key (no pk)."""
         user = self.request.user
-        return None if isinstance(user, ApiKeyPrincipal) else user
+        return user if getattr(user, "pk", None) is not None else None
