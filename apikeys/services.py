@@ -120,13 +120,16 @@ def api_key_rotate(*, key: ApiKey, actor=None) -> tuple[ApiKey, str]:
 PLAN_PRICE_FIELDS = (
     "price_cents", "currency", "interval", "included_requests", "overage_cents_per_1000", "stripe_price_id",
 )
-PLAN_FIELDS = ("name", "slug", "rates", *PLAN_PRICE_FIELDS)
+# Quotas beyond the rates (docs/files.md: `storage_bytes`, null is no cap).
+PLAN_QUOTA_FIELDS = ("storage_bytes",)
+PLAN_FIELDS = ("name", "slug", "rates", *PLAN_PRICE_FIELDS, *PLAN_QUOTA_FIELDS)
 
 
 @transaction.atomic
 def plan_create(*, name: str, slug: str, rates: list[str], actor=None, **prices) -> Plan:
-    """`prices`: any of PLAN_PRICE_FIELDS (a free monthly plan without them)."""
-    unknown = set(prices) - set(PLAN_PRICE_FIELDS)
+    """`prices`: any of PLAN_PRICE_FIELDS or PLAN_QUOTA_FIELDS (a free monthly plan without caps
+    without them)."""
+    unknown = set(prices) - set(PLAN_PRICE_FIELDS) - set(PLAN_QUOTA_FIELDS)
     if unknown:
         raise TypeError(f"Unknown plan fields: {sorted(unknown)}")
     plan = Plan.objects.create(name=name, slug=slug, rates=list(rates), **prices)

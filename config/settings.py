@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from core.storage_url import storage_from_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # git-ignored runtime state of the embedded default
 
@@ -78,6 +80,7 @@ INSTALLED_APPS = [
     "monitoring.apps.MonitoringConfig",
     "recommendations.apps.RecommendationsConfig",
     "billing.apps.BillingConfig",
+    "files.apps.FilesConfig",
 ]
 
 MIDDLEWARE = [
@@ -261,6 +264,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "billing-suspend-overdue": {"task": "billing.suspend_overdue", "schedule": 3600.0},
     # Stripe events whose processing task was lost or failed.
     "billing-webhooks-retry": {"task": "billing.webhooks_retry", "schedule": 60.0},
+    # Resumable uploads past their expiry, with their partial bytes and reserved quota.
+    "files-purge-expired-uploads": {"task": "files.tasks.purge_expired_uploads", "schedule": 600.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -359,6 +364,19 @@ RECOMMENDER_TRAINING_TIMEOUT_MINUTES = env.int("RECOMMENDER_TRAINING_TIMEOUT_MIN
 RECOMMENDER_POPULARITY_HALF_LIFE_DAYS = env.float("RECOMMENDER_POPULARITY_HALF_LIFE_DAYS", default=14.0)
 # Tenants whose served model each web process keeps in memory (least recently used go first).
 RECOMMENDER_CACHED_TENANTS = env.int("RECOMMENDER_CACHED_TENANTS", default=64)
+# --- Files ---------------------------------------------------------------------------------
+# A multipart upload (POST /api/v1/files) up to this size; bigger files go through tus uploads.
+FILES_MAX_SIMPLE_UPLOAD_BYTES = env.int("FILES_MAX_SIMPLE_UPLOAD_BYTES", default=100 * 1024 * 1024)
+# The largest resumable upload (tus `Tus-Max-Size`); a PATCH may carry all of it at once.
+FILES_MAX_UPLOAD_BYTES = env.int("FILES_MAX_UPLOAD_BYTES", default=10 * 1024**3)
+# An unfinished resumable upload is purged (with its partial bytes) this long after its creation.
+FILES_UPLOAD_EXPIRY_HOURS = env.int("FILES_UPLOAD_EXPIRY_HOURS", default=24)
+# Upload routes accept bodies above MAX_REQUEST_BYTES (core/body_limit.py); multipart framing
+# adds a little to the file itself.
+REQUEST_BODY_LIMITS = {
+    "/api/v1/files": FILES_MAX_SIMPLE_UPLOAD_BYTES + 64 * 1024,
+    "/api/v1/uploads": FILES_MAX_UPLOAD_BYTES,
+}
 
 # --- Monitoring -----------------------------------------------------------------------------
 MONITORING_MIN_INTERVAL_SECONDS = 10  # the API's floor for a node's interval
@@ -450,6 +468,13 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Tenant files (docs/files.md): `var/files` by default, any S3-compatible store in production.
+    "files": storage_from_url(
+        env.str("FILES_STORAGE_URL", default=""),
+        default_location=VAR_DIR / "files",
+        access_key=env.str("AWS_ACCESS_KEY_ID", default=""),
+        secret_key=env_secret("AWS_SECRET_ACCESS_KEY", default=""),
+    ),
 }
 WHITENOISE_USE_FINDERS = DEBUG
 

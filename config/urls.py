@@ -13,11 +13,13 @@ admin.site.site_header = "Groundstation"
 admin.site.site_title = "Groundstation"
 admin.site.index_title = "Operators' console"
 
-API_APPS = ("accounts", "tenants", "apikeys", "monitoring", "orchestration", "recommendations", "billing")
+API_APPS = ("accounts", "tenants", "apikeys", "monitoring", "orchestration", "recommendations", "billing",
+            "files")
 
 
 def _collect(attribute: str) -> list:
-    """Each app's `api/urls.py` contributes `urlpatterns` (public) and `staff_urlpatterns`."""
+    """Each app's `api/urls.py` contributes `urlpatterns` (the API), `staff_urlpatterns` and
+    `public_urlpatterns` (outside /api/, no credential: share links)."""
     patterns = []
     for app in API_APPS:
         patterns += getattr(import_module(f"{app}.api.urls"), attribute, [])
@@ -38,6 +40,7 @@ urlpatterns = [
     path("", include("tenants.pages")),
     path("api/v1/", include(_collect("urlpatterns"))),
     path("api/admin/", include(_collect("staff_urlpatterns"))),
+    path("", include(_collect("public_urlpatterns"))),
 ]
 
 handler400 = "core.api.errors.bad_request"

@@ -8,6 +8,9 @@ no `CONTENT_LENGTH`, which Django's WSGI side reads as an empty body. In front o
   (the server then closes the connection instead of draining it);
 - a chunked body is read here up to the limit (413 the moment it passes it) and handed on with
   the `Content-Length` it turned out to have, so the application sees an ordinary body.
+
+The limit is `MAX_REQUEST_BYTES`, except under the path prefixes of `REQUEST_BODY_LIMITS`
+(uploads), which name their own; `request_body_limit()` is the one place that decides.
 """
 import json
 import logging
@@ -19,6 +22,14 @@ from django.conf import settings
 logger = logging.getLogger("groundstation.access")
 
 
+def request_body_limit(path: str) -> int:
+    """The largest body accepted on this path: an upload route's own limit, else the default."""
+    for prefix, limit in getattr(settings, "REQUEST_BODY_LIMITS", {}).items():
+        if path.startswith(prefix):
+            return limit
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
 class BodyLimit:
     def __init__(self, app):
         self.app = app
@@ -26,7 +37,7 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = request_body_limit(scope.get("path", ""))
         headers = scope["headers"]
         declared = [value for name, value in headers if name == b"content-length"]
         chunked = any(name == b"transfer-encoding" for name, _value in headers)

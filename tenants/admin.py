@@ -197,7 +197,7 @@ class InvitationAdmin(admin.ModelAdmin):
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "rates", "price_cents", "currency", "interval", "included_requests",
-                    "overage_cents_per_1000", "created_at")
+                    "overage_cents_per_1000", "storage_bytes", "created_at")
     list_filter = ("currency", "interval")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -205,6 +205,7 @@ class PlanAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "slug", "rates")}),
         ("Price (billing)", {"fields": ("price_cents", "currency", "interval", "included_requests",
                                         "overage_cents_per_1000", "stripe_price_id")}),
+        ("Quotas", {"fields": ("storage_bytes",)}),
     )
 
     def save_model(self, request, obj, form, change) -> None:

@@ -39,6 +39,8 @@ class Plan(models.Model):
     stripe_price_id = models.CharField(
         max_length=255, blank=True, help_text="An existing Stripe plan/price id; empty: created from these fields."
     )
+    # Stored bytes a tenant on this plan may keep (files); null is no cap.
+    storage_bytes = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

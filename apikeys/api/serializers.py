@@ -108,9 +108,10 @@ class PlanSerializer(serializers.ModelSerializer):
         model = Plan
         fields = [
             "id", "name", "slug", "rates", "price_cents", "currency", "interval", "included_requests",
-            "overage_cents_per_1000", "stripe_price_id", "created_at", "updated_at",
+            "overage_cents_per_1000", "stripe_price_id", "storage_bytes", "created_at", "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"storage_bytes": {"min_value": 0, "help_text": "Stored bytes a tenant may keep; null: no cap."}}
 
     def validate_currency(self, value: str) -> str:
         value = value.strip().lower()

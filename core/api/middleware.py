@@ -5,10 +5,10 @@ import time
 import uuid
 
 import structlog
-from django.conf import settings
 
 from core.api.errors import error_response
 from core.api.request_context import reset_request_id, set_request_id
+from core.body_limit import request_body_limit
 
 access_logger = logging.getLogger("groundstation.access")
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -43,8 +43,8 @@ class RequestIdMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return error_response(400, message="Invalid Content-Length header.")
-        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = request_body_limit(request.path)
+        if length > limit:
             return error_response(413, message=f"The request body exceeds {limit} bytes.")
         return None
 

@@ -1,0 +1,21 @@
+"""Fixtures of the files tests: a fresh storage folder per test, and upload helpers."""
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from core.storage_url import storage_from_url
+
+
+@pytest.fixture(autouse=True)
+def files_folder(settings, tmp_path):
+    """Each test stores its bytes in its own folder (the filesystem backend)."""
+    folder = tmp_path / "files"
+    settings.STORAGES = {**settings.STORAGES, "files": storage_from_url("", default_location=folder)}
+    return folder
+
+
+def upload(client, content: bytes, name: str = "report.pdf", **extra):
+    return client.post("/api/v1/files", {"file": SimpleUploadedFile(name, content)}, format="multipart", **extra)
+
+
+def stored_objects(folder) -> list:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
