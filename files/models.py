@@ -4,32 +4,21 @@ Bytes live in the `files` storage (settings `STORAGES["files"]`: a folder or an 
 bucket) under keys the platform chooses (`tenants/<tenant>/files/<id>`), never a client's
 name; the name a client gave is kept, sanitised, only for display and `Content-Disposition`.
 """
-import uuid
 
 from django.conf import settings
 from django.db import models
 
-from tenants.models import Tenant, TenantOwnedQuerySet
+from tenants.models import Tenant, TenantOwnedModel, TenantOwnedQuerySet
 
 
-class File(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="files")
+class File(TenantOwnedModel):
     name = models.CharField(max_length=255)  # sanitised (files.names), display only
     size = models.BigIntegerField()
     content_type = models.CharField(max_length=100)  # detected from the bytes, not the client's claim
     sha256 = models.CharField(max_length=64)
     storage_key = models.CharField(max_length=255, unique=True, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(TenantOwnedModel.Meta):
         indexes = [models.Index(fields=["tenant", "-created_at"], name="files_file_tenant_recent")]
 
     def __str__(self) -> str:
@@ -58,26 +47,16 @@ class StorageUsage(models.Model):
         return f"{self.tenant}: {self.bytes_used} bytes"
 
 
-class FileUploadSession(models.Model):
+class FileUploadSession(TenantOwnedModel):
     """A resumable (tus) upload: its declared length, how far it got, and its parts so far."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="upload_sessions")
     name = models.CharField(max_length=255)
     length = models.BigIntegerField()  # Upload-Length; reserved against the quota at creation
     offset = models.BigIntegerField(default=0)
     expires_at = models.DateTimeField()
     file = models.OneToOneField(File, null=True, blank=True, on_delete=models.SET_NULL, related_name="upload")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(TenantOwnedModel.Meta):
         # The purge's query: unfinished sessions past their expiry.
         indexes = [models.Index(fields=["expires_at"], name="files_upload_expiry",
                                 condition=models.Q(file__isnull=True))]
@@ -107,33 +86,25 @@ class FileUploadPart(models.Model):
         return f"{self.session_id}@{self.offset}"
 
 
-class FileShare(models.Model):
+class FileShare(TenantOwnedModel):
     """A public link to one file. Only the token's digest is stored; the token is shown once."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="file_shares")
     file = models.ForeignKey(File, on_delete=models.CASCADE, related_name="shares")
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     max_downloads = models.PositiveIntegerField(null=True, blank=True)
     downloads = models.PositiveIntegerField(default=0)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"share of {self.file_id}"
 
 
 class FileAccessLog(models.Model):
-    """One download: through whom (a member, an API key or a share), from where, how much."""
+    """One download: through whom (a member, an API key or a share), from where, how much.
+
+    Not a `TenantOwnedModel`: an append-only log row has no creator or update time, and its
+    integer key keeps the per-file index small; it is scoped the same way (`for_tenant`)."""
 
     class Via(models.TextChoices):
         MEMBER = "member"

@@ -16,10 +16,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.api.exceptions import PayloadTooLarge
+from core.audit import audit_record
 from files import storage
 from files.models import File, FileAccessLog, FileShare, StorageUsage
 from files.names import SNIFF_BYTES, detect_content_type, sanitise_name
-from tenants.audit import audit_record
 from tenants.models import Tenant
 
 SHARE_TOKEN_BYTES = 32  # 256 bits: unguessable, so the digest needs no slow hash

@@ -17,11 +17,11 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
 from core.api.exceptions import Conflict, PayloadTooLarge
+from core.audit import audit_record
 from files import storage
 from files.models import File, FileUploadPart, FileUploadSession
 from files.names import detect_content_type, sanitise_name
 from files.services import storage_release, storage_reserve
-from tenants.audit import audit_record
 from tenants.models import Tenant
 
 logger = logging.getLogger("groundstation.files")
