@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('apikeys', '0004_tenant_owned_base'),
-        ('tenants', '0006_plan_storage_bytes'),
+        ('tenants', '0007_plan_storage_bytes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

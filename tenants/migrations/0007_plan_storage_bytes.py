@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0005_tenant_owned_base'),
+        ('tenants', '0006_plan_prices'),
     ]
 
     operations = [
