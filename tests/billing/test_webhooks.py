@@ -189,3 +189,12 @@ def test_the_retry_beat_processes_events_whose_task_was_lost(client, invoice):
     WebhookEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
     assert webhooks.webhooks_retry() == 1
     assert Invoice.objects.get(pk=invoice.pk).status == "paid"
+
+
+def test_an_invoice_is_found_by_the_metadata_it_was_pushed_with(client, invoice):
+    Invoice.objects.filter(pk=invoice.pk).update(stripe_invoice_id=None)  # the push's id was not stored
+    event = _event("invoice.paid", {"id": "in_other", "amount_paid": invoice.total_cents, "currency": "eur",
+                                    "metadata": {"groundstation_invoice": str(invoice.pk)}}, "evt_meta")
+    post_event(client, event)
+    assert _process_all() == ["processed"]
+    assert Invoice.objects.get(pk=invoice.pk).status == "paid"
