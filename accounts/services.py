@@ -15,7 +15,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F
+from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
 from rest_framework_simplejwt.exceptions import TokenError
@@ -27,10 +27,8 @@ from accounts import signals, tokens
 from accounts.addresses import normalize_email
 from accounts.emails import email_send, public_url
 from accounts.models import SESSION_VERSION_CLAIM, PersonalAccessToken, User
-from core.api.exceptions import Conflict, EmailNotVerified
+from core.api.exceptions import EmailNotVerified
 from core.audit import audit_record
-from tenants.models import Membership, Tenant
-from tenants.policy import Role
 
 INVALID_LOGIN = "Invalid e-mail or password."
 # A password hash to check against when the e-mail is unknown, so timing does not tell.
@@ -308,30 +306,6 @@ def _check_staff_authority(*, actor, target: User | None = None, grants_staff: b
         raise PermissionDenied("Only superusers change a superuser's account.")
 
 
-def _sole_owner_tenants(user: User) -> list[str]:
-    """Slugs of live tenants in which this user is the only owner.
-
-    Locks those tenants' rows first, the same lock membership changes take, so two owners
-    deleting their accounts at once (or one deleting while the other is demoted) cannot both
-    pass the check; in primary-key order, so two deletions never wait on each other in a cycle.
-    """
-    owned_ids = Membership.objects.filter(user=user, role=Role.OWNER).values_list("tenant_id", flat=True)
-    locked = Tenant.objects.select_for_update().filter(pk__in=list(owned_ids)).order_by("pk")
-    list(locked.values_list("pk", flat=True))
-    # Re-read under the locks: a role may have changed while we waited.
-    owned = Membership.objects.filter(user=user, role=Role.OWNER).exclude(tenant__status=Tenant.Status.DELETED)
-    slugs = []
-    for membership in owned.select_related("tenant"):
-        owners = (
-            Membership.objects.filter(tenant=membership.tenant_id, role=Role.OWNER)
-            .exclude(user__status__in=[User.Status.DELETED])
-            .aggregate(n=Count("id"))["n"]
-        )
-        if owners <= 1:
-            slugs.append(membership.tenant.slug)
-    return slugs
-
-
 def _deactivate_credentials(user: User) -> None:
     refresh_tokens_revoke_all(user=user)
     user.personal_tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
@@ -348,11 +322,8 @@ def user_set_status(*, user: User, status: str, actor=None) -> User:
     if before == status:
         return user
     if status == User.Status.DELETED:
-        blocking = _sole_owner_tenants(user)
-        if blocking:
-            raise Conflict(
-                "Transfer ownership or delete these tenants first: " + ", ".join(sorted(blocking)) + "."
-            )
+        # The apps above may refuse (tenants: the user is a tenant's last owner) by raising.
+        signals.user_deleting.send(sender=User, user=user)
     user.status = status
     user.save(update_fields=["status", "updated_at"])
     if status != User.Status.ACTIVE:
