@@ -33,9 +33,6 @@ ALLOWED_FOR_NOW: dict[tuple[str, str], str] = {
     # create_operator waits for the worker's heartbeat (monitoring's Heartbeat and task):
     # platform health is moving to core.
     ("accounts", "monitoring"): "create_operator.py reads the worker heartbeat",
-    # Sign-up and invitations create memberships with roles (tenants.models, tenants.policy):
-    # to become a tenants service the accounts flows call through a signal or the view.
-    ("accounts", "tenants"): "accounts/services.py creates memberships",
     # config.celery's app (worker inspection) and check_broker: they belong in core.
     ("console", "config"): "console/selectors.py inspects the Celery app",
     ("monitoring", "config"): "monitoring/health.py calls check_broker (health is moving to core)",
