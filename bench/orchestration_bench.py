@@ -36,7 +36,7 @@ from django.conf import settings  # noqa: E402
 
 from bench.orchestration_tasks import bare_echo, fan_start  # noqa: E402
 from config.celery import app  # noqa: E402
-from orchestration import engine, services  # noqa: E402
+from orchestration import services  # noqa: E402
 from orchestration.models import Cluster, Run  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 
@@ -71,7 +71,7 @@ def cluster(tenant, definition: str) -> Cluster:
 
 def time_run(target: Cluster, timeout: float = 600) -> float:
     started = time.perf_counter()
-    run = engine.run_trigger(cluster=target, inputs={})
+    run = services.run_trigger(cluster=target, inputs={})
     while True:
         status = Run.objects.filter(pk=run.pk).values_list("status", flat=True).get()
         if status in ("succeeded", "failed", "cancelled", "timed_out"):

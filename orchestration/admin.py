@@ -1,5 +1,5 @@
 """The operators' console for orchestration: clusters, runs, executions, agents, tasks and
-secrets. Every write goes through the services and the engine, as the API's do."""
+secrets. Every write goes through the services, as the API's do."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 
 from core.admin import DeleteThroughService, confirm_first
 from core.api.exceptions import Conflict
-from orchestration import engine, services
+from orchestration import services
 from orchestration.definitions import DefinitionInvalid, DefinitionTooLarge, parse_definition
 from orchestration.models import (
     Agent,
@@ -139,7 +139,7 @@ class ClusterAdmin(DeleteThroughService, admin.ModelAdmin):
         started, refused = 0, []
         for cluster in queryset:
             try:
-                engine.run_trigger(cluster=cluster, inputs={}, actor=request.user, trigger=Run.Trigger.ADMIN)
+                services.run_trigger(cluster=cluster, inputs={}, actor=request.user, trigger=Run.Trigger.ADMIN)
                 started += 1
             except Exception as exc:  # report each refusal (missing inputs, concurrency) and go on
                 refused.append(f"{cluster.name}: {getattr(exc, 'detail', exc)}")
@@ -216,7 +216,7 @@ class RunAdminBase(admin.ModelAdmin):
     def cancel_runs(self, request, queryset):
         done = 0
         for run in queryset.active():
-            engine.run_cancel(run=run, actor=request.user)
+            services.run_cancel(run=run, actor=request.user)
             done += 1
         messages.success(request, f"Cancelled {done} run(s).")
 
@@ -225,7 +225,7 @@ class RunAdminBase(admin.ModelAdmin):
         done = 0
         for run in queryset.filter(status__in=[RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED]):
             try:
-                engine.run_retry(run=run, actor=request.user)
+                services.run_retry(run=run, actor=request.user)
                 done += 1
             except Conflict as exc:
                 messages.error(request, f"{run.pk}: {exc.detail}")

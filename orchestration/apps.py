@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class OrchestrationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "orchestration"
+
+    def ready(self):
+        # Registers the Celery tasks in every process (web, beat, worker), so the engine can
+        # send `orchestration.execute_step` by name without importing the tasks module above it.
+        from orchestration import tasks  # noqa: F401

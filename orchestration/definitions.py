@@ -329,6 +329,16 @@ def _inputs_decl(c: _Collector, value, path: tuple) -> dict:
     return declared
 
 
+def _depends_on(c: _Collector, value, path: tuple) -> list[str]:
+    depends = value or []
+    if isinstance(depends, str):
+        depends = [depends]
+    if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
+        c.add(path, "must be a list of step ids")
+        return []
+    return depends
+
+
 def _steps(c: _Collector, value, path: tuple, *, handler: bool) -> list[dict]:
     steps: list[dict] = []
     if value is None and handler:
@@ -354,12 +364,7 @@ def _steps(c: _Collector, value, path: tuple, *, handler: bool) -> list[dict]:
         if not isinstance(inputs, dict):
             c.add((*where, "inputs"), "must be a mapping")
             inputs = {}
-        depends = raw.get("depends_on") or []
-        if isinstance(depends, str):
-            depends = [depends]
-        if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
-            c.add((*where, "depends_on"), "must be a list of step ids")
-            depends = []
+        depends = _depends_on(c, raw.get("depends_on"), (*where, "depends_on"))
         timeout = raw.get("timeout_seconds")
         if timeout is not None:
             timeout = _int(c, timeout, (*where, "timeout_seconds"), low=1, high=MAX_TIMEOUT_SECONDS)
@@ -490,6 +495,19 @@ def _check_literal_inputs(c: _Collector, step: dict) -> None:
             c.add((*step["_path"], "inputs", "expression"), f"invalid JMESPath expression: {exc}")
 
 
+def _schedule(c: _Collector, value, path: tuple) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        c.add(path, "must be a cron expression string")
+        return None
+    try:
+        cron_fields(value)
+    except (ValueError, TypeError) as exc:
+        c.add(path, f"invalid cron expression: {exc}")
+    return value
+
+
 def parse_definition(text: str) -> dict:
     """Validate a definition; returns the normalised spec or raises DefinitionInvalid/TooLarge."""
     data, marks = load(text)
@@ -504,16 +522,7 @@ def parse_definition(text: str) -> dict:
     if not isinstance(description, str):
         c.add(("description",), "must be a string")
         description = ""
-    schedule = data.get("schedule")
-    if schedule is not None:
-        if not isinstance(schedule, str):
-            c.add(("schedule",), "must be a cron expression string")
-            schedule = None
-        else:
-            try:
-                cron_fields(schedule)
-            except (ValueError, TypeError) as exc:
-                c.add(("schedule",), f"invalid cron expression: {exc}")
+    schedule = _schedule(c, data.get("schedule"), ("schedule",))
     declared = _inputs_decl(c, data.get("inputs"), ("inputs",))
     steps = _steps(c, data.get("steps"), ("steps",), handler=False)
     handlers = _steps(c, data.get("on_failure"), ("on_failure",), handler=True)

@@ -6,7 +6,7 @@ import uuid
 
 from django.db.models import QuerySet
 
-from orchestration.engine import IDEMPOTENCY_TTL, now
+from orchestration.clock import IDEMPOTENCY_TTL, now
 from orchestration.models import Agent, Execution, IdempotencyRecord, Run, StepLog
 
 

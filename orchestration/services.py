@@ -1,23 +1,45 @@
-"""Writes of the orchestration app: clusters and their versions and schedules, secrets,
-agents, agent tasks and idempotency records. The run engine (trigger, cancel, retry, step
-execution) lives in `orchestration.engine`; both are called alike by views, admin and tasks.
+"""Writes of the orchestration app, the one write surface views, the admin and tasks call:
+clusters and their versions and schedules, runs and executions (trigger, cancel, retry),
+secrets, agents, agent tasks and idempotency records. Runs are advanced by the engine
+(`orchestration.engine`); these operator actions use it under the run's row lock.
 """
 
 from __future__ import annotations
 
 import json
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 
 from core.api.exceptions import Conflict, PayloadTooLarge
 from core.audit import audit_record
 from core.db import save_existing
-from orchestration import engine, vault
-from orchestration.definitions import DefinitionInvalid, DefinitionTooLarge, cron_fields, parse_definition
-from orchestration.models import Agent, AgentTask, Cluster, ClusterVersion, IdempotencyRecord, Run, Secret
+from orchestration import clock, vault
+from orchestration.definitions import (
+    DefinitionInvalid,
+    DefinitionTooLarge,
+    check_run_inputs,
+    cron_fields,
+    parse_definition,
+)
+from orchestration.engine import dispatch, events, graph, logs, transactions
+from orchestration.models import (
+    TERMINAL_STEP_STATUSES,
+    Agent,
+    AgentTask,
+    Cluster,
+    ClusterVersion,
+    IdempotencyRecord,
+    Run,
+    RunStatus,
+    Secret,
+    StepRun,
+    StepStatus,
+)
+from orchestration.satellites import get_satellite, input_errors
 from tenants.models import Tenant
 
 SCHEDULE_TASK = "orchestration.trigger_scheduled"
@@ -142,7 +164,7 @@ def cluster_delete(*, cluster: Cluster, actor=None) -> None:
     (without it the delete failed on that version's foreign key and the cluster stayed)."""
     cluster = get_object_or_404(Cluster.objects.select_for_update(), pk=cluster.pk)
     for run in Run.objects.filter(cluster=cluster).active():
-        engine.run_cancel(run=run, actor=actor)
+        run_cancel(run=run, actor=actor)
     if cluster.periodic_task_id:
         PeriodicTask.objects.filter(pk=cluster.periodic_task_id).delete()
     audit_record(
@@ -161,7 +183,7 @@ def cluster_trigger_scheduled(*, cluster_id) -> Run | None:
     cluster = Cluster.objects.filter(pk=cluster_id).first()
     if cluster is None:
         return None
-    tick = engine.now().replace(second=0, microsecond=0)
+    tick = clock.now().replace(second=0, microsecond=0)
     try:
         with transaction.atomic():
             IdempotencyRecord.objects.create(
@@ -172,11 +194,139 @@ def cluster_trigger_scheduled(*, cluster_id) -> Run | None:
                 status_code=202,
                 body={},
             )
-            return engine.run_trigger(cluster=cluster, inputs={}, trigger=Run.Trigger.SCHEDULE)
+            return run_trigger(cluster=cluster, inputs={}, trigger=Run.Trigger.SCHEDULE)
     except IntegrityError:
         return None  # another beat already started this tick's run
     except (Conflict, ValidationError):
         return None
+
+
+# --- Runs and executions ------------------------------------------------------------------------
+@transaction.atomic
+def run_trigger(*, cluster: Cluster, inputs: dict | None, actor=None, trigger: str = Run.Trigger.API) -> Run:
+    """Start (or queue) a run of the cluster's current version."""
+    cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)  # serialises concurrency decisions
+    version = ClusterVersion.objects.get(cluster=cluster, version=cluster.version)
+    values, errors = check_run_inputs(version.spec.get("inputs", {}), inputs)
+    if errors:
+        raise ValidationError(errors)
+    run = Run.objects.create(
+        tenant_id=cluster.tenant_id,
+        kind=Run.Kind.CLUSTER,
+        cluster=cluster,
+        cluster_version=version,
+        version=version.version,
+        inputs=values,
+        trigger=trigger,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    run_graph = graph.version_graph(str(version.pk))
+    dispatch.materialize(run, run_graph)
+    dispatch.admit(run, run_graph)
+    return run
+
+
+@transaction.atomic
+def execution_create(*, tenant, satellite: str, inputs: dict, timeout_seconds: int | None = None, actor=None) -> Run:
+    """Run one satellite as a one-step execution; inputs must already be valid."""
+    sat = get_satellite(satellite)
+    errors = input_errors(sat, inputs)
+    if errors:
+        raise ValidationError(errors)
+    run = Run.objects.create(
+        tenant=tenant,
+        kind=Run.Kind.EXECUTION,
+        satellite=satellite,
+        timeout_seconds=timeout_seconds,
+        inputs=inputs,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    run_graph = graph.graph_for(run)
+    dispatch.materialize(run, run_graph)
+    dispatch.start(run, run_graph)
+    return run
+
+
+@transaction.atomic
+def run_cancel(*, run: Run, actor=None) -> Run:
+    """Cancel now: running steps stop at their next cooperative check, nothing more is queued."""
+    run = transactions.lock_run(run.pk)
+    if run is None:
+        raise NotFound()
+    if run.is_terminal:
+        raise Conflict(f"The run already ended ({run.status}).")
+    active = list(run.steps.exclude(status__in=TERMINAL_STEP_STATUSES))
+    task_ids = [s.task_id for s in active if s.status in (StepStatus.QUEUED, StepStatus.RUNNING) and s.task_id]
+    stamp = clock.now()
+    run.steps.filter(pk__in=[s.pk for s in active]).update(status=StepStatus.CANCELLED, finished_at=stamp)
+    for step in active:
+        if step.status == StepStatus.RUNNING:
+            logs.step_log(run_id=run.id, step_id=step.step_id, attempt=step.attempts, message="cancel requested")
+    was_queued = run.status == RunStatus.QUEUED
+    run.status = RunStatus.CANCELLED
+    run.finished_at = stamp
+    run.save(update_fields=["status", "finished_at"])
+    logs.step_log(run_id=run.id, step_id="", attempt=0, message="run cancelled")
+    events.publish_run_status(run)
+    if run.kind == Run.Kind.EXECUTION:
+        dispatch.sync_agent_task(run)
+    if run.cluster_id and not was_queued:
+        dispatch.start_waiting_runs(run.cluster_id)
+    audit_record(action="run.cancel", target=run, actor=actor, tenant=run.tenant, changes={"steps": len(active)})
+    transaction.on_commit(partial(dispatch.revoke, task_ids))
+    return run
+
+
+@transaction.atomic
+def run_retry(*, run: Run, actor=None) -> Run:
+    """Re-run from the steps that did not succeed, reusing the outputs of those that did."""
+    run = transactions.lock_run(run.pk)
+    if run is None:
+        raise NotFound()
+    if run.status not in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED):
+        raise Conflict(f"Only a failed, timed-out or cancelled run can be retried; this one is {run.status}.")
+    run_graph = graph.graph_for(run)
+    steps = {s.step_id: s for s in run.steps.all()}
+    reset = {sid for sid, s in steps.items() if s.status != StepStatus.SUCCEEDED or s.is_handler}
+    for sid in reset:
+        step = steps[sid]
+        step.status = StepStatus.PENDING
+        step.attempts = 0
+        step.output = None
+        step.error = ""
+        step.task_id = ""
+        step.queued_at = step.started_at = step.finished_at = step.deadline_at = None
+        step.remaining_deps = sum(1 for dep in run_graph.steps[sid]["depends_on"] if dep in reset)
+        step.failed_deps = step.redeliveries = 0
+    StepRun.objects.bulk_update(
+        [steps[sid] for sid in reset],
+        [
+            "status",
+            "attempts",
+            "output",
+            "error",
+            "task_id",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "deadline_at",
+            "remaining_deps",
+            "failed_deps",
+            "redeliveries",
+        ],
+        batch_size=500,
+    )
+    logs.step_log(run_id=run.id, step_id="", attempt=0, message=f"retry: re-running {len(reset)} step(s)")
+    run.finished_at = None
+    run.error = ""
+    run.save(update_fields=["finished_at", "error"])
+    audit_record(action="run.retry", target=run, actor=actor, tenant=run.tenant, changes={"steps": len(reset)})
+    if run.kind == Run.Kind.EXECUTION:
+        AgentTask.objects.filter(execution=run).update(status=AgentTask.Status.PENDING, error="", finished_at=None)
+    if run.cluster_id:  # serialises concurrency decisions, as a trigger does (lock order: run, cluster)
+        Cluster.objects.select_for_update().filter(pk=run.cluster_id).first()
+    dispatch.admit(run, run_graph)
+    return run
 
 
 # --- Secrets --------------------------------------------------------------------------------------
@@ -246,7 +396,7 @@ def agent_task_create(
         input=input if input is not None else {},
         created_by=_user(actor),
     )
-    execution = engine.execution_create(
+    execution = execution_create(
         tenant=tenant,
         satellite="agent.run",
         inputs={"agent": str(agent.id), "input": task.input, "title": title, "description": description},
@@ -263,7 +413,7 @@ def idempotency_record_save(
 ) -> None:
     """Insert the first response; raises IntegrityError if a concurrent request won the race."""
     IdempotencyRecord.objects.filter(
-        tenant=tenant, key=key, endpoint=endpoint, created_at__lt=engine.now() - engine.IDEMPOTENCY_TTL
+        tenant=tenant, key=key, endpoint=endpoint, created_at__lt=clock.now() - clock.IDEMPOTENCY_TTL
     ).delete()
     IdempotencyRecord.objects.create(
         tenant=tenant, key=key, endpoint=endpoint, fingerprint=fingerprint, status_code=status_code, body=body

@@ -6,7 +6,8 @@ from billiard.exceptions import WorkerLostError
 from celery import shared_task
 from celery.worker.request import Request
 
-from orchestration import engine, services
+from orchestration import services
+from orchestration.engine import reaper, worker
 
 logger = logging.getLogger("groundstation.orchestration")
 
@@ -32,7 +33,7 @@ class StepRequest(Request):
 
     def _lost(self) -> bool:
         try:
-            return engine.step_lost(step_pk=self.args[0], task_id=self.id)
+            return reaper.step_lost(step_pk=self.args[0], task_id=self.id)
         except Exception:  # the reaper still times out or re-sends the step
             logger.exception("could not record a lost step delivery", extra={"task_id": self.id})
             return False
@@ -51,7 +52,7 @@ def execute_step(
 ) -> None:
     """Run one attempt of one step; the task id is the attempt's claim token. `outputs` are
     small upstream outputs its inputs use, carried in the message."""
-    engine.step_execute(
+    worker.step_execute(
         step_pk=step_pk,
         task_id=self.request.id,
         worker=self.request.hostname or "",
@@ -71,6 +72,6 @@ def trigger_scheduled(cluster_id: str) -> None:
 def reap() -> int:
     """Time out steps whose worker was lost, re-send steps whose message was lost, and finish
     what a crash between a completion and its follow-up left undone."""
-    engine.steps_resend()
-    engine.runs_repair()
-    return engine.steps_reap()
+    reaper.steps_resend()
+    reaper.runs_repair()
+    return reaper.steps_reap()

@@ -1,5 +1,5 @@
 """Orchestration API: satellites, executions, clusters, runs (with live logs), secrets,
-agents and agent tasks. Views validate, call a service or the engine, and answer."""
+agents and agent tasks. Views validate, call a service, and answer."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from core.api.exceptions import Conflict, ServiceUnavailable
 from core.api.pagination import TimeSeriesCursorPagination
 from core.api.parsers import JSONParser
 from core.api.tenancy import TenantScopedViewSet
-from orchestration import engine, selectors, services
+from orchestration import selectors, services
 from orchestration.api import permissions as policy
 from orchestration.api.filters import AgentFilter, AgentTaskFilter, ClusterFilter, ExecutionFilter, RunFilter
 from orchestration.api.parsers import TextYAMLDefinitionParser, XYAMLDefinitionParser, YAMLDefinitionParser
@@ -189,7 +189,7 @@ class SatelliteExecuteViewSet(ExecutionRateLimited, IdempotentMixin, TenantScope
 
         def make() -> Response:
             self.require_broker()
-            run = engine.execution_create(
+            run = services.execution_create(
                 tenant=self.tenant,
                 satellite=sat.name,
                 inputs=inputs,
@@ -288,7 +288,7 @@ class ClusterTriggerViewSet(ExecutionRateLimited, IdempotentMixin, TenantScopedV
 
         def make() -> Response:
             self.require_broker()
-            run = engine.run_trigger(cluster=cluster, inputs=serializer.validated_data["inputs"], actor=self.actor())
+            run = services.run_trigger(cluster=cluster, inputs=serializer.validated_data["inputs"], actor=self.actor())
             run = selectors.run_list(tenant=self.tenant).get(pk=run.pk)
             return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
@@ -414,7 +414,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
     @extend_schema(summary="Cancel a run", request=None, responses=RunSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        run = engine.run_cancel(run=self.get_object(), actor=self.actor())
+        run = services.run_cancel(run=self.get_object(), actor=self.actor())
         return Response(RunSerializer(self.get_queryset().get(pk=run.pk)).data)
 
     @extend_schema(
@@ -469,7 +469,7 @@ class RunRetryViewSet(ExecutionRateLimited, TenantScopedViewSet):
     def retry(self, request, pk=None):
         run = self.get_object()
         self.require_broker()
-        run = engine.run_retry(run=run, actor=self.actor())
+        run = services.run_retry(run=run, actor=self.actor())
         run = Run.objects.prefetch_related("steps").get(pk=run.pk)
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 

@@ -82,7 +82,7 @@ class Satellite:
     default_timeout: int = 300
     # Pure satellites have no side effects outside their output, so a redelivered message may
     # run them twice harmlessly: the engine skips their durable claim and records the first
-    # result only (see orchestration.engine).
+    # result only (see orchestration.engine.worker).
     pure: bool = False
     # Whether `${{ secrets.* }}` may reach its inputs: not for a satellite that computes its
     # output from its inputs (json.transform's `reverse(@)`, an agent's answer), which would

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework import serializers
 
 from core.api import tenancy
-from orchestration import engine
+from orchestration import services
 from tenants.policy import Role
 from tests.apikeys.conftest import key_client
 from tests.apikeys.factories import make_key
@@ -47,7 +47,7 @@ def populate(tenant, rows: int) -> None:
         node = NodeFactory(tenant=tenant, group=group if n % 2 else None, tags=["a", "b"] if n % 3 else [])
         IncidentFactory(node=node)
         make_key(tenant, name=f"key {n}", scopes=["read"])
-        engine.run_trigger(cluster=cluster, inputs={}, actor=None)
+        services.run_trigger(cluster=cluster, inputs={}, actor=None)
         if n:
             make_cluster(tenant, CLUSTER.replace("name: hot", f"name: hot-{n}"))
 

@@ -148,18 +148,18 @@ def test_two_beats_check_each_node_once_per_interval_and_start_one_run_per_tick(
 
 @pytest.mark.django_db
 def test_the_same_tick_sent_twice_starts_one_run_and_the_next_tick_another(tenant, monkeypatch):
-    from orchestration import engine, services
+    from orchestration import clock, services
     from orchestration.models import Run
     from orchestration.tasks import trigger_scheduled
 
     cluster = services.cluster_create(tenant=tenant, definition=(
         "name: cron\nschedule: \"* * * * *\"\nsteps:\n  - {id: a, satellite: echo}\n"))
     tick = datetime(2030, 1, 1, 3, 0, 0, 400_000, tzinfo=UTC)
-    monkeypatch.setattr(engine, "now", lambda: tick)
+    monkeypatch.setattr(clock, "now", lambda: tick)
     trigger_scheduled(str(cluster.pk))  # beat 1
-    monkeypatch.setattr(engine, "now", lambda: tick.replace(second=1))
+    monkeypatch.setattr(clock, "now", lambda: tick.replace(second=1))
     trigger_scheduled(str(cluster.pk))  # beat 2, a moment later, same tick
     assert Run.objects.filter(cluster=cluster, trigger=Run.Trigger.SCHEDULE).count() == 1
-    monkeypatch.setattr(engine, "now", lambda: tick.replace(minute=1))
+    monkeypatch.setattr(clock, "now", lambda: tick.replace(minute=1))
     trigger_scheduled(str(cluster.pk))
     assert Run.objects.filter(cluster=cluster, trigger=Run.Trigger.SCHEDULE).count() == 2

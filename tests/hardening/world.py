@@ -19,7 +19,7 @@ from apikeys import services as apikey_services
 from apikeys.models import ApiCall
 from monitoring import alerts
 from monitoring import services as monitoring_services
-from orchestration import engine
+from orchestration import services
 from orchestration import services as orchestration_services
 from tenants import services as tenant_services
 from tenants.policy import Role
@@ -102,8 +102,8 @@ def _populate(side: Side) -> None:
     cluster = orchestration_services.cluster_create(
         tenant=tenant, definition=CLUSTER_DEFINITION.format(name=f"cl-{tag}"), actor=owner
     )
-    run = engine.run_trigger(cluster=cluster, inputs={}, actor=owner)
-    execution = engine.execution_create(tenant=tenant, satellite="echo", inputs={"message": "x"}, actor=owner)
+    run = services.run_trigger(cluster=cluster, inputs={}, actor=owner)
+    execution = services.execution_create(tenant=tenant, satellite="echo", inputs={"message": "x"}, actor=owner)
     secret_value = f"vault-{uuid.uuid4().hex}"
     secret = orchestration_services.secret_set(tenant=tenant, name=f"S_{tag.upper().replace('-', '_')}",
                                                value=secret_value, actor=owner)

@@ -20,7 +20,8 @@ django.setup()
 
 from django.utils import timezone  # noqa: E402
 
-from orchestration import engine, services  # noqa: E402
+from orchestration import services  # noqa: E402
+from orchestration.engine import reaper  # noqa: E402
 from orchestration.models import Run, StepRun  # noqa: E402
 from orchestration.tasks import execute_step  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
@@ -45,13 +46,13 @@ def main(command: str, *args: str) -> object:
     if command == "setup":
         tenant = Tenant.objects.create(name="Kill test", slug="kill-test")
         cluster = services.cluster_create(tenant=tenant, definition=DEFINITION)
-        run = engine.run_trigger(cluster=cluster, inputs={"url": args[0]})
+        run = services.run_trigger(cluster=cluster, inputs={"url": args[0]})
         return {"run_id": str(run.pk), "step_pk": str(run.steps.get(step_id="effect").pk)}
     if command == "crash":
         import tests.orchestration.crash_satellite  # noqa: F401  (registers test.crash)
 
         tenant = Tenant.objects.create(name="Crash test", slug="crash-test")
-        run = engine.execution_create(tenant=tenant, satellite="test.crash", inputs={})
+        run = services.execution_create(tenant=tenant, satellite="test.crash", inputs={})
         return {"run_id": str(run.pk), "step_pk": str(run.steps.get().pk)}
     if command == "redeliver":
         # What the broker does with an unacknowledged message once its worker is gone: the
@@ -64,7 +65,7 @@ def main(command: str, *args: str) -> object:
         steps = {s.step_id: {"status": s.status, "attempts": s.attempts, "error": s.error} for s in run.steps.all()}
         return {"status": run.status, "steps": steps}
     if command == "reap":
-        return {"reaped": engine.steps_reap(at=timezone.now() + timedelta(hours=1))}
+        return {"reaped": reaper.steps_reap(at=timezone.now() + timedelta(hours=1))}
     raise SystemExit(f"unknown command {command}")
 
 

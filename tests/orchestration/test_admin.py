@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from orchestration import engine, vault
+from orchestration import services, vault
 from orchestration.models import Cluster, Run, Secret
 from tests.factories import UserFactory
 from tests.orchestration.factories import AgentFactory, make_cluster
@@ -20,8 +20,8 @@ def staff(db):
 
 def test_every_orchestration_page_renders(staff, tenant):
     cluster = make_cluster(tenant, DEFINITION)
-    run = engine.run_trigger(cluster=cluster, inputs={})
-    execution = engine.execution_create(tenant=tenant, satellite="echo", inputs={"message": "x"})
+    run = services.run_trigger(cluster=cluster, inputs={})
+    execution = services.execution_create(tenant=tenant, satellite="echo", inputs={"message": "x"})
     agent = AgentFactory(tenant=tenant)
     pages = [
         "/admin/orchestration/cluster/",
@@ -52,7 +52,7 @@ def test_the_trigger_action_starts_runs_through_the_engine(staff, tenant):
 
 
 def test_cancel_and_retry_actions(staff, tenant):
-    run = engine.run_trigger(cluster=make_cluster(tenant, DEFINITION), inputs={})
+    run = services.run_trigger(cluster=make_cluster(tenant, DEFINITION), inputs={})
     staff.post("/admin/orchestration/run/", {"action": "cancel_runs", "_selected_action": [str(run.pk)], "post": "yes"})
     run.refresh_from_db()
     assert run.status == "cancelled"

@@ -3,7 +3,7 @@ outbound guard against a real local server."""
 
 import pytest
 
-from orchestration import engine
+from orchestration import services
 from orchestration.models import StepLog
 from tenants.policy import Role
 from tests.conftest import bearer_client
@@ -137,11 +137,11 @@ def test_http_request_reaches_a_local_server_and_feeds_json_transform(live_worke
 
 def test_http_request_is_refused_for_private_addresses_by_default(live_worker, tenant, settings):
     settings.OUTBOUND_ALLOW_PRIVATE = False
-    execution = engine.execution_create(tenant=tenant, satellite="http.request", inputs={"url": "http://127.0.0.1:9/"})
+    execution = services.execution_create(tenant=tenant, satellite="http.request", inputs={"url": "http://127.0.0.1:9/"})
     run = wait_for_run(execution.pk)
     step = run.steps.get()
     assert run.status == "failed" and step.error.startswith("blocked:")
-    metadata = engine.execution_create(
+    metadata = services.execution_create(
         tenant=tenant, satellite="http.request", inputs={"url": "http://169.254.169.254/latest/meta-data/"}
     )
     assert wait_for_run(metadata.pk).steps.get().error.startswith("blocked:")

@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from config.celery import app
-from orchestration import engine
+from orchestration import services
+from orchestration.engine import reaper
 from orchestration.models import IdempotencyRecord, Run
 from tenants.policy import Role
 from tests.conftest import bearer_client
@@ -63,7 +64,7 @@ def test_execute_is_503_while_the_broker_is_down_and_a_retry_with_the_same_key_m
 
 def test_trigger_and_retry_are_503_while_the_broker_is_down(db, client, tenant):
     cluster = make_cluster(tenant, "name: c\nsteps:\n  - {id: a, satellite: fail}\n")
-    failed = engine.run_trigger(cluster=cluster, inputs={})
+    failed = services.run_trigger(cluster=cluster, inputs={})
     Run.objects.filter(pk=failed.pk).update(status="failed")
     with broker_unreachable():
         assert_refused(client.post(f"/api/v1/clusters/{cluster.pk}/trigger", {}, format="json"))
@@ -74,10 +75,10 @@ def test_trigger_and_retry_are_503_while_the_broker_is_down(db, client, tenant):
 
 def test_a_run_saved_as_the_broker_went_away_goes_out_when_it_returns(live_worker, tenant):
     with broker_unreachable():  # lost between the API's check and the publish after commit
-        run = engine.execution_create(tenant=tenant, satellite="echo", inputs={"message": "later"})
+        run = services.execution_create(tenant=tenant, satellite="echo", inputs={"message": "later"})
     step = run.steps.get()
     assert step.status == "queued"
-    assert engine.steps_resend(at=timezone.now() + timedelta(hours=1)) == 1  # the reaper, broker back
+    assert reaper.steps_resend(at=timezone.now() + timedelta(hours=1)) == 1  # the reaper, broker back
     run = wait_for_run(run.pk)
     assert run.status == "succeeded"
     assert run.steps.get().output == {"message": "later"}

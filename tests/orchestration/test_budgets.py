@@ -138,7 +138,8 @@ def test_a_jmespath_nested_deeper_than_the_parser_can_go_is_a_400(admin_client):
 
 def test_a_satellite_that_transforms_its_inputs_cannot_take_a_secret(admin_client, client, tenant):
     """`reverse(@)` of a secret would defeat masking (which knows only the secret's own text)."""
-    from orchestration import engine, services
+    from orchestration import services
+    from orchestration.engine import worker
 
     services.secret_set(tenant=tenant, name="TOKEN", value="s3cret-value")
     response = admin_client.post(
@@ -147,11 +148,11 @@ def test_a_satellite_that_transforms_its_inputs_cannot_take_a_secret(admin_clien
     assert response.status_code == 400, response.content
     assert "secrets cannot be used by json.transform" in json.dumps(response.json()["error"]["details"])
     # An execution's inputs are templated too: refused when the step runs.
-    run = engine.execution_create(
+    run = services.execution_create(
         tenant=tenant, satellite="json.transform", inputs={"data": "${{ secrets.TOKEN }}", "expression": "reverse(@)"}
     )
     step = run.steps.get()
-    engine.step_execute(step_pk=step.pk, task_id=step.task_id, run_pk=run.pk, step_id=step.step_id, attempt=1)
+    worker.step_execute(step_pk=step.pk, task_id=step.task_id, run_pk=run.pk, step_id=step.step_id, attempt=1)
     step.refresh_from_db()
     assert step.status == "failed" and step.output is None
     assert step.error.startswith("secrets cannot be used by json.transform")

@@ -197,12 +197,12 @@ def test_deleting_a_cluster_removes_its_schedule(client):
 
 def test_deleting_a_cluster_deletes_its_runs_steps_and_log_lines(client, tenant):
     """Log lines have no database-level foreign key (see StepLog.run): the ORM cascades."""
-    from orchestration import engine
+    from orchestration import services
     from orchestration.models import StepLog, StepRun
 
     cluster_id = post_yaml(client, GOOD).json()["id"]
-    run = engine.run_trigger(cluster=Cluster.objects.get(pk=cluster_id), inputs={"url": "https://example.com"})
-    engine.run_cancel(run=run)
+    run = services.run_trigger(cluster=Cluster.objects.get(pk=cluster_id), inputs={"url": "https://example.com"})
+    services.run_cancel(run=run)
     assert StepLog.objects.filter(run=run).exists()
     assert client.delete(f"/api/v1/clusters/{cluster_id}").status_code == 204
     assert not Run.objects.filter(pk=run.pk).exists()

@@ -10,7 +10,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from monitoring.live import tenant_group
-from orchestration import engine
+from orchestration import services
+from orchestration.engine import completion, dispatch, reaper
+from orchestration.engine import worker as step_worker
 from orchestration.models import StepRun
 from orchestration.templating import TemplateError, render
 from tests.orchestration.factories import make_cluster
@@ -31,12 +33,12 @@ CHAIN = "name: chain\nsteps:\n  - {id: a, satellite: echo}\n  - {id: b, satellit
 )
 def test_backoff_grows_per_policy_and_is_capped(backoff, attempt, expected):
     policy = {"backoff": backoff, "delay_seconds": 2, "max_delay_seconds": 30, "jitter": 0}
-    assert engine.retry_delay(policy, attempt) == expected
+    assert completion.retry_delay(policy, attempt) == expected
 
 
 def test_jitter_keeps_the_delay_within_its_band():
     policy = {"backoff": "fixed", "delay_seconds": 10, "max_delay_seconds": 60, "jitter": 0.5}
-    delays = {engine.retry_delay(policy, 1) for _ in range(200)}
+    delays = {completion.retry_delay(policy, 1) for _ in range(200)}
     assert all(5.0 <= d <= 10.0 for d in delays) and len(delays) > 50
 
 
@@ -55,17 +57,17 @@ def test_templates_keep_types_for_whole_values_and_interpolate_inside_text():
 
 
 def test_a_duplicate_delivery_of_a_step_is_ignored(db, tenant):
-    run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+    run = services.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
     step = run.steps.get(step_id="a")
-    assert engine.step_claim(step_pk=step.pk, task_id=step.task_id, worker="w1") is not None
-    assert engine.step_claim(step_pk=step.pk, task_id=step.task_id, worker="w2") is None  # redelivered
-    assert engine.step_claim(step_pk=step.pk, task_id="stale-token", worker="w3") is None
+    assert step_worker.step_claim(step_pk=step.pk, task_id=step.task_id, worker="w1") is not None
+    assert step_worker.step_claim(step_pk=step.pk, task_id=step.task_id, worker="w2") is None  # redelivered
+    assert step_worker.step_claim(step_pk=step.pk, task_id="stale-token", worker="w3") is None
     step.refresh_from_db()
     assert (step.status, step.attempts, step.worker) == ("running", 1, "w1")
 
 
-def _deliver(message: engine.StepMessage, *, worker: str = "w") -> None:
-    engine.step_execute(
+def _deliver(message: dispatch.StepMessage, *, worker: str = "w") -> None:
+    step_worker.step_execute(
         step_pk=message.step_pk,
         task_id=message.task_id,
         worker=worker,
@@ -79,8 +81,8 @@ def _deliver(message: engine.StepMessage, *, worker: str = "w") -> None:
 @pytest.fixture
 def sent(monkeypatch):
     """Step messages the engine sends, captured instead of going to a broker."""
-    messages: list[engine.StepMessage] = []
-    monkeypatch.setattr(engine, "_send_all", lambda sends, countdown: messages.extend(sends))
+    messages: list[dispatch.StepMessage] = []
+    monkeypatch.setattr(dispatch, "send_all", lambda sends, countdown: messages.extend(sends))
     return messages
 
 
@@ -88,7 +90,7 @@ def test_a_pure_steps_duplicate_delivery_records_one_result(db, tenant, sent, dj
     """Pure satellites skip the durable claim: a redelivered message may run them again, but
     only the first completion under the token is recorded, and the DAG advances once."""
     with django_capture_on_commit_callbacks(execute=True):
-        run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+        run = services.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
     first = sent.pop()
     assert first.step_id == "a" and first.attempt == 1
     with django_capture_on_commit_callbacks(execute=True):
@@ -103,7 +105,7 @@ def test_a_pure_steps_duplicate_delivery_records_one_result(db, tenant, sent, dj
 
 def test_a_stale_token_of_a_pure_step_is_discarded(db, tenant, sent, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+        run = services.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
     _deliver(sent.pop()._replace(task_id="stale-token"))
     step = run.steps.get(step_id="a")
     assert (step.status, step.attempts) == ("queued", 0) and not sent
@@ -111,10 +113,10 @@ def test_a_stale_token_of_a_pure_step_is_discarded(db, tenant, sent, django_capt
 
 def test_a_cancelled_runs_pure_step_result_is_discarded(db, tenant, sent, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+        run = services.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
     message = sent.pop()
     with django_capture_on_commit_callbacks(execute=False):  # no broker here to revoke on
-        engine.run_cancel(run=run)
+        services.run_cancel(run=run)
     with django_capture_on_commit_callbacks(execute=True):
         _deliver(message)
     assert {s.step_id: s.status for s in run.steps.all()} == {"a": "cancelled", "b": "cancelled"}
@@ -139,7 +141,7 @@ def test_small_outputs_travel_in_the_dependents_message(
     from django.test.utils import CaptureQueriesContext
 
     with django_capture_on_commit_callbacks(execute=True):
-        run = engine.run_trigger(cluster=make_cluster(tenant, PASSING), inputs={"text": text})
+        run = services.run_trigger(cluster=make_cluster(tenant, PASSING), inputs={"text": text})
     with django_capture_on_commit_callbacks(execute=True):
         _deliver(sent.pop())
     message = sent.pop()
@@ -165,7 +167,7 @@ def test_a_fan_in_finishes_the_run_once_every_branch_ended(db, tenant, sent, dja
         + "  - {id: join, satellite: echo, depends_on: [b0, b1, b2, b3, b4]}\n"
     )
     with django_capture_on_commit_callbacks(execute=True):
-        run = engine.run_trigger(cluster=make_cluster(tenant, definition), inputs={})
+        run = services.run_trigger(cluster=make_cluster(tenant, definition), inputs={})
     delivered = []
     while sent:
         message = sent.pop(0)
@@ -180,9 +182,9 @@ def test_a_fan_in_finishes_the_run_once_every_branch_ended(db, tenant, sent, dja
 def test_the_reaper_times_out_orphaned_steps_and_fails_the_run(db, tenant):
     from orchestration.tasks import reap
 
-    run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+    run = services.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
     step = run.steps.get(step_id="a")
-    engine.step_claim(step_pk=step.pk, task_id=step.task_id)
+    step_worker.step_claim(step_pk=step.pk, task_id=step.task_id)
     assert reap() == 0  # still within its deadline
     StepRun.objects.filter(pk=step.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))
     assert reap() == 1
@@ -207,10 +209,10 @@ def test_run_status_changes_are_pushed_to_the_tenants_live_channel(
     async_to_sync(layer.group_add)(tenant_group(tenant.pk), channel)
     cluster = make_cluster(tenant, CHAIN)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        run = engine.run_trigger(cluster=cluster, inputs={})
+        run = services.run_trigger(cluster=cluster, inputs={})
     # Publish only (the step messages are not sent: no worker in this test).
     for callback in callbacks:
-        if getattr(callback, "func", None) is not engine._send_all:
+        if getattr(callback, "func", None) is not dispatch.send_all:
             callback()
     message = async_to_sync(layer.receive)(channel)
     assert message["event"] == "run.status"
@@ -225,8 +227,8 @@ def test_under_asgi_the_log_stream_is_asynchronous_and_ends_with_the_run(db, ten
     from tenants.policy import Role
 
     user = make_member(tenant, Role.VIEWER)
-    run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
-    engine.run_cancel(run=run)
+    run = services.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+    services.run_cancel(run=run)
     client = AsyncClient()
     headers = {
         "Authorization": f"Bearer {AccessToken.for_user(user)}",
@@ -264,16 +266,16 @@ def test_a_step_whose_message_was_lost_is_sent_again_with_the_same_token(
     message. The reaper re-sends it once it is ORCHESTRATION_RESEND_AFTER_SECONDS past due."""
     settings.ORCHESTRATION_RESEND_AFTER_SECONDS = 60
     with django_capture_on_commit_callbacks(execute=True):
-        run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+        run = services.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
     lost = sent.pop()  # never reaches a worker
-    assert engine.steps_resend() == 0  # not overdue yet
+    assert reaper.steps_resend() == 0  # not overdue yet
     later = timezone.now() + timedelta(seconds=61)
     with django_capture_on_commit_callbacks(execute=True):
-        assert engine.steps_resend(at=later) == 1
+        assert reaper.steps_resend(at=later) == 1
     again = sent.pop()
     assert (again.step_pk, again.task_id, again.attempt) == (lost.step_pk, lost.task_id, 1)
     with django_capture_on_commit_callbacks(execute=True):
-        assert engine.steps_resend(at=later + timedelta(seconds=30)) == 0  # the clock restarted
+        assert reaper.steps_resend(at=later + timedelta(seconds=30)) == 0  # the clock restarted
     with django_capture_on_commit_callbacks(execute=True):
         _deliver(again)
         _deliver(lost)  # the original turns up after all: discarded
@@ -288,12 +290,12 @@ def test_a_retry_delay_counts_as_not_yet_due(db, tenant, sent, settings, django_
         "    retries: {count: 1, backoff: fixed, delay_seconds: 300}\n"
     )
     with django_capture_on_commit_callbacks(execute=True):
-        run = engine.run_trigger(cluster=make_cluster(tenant, definition), inputs={})
+        run = services.run_trigger(cluster=make_cluster(tenant, definition), inputs={})
     with django_capture_on_commit_callbacks(execute=True):
         _deliver(sent.pop())
     step = run.steps.get(step_id="f")
     assert step.status == "queued" and step.queued_at > timezone.now() + timedelta(seconds=290)
-    assert engine.steps_resend(at=timezone.now() + timedelta(seconds=120)) == 0
+    assert reaper.steps_resend(at=timezone.now() + timedelta(seconds=120)) == 0
 
 
 AFTER_FAILURE = """
@@ -309,42 +311,42 @@ def test_the_reaper_releases_dependents_a_crash_left_unreleased(
 ):
     """The completion committed, then the worker died before releasing the dependents."""
     with django_capture_on_commit_callbacks(execute=True):
-        run = engine.run_trigger(cluster=make_cluster(tenant, AFTER_FAILURE), inputs={})
+        run = services.run_trigger(cluster=make_cluster(tenant, AFTER_FAILURE), inputs={})
     first = sent.pop()
 
     def worker_dies(*args, **kwargs):
         raise SystemExit("worker killed")
 
     with monkeypatch.context() as patched:
-        patched.setattr(engine, "_release_ready", worker_dies)
+        patched.setattr(completion, "_release_ready", worker_dies)
         with pytest.raises(SystemExit), django_capture_on_commit_callbacks(execute=True):
             _deliver(first)
     assert {s.step_id: s.status for s in run.steps.all()} == {"a": "failed", "b": "pending"}
     with django_capture_on_commit_callbacks(execute=True):
-        assert engine.runs_repair() == 1
+        assert reaper.runs_repair() == 1
     assert [m.step_id for m in sent] == ["b"]
     with django_capture_on_commit_callbacks(execute=True):
         _deliver(sent.pop())
     run.refresh_from_db()
     assert run.status == "failed" and run.steps.get(step_id="b").status == "succeeded"
-    assert engine.runs_repair() == 0
+    assert reaper.runs_repair() == 0
 
 
 def test_the_reaper_finishes_a_run_a_crash_left_unfinished(
     db, tenant, sent, monkeypatch, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        run = engine.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+        run = services.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
     with django_capture_on_commit_callbacks(execute=True):
         _deliver(sent.pop())
     with monkeypatch.context() as patched:
-        patched.setattr(engine, "run_settle", lambda run_pk: (_ for _ in ()).throw(SystemExit("worker killed")))
+        patched.setattr(completion, "run_settle", lambda run_pk: (_ for _ in ()).throw(SystemExit("worker killed")))
         with pytest.raises(SystemExit), django_capture_on_commit_callbacks(execute=True):
             _deliver(sent.pop())
     run.refresh_from_db()
     assert run.status == "running" and {s.status for s in run.steps.all()} == {"succeeded"}
     with django_capture_on_commit_callbacks(execute=True):
-        assert engine.runs_repair() == 1
+        assert reaper.runs_repair() == 1
     run.refresh_from_db()
     assert run.status == "succeeded"
 
@@ -363,12 +365,12 @@ def test_retrying_a_run_leaves_the_counters_of_steps_that_already_ran_alone(
     """U failed, D (all_done) ran anyway; a retry re-runs U only, and U ending again must not
     count D down a second time (its counter would go below zero)."""
     with django_capture_on_commit_callbacks(execute=True):
-        run = engine.run_trigger(cluster=make_cluster(tenant, AFTER_FAILURE), inputs={})
+        run = services.run_trigger(cluster=make_cluster(tenant, AFTER_FAILURE), inputs={})
     _drain(sent, django_capture_on_commit_callbacks)
     run.refresh_from_db()
     assert run.status == "failed" and run.steps.get(step_id="b").status == "succeeded"
     with django_capture_on_commit_callbacks(execute=True):
-        engine.run_retry(run=run)
+        services.run_retry(run=run)
     assert [m.step_id for m in sent] == ["a"]
     _drain(sent, django_capture_on_commit_callbacks)
     run.refresh_from_db()
@@ -392,17 +394,17 @@ def test_an_on_failure_step_keeps_its_join_rule_when_the_run_settles_first(
     """h1 failed; before its completion released h2, something settled the run: h2 (all_success
     after a failed h1) must be skipped, not run."""
     with django_capture_on_commit_callbacks(execute=True):
-        run = engine.run_trigger(cluster=make_cluster(tenant, HANDLERS), inputs={})
+        run = services.run_trigger(cluster=make_cluster(tenant, HANDLERS), inputs={})
     with django_capture_on_commit_callbacks(execute=True):
         _deliver(sent.pop())  # a fails: h1 is queued
     h1 = sent.pop()
     assert h1.step_id == "h1" and not sent
     with monkeypatch.context() as patched:
-        patched.setattr(engine, "_release_ready", lambda *args: None)  # the race: not released yet
+        patched.setattr(completion, "_release_ready", lambda *args: None)  # the race: not released yet
         with django_capture_on_commit_callbacks(execute=True):
             _deliver(h1)
     with django_capture_on_commit_callbacks(execute=True):
-        engine.run_settle(run.pk)
+        completion.run_settle(run.pk)
     assert not sent
     run.refresh_from_db()
     assert {s.step_id: s.status for s in run.steps.all()} == {"a": "failed", "h1": "failed", "h2": "skipped"}

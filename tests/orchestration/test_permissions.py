@@ -4,7 +4,7 @@ anonymous, another tenant, a suspended tenant), and the rules on top of the poli
 import pytest
 
 from apikeys.models import ApiKey
-from orchestration import engine, services
+from orchestration import services
 from orchestration.models import Run
 from tenants.policy import Action, Role
 from tests.conftest import bearer_client
@@ -46,10 +46,10 @@ class TestRunEndpoints(PermissionMatrix):
     ]
 
     def make_data(self, tenant, actor):
-        run = engine.run_trigger(cluster=make_cluster(tenant, DEFINITION), inputs={})
-        failed = engine.run_trigger(cluster=make_cluster(tenant, DEFINITION.replace("perm", "perm2")), inputs={})
+        run = services.run_trigger(cluster=make_cluster(tenant, DEFINITION), inputs={})
+        failed = services.run_trigger(cluster=make_cluster(tenant, DEFINITION.replace("perm", "perm2")), inputs={})
         Run.objects.filter(pk=failed.pk).update(status="failed")
-        execution = engine.execution_create(tenant=tenant, satellite="echo", inputs={})
+        execution = services.execution_create(tenant=tenant, satellite="echo", inputs={})
         return {"run": run.pk, "failed": failed.pk, "execution": execution.pk}
 
 
@@ -88,7 +88,7 @@ class TestSecretEndpoints(PermissionMatrix):
 
 def test_another_tenants_key_sees_empty_lists(tenant, other_tenant):
     make_cluster(tenant, DEFINITION)
-    engine.execution_create(tenant=tenant, satellite="echo", inputs={})
+    services.execution_create(tenant=tenant, satellite="echo", inputs={})
     services.agent_task_create(tenant=tenant, agent=AgentFactory(tenant=tenant), title="t")
     services.secret_set(tenant=tenant, name="TOKEN", value="s3cret")
     client = key_client(other_tenant, ["read", "write", "execute", "admin"])
@@ -128,7 +128,7 @@ def test_a_run_log_stream_ends_within_seconds_once_its_access_is_revoked(db, ten
     monkeypatch.setattr(orchestration_views, "SSE_ACCESS_RECHECK_SECONDS", 0.2)
     monkeypatch.setattr(orchestration_views, "SSE_IDLE_SECONDS", 3)  # the end without the re-check
     cluster = make_cluster(tenant, DEFINITION.replace("perm", "streamed"))
-    run = engine.run_trigger(cluster=cluster, inputs={})  # queued; no worker will take it
+    run = services.run_trigger(cluster=cluster, inputs={})  # queued; no worker will take it
     client = key_client(tenant, ["read"])
     response = client.get(f"/api/v1/runs/{run.pk}/logs", HTTP_ACCEPT="text/event-stream")
     assert response.status_code == 200

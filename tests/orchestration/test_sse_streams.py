@@ -9,7 +9,7 @@ import pytest
 from django.core.signals import request_finished
 from django.db import close_old_connections, connection
 
-from orchestration import engine
+from orchestration import services
 from tests.orchestration.factories import key_client, make_cluster
 
 DEFINITION = "name: streamed\nsteps:\n  - {id: a, satellite: echo}\n"
@@ -39,7 +39,7 @@ def assert_capped(response, scope: str, cap: int):
 
 def test_streams_are_capped_per_credential_and_per_tenant(db, tenant, settings):
     settings.SSE_MAX_STREAMS_PER_CREDENTIAL, settings.SSE_MAX_STREAMS_PER_TENANT = 2, 3
-    run = engine.run_trigger(cluster=make_cluster(tenant, DEFINITION), inputs={})  # stays queued
+    run = services.run_trigger(cluster=make_cluster(tenant, DEFINITION), inputs={})  # stays queued
     first, second = key_client(tenant, ["read"]), key_client(tenant, ["read"])
     held = [open_stream(first, run), open_stream(first, run)]
     assert [r.status_code for r in held] == [200, 200]
@@ -65,7 +65,7 @@ def _connections_to_this_database() -> int:
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="counts connections in pg_stat_activity")
 def test_ten_streams_do_not_hold_ten_database_connections(transactional_db, tenant, settings):
     settings.SSE_MAX_STREAMS_PER_CREDENTIAL = 20
-    run = engine.run_trigger(cluster=make_cluster(tenant, DEFINITION), inputs={})
+    run = services.run_trigger(cluster=make_cluster(tenant, DEFINITION), inputs={})
     client = key_client(tenant, ["read"])
     baseline = _connections_to_this_database()
     stop, started = threading.Event(), threading.Barrier(11)

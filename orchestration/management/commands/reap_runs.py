@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from orchestration import engine
+from orchestration.engine import reaper
 
 
 class Command(BaseCommand):
@@ -12,6 +12,6 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        resent = engine.steps_resend()
-        repaired = engine.runs_repair()
-        self.stdout.write(f"reaped {engine.steps_reap()} step(s), re-sent {resent}, runs checked {repaired}")
+        resent = reaper.steps_resend()
+        repaired = reaper.runs_repair()
+        self.stdout.write(f"reaped {reaper.steps_reap()} step(s), re-sent {resent}, runs checked {repaired}")
