@@ -336,11 +336,13 @@ class RunFollower:
                 revoked = {"run_id": str(self.run_id), "status": None, "reason": "access revoked"}
                 return [_sse("end", revoked)], True, False
         events = []
+        # The status first, then the logs: a run's last log line commits with its final status,
+        # so a terminal status read before the logs guarantees that line is among them.
+        state = Run.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
         logs = list(selectors.step_log_list(run=self.run_id, after_id=self.after_id)[:500])
         for log in logs:
             self.after_id = log.id
             events.append(_sse("log", StepLogSerializer(log).data, log.id))
-        state = Run.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
         if state != self.last_status and state is not None:
             self.last_status = state
             events.append(_sse("status", {"run_id": str(self.run_id), "status": state}))
