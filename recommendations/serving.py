@@ -35,15 +35,17 @@ class ServedModel:
     model_id: uuid.UUID
     version: int
     vectors: engine.Vectors
+    keys: list[uuid.UUID] = field(default_factory=list)  # row of the vectors → item pk
     codes: dict[uuid.UUID, int] = field(default_factory=dict)  # item pk → row of the vectors
 
     @classmethod
     def build(cls, model_id, version: int, vectors: engine.Vectors) -> ServedModel:
-        codes = {uuid.UUID(key.decode()): code for code, key in enumerate(vectors.item_keys)}
-        return cls(model_id, version, vectors, codes)
+        # Parsed once per load, not per candidate per request.
+        keys = [uuid.UUID(key.decode()) for key in vectors.item_keys]
+        return cls(model_id, version, vectors, keys, {key: code for code, key in enumerate(keys)})
 
     def key(self, code: int) -> uuid.UUID:
-        return uuid.UUID(self.vectors.item_keys[code].decode())
+        return self.keys[code]
 
 
 class _Models:
@@ -86,7 +88,7 @@ models = _Models()
 def _visible(tenant, ranked: list[tuple[uuid.UUID, float]], *, count: int, category: str | None) -> list[dict]:
     """The first `count` of `ranked` that exist, are not hidden and (optionally) are in `category`."""
     answer: list[dict] = []
-    step = max(4 * count, 100)
+    step = 2 * count + 10  # most candidates are visible: a small first chunk, more only when needed
     for start in range(0, min(len(ranked), MAX_CANDIDATES), step):
         chunk = ranked[start:start + step]
         rows = Item.objects.for_tenant(tenant).filter(pk__in=[key for key, _score in chunk], hidden=False)
