@@ -95,3 +95,13 @@ class StaffUserSerializer(serializers.ModelSerializer):
             fields["email"].read_only = True
             fields["password"].read_only = True
         return fields
+
+
+class NotificationPreferencesSerializer(serializers.Serializer):
+    """E-mail categories; `security` is always true (sending false is a 400)."""
+
+    security = serializers.BooleanField(required=False, help_text="Always on.")
+    invitations = serializers.BooleanField(required=False)
+    incidents = serializers.BooleanField(required=False)
+    billing = serializers.BooleanField(required=False)
+    product = serializers.BooleanField(required=False)

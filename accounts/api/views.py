@@ -5,7 +5,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors, services
+from accounts import notifications, selectors, services
 from accounts.api import serializers as s
 from accounts.api.filters import StaffUserFilter
 from accounts.api.permissions import IsPerson, StaffModelPermissions
@@ -106,6 +106,22 @@ class MeView(AuthRateLimited, APIView):
     def delete(self, request):
         services.user_delete(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NotificationPreferencesView(AuthRateLimited, APIView):
+    """The signed-in person's e-mail preferences by category."""
+
+    permission_classes = [IsPerson]
+
+    @extend_schema(responses={200: s.NotificationPreferencesSerializer}, tags=["auth"])
+    def get(self, request):
+        return Response(notifications.notification_preferences_get(user=request.user))
+
+    @extend_schema(request=s.NotificationPreferencesSerializer, responses={200: s.NotificationPreferencesSerializer},
+                   tags=["auth"])
+    def patch(self, request):
+        data = _valid(s.NotificationPreferencesSerializer, request)
+        return Response(notifications.notification_preferences_update(user=request.user, **data))
 
 
 class PasswordChangeView(AuthRateLimited, APIView):
