@@ -1,8 +1,13 @@
 """Fixtures of the files tests: a fresh storage folder per test, and upload helpers."""
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 
 from core.storage_url import storage_from_url
+
+# The test database on SQLite is a shared-cache in-memory one, whose concurrent writers get
+# "table is locked" at once instead of waiting like the embedded file database's (busy timeout).
+concurrent_writers = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only")
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from files import services
 from files.models import FileAccessLog, FileShare
 from tests.conftest import bearer_client
+from tests.files.conftest import concurrent_writers
 from tests.files.factories import make_file
 
 pytestmark = pytest.mark.django_db
@@ -102,6 +103,7 @@ def test_a_share_of_another_tenants_file_is_404(outsider, other_tenant, file):
 
 
 @pytest.mark.django_db(transaction=True)
+@concurrent_writers
 def test_the_download_limit_holds_exactly_under_concurrent_downloads(tenant):
     file = make_file(tenant, CONTENT)
     share, token = services.share_create(file=file, max_downloads=3)
