@@ -6,6 +6,9 @@ class MonitoringConfig(AppConfig):
     name = "monitoring"
 
     def ready(self) -> None:
-        from monitoring import deploy_checks, metrics, signals  # noqa: F401 - they register on import
+        from core import events
+        from monitoring import deploy_checks, live, metrics, signals  # noqa: F401 - they register on import
 
         metrics.register()
+        # Every app's events (orchestration's run status too) travel by monitoring's transport.
+        events.transport_install(live.publish_many)

@@ -1,8 +1,8 @@
-"""Run status events for the live views (the monitoring WebSocket)."""
+"""Run status events for the live views, through core's one publisher (no monitoring import)."""
 
 from __future__ import annotations
 
-from monitoring import live
+from core import events
 from orchestration.models import Run
 
 
@@ -16,4 +16,4 @@ def publish_run_status(run: Run) -> None:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
     }
-    live.publish_on_commit(tenant_id=str(run.tenant_id), event="run.status", data=payload)
+    events.publish_on_commit(events.Event(tenant_id=str(run.tenant_id), name="run.status", data=payload))

@@ -39,8 +39,6 @@ ALLOWED_FOR_NOW: dict[tuple[str, str], str] = {
     ("orchestration", "config"): "views call check_broker; the engine sends through config.celery's app",
     # /metrics counts runs: platform metrics are moving to core.
     ("monitoring", "orchestration"): "monitoring/metrics.py counts runs",
-    # Run status is published through monitoring.live: core's one event publisher replaces it.
-    ("orchestration", "monitoring"): "orchestration/engine.py publishes through monitoring.live",
     # The Plan admin calls the plan services, which live in apikeys (being extended by billing
     # now); they move to tenants, whose model Plan is.
     ("tenants", "apikeys"): "tenants/admin.py calls apikeys' plan services",
