@@ -2,13 +2,11 @@
 
 The platform's own heartbeat lives here beside the fleet's.
 """
-import uuid
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from tenants.models import Tenant, TenantOwnedQuerySet
+from tenants.models import Tenant, TenantOwnedModel, TenantOwnedNamedModel, TenantOwnedQuerySet
 
 
 class Heartbeat(models.Model):
@@ -50,38 +48,24 @@ def default_timeout() -> int:
     return timeout_for(settings.MONITORING_DEFAULT_INTERVAL_SECONDS)
 
 
-class NodeGroup(models.Model):
+class NodeGroup(TenantOwnedNamedModel):
     """N-of-M quorum ("bridge"): up while at least `min_online` members are up."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="node_groups")
-    name = models.CharField(max_length=100)
     description = models.CharField(max_length=500, blank=True)
     min_online = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNKNOWN)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="monitoring_group_name_unique")]
-
-    def __str__(self) -> str:
-        return self.name
+    # Groups and nodes are fleet inventory, often seeded from a file; the audit log has who
+    # changed them.
+    created_by = None
 
 
-class Node(models.Model):
+class Node(TenantOwnedNamedModel):
     class CheckType(models.TextChoices):
         HTTP = "http"
         TCP = "tcp"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="nodes")
-    name = models.CharField(max_length=100)
     address = models.CharField(max_length=253, help_text="IP address or host name; no scheme, path or port.")
     port = models.PositiveIntegerField(default=80)
     pubkey = models.CharField(max_length=512, blank=True)
@@ -111,24 +95,15 @@ class Node(models.Model):
     # interval ahead in the same conditional UPDATE and stamping its claim token.
     next_check_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    created_by = None  # as for groups
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="monitoring_node_name_unique")]
+    class Meta(TenantOwnedNamedModel.Meta):
         indexes = [
             # The dispatcher's query: enabled rows whose next_check_at has passed.
             models.Index(fields=["enabled", "next_check_at"], name="monitoring_node_due"),
             models.Index(fields=["claim_token"], name="monitoring_node_claim"),
             models.Index(fields=["tenant", "status"], name="monitoring_node_status"),
         ]
-
-    def __str__(self) -> str:
-        return self.name
 
     @property
     def target(self) -> str:
@@ -247,24 +222,22 @@ class RollupWatermark(models.Model):
         return f"{self.resolution} until {self.until:%Y-%m-%d %H:%M}"
 
 
-class MaintenanceWindow(models.Model):
+class MaintenanceWindow(TenantOwnedModel):
     """While active, failures of the covered nodes/groups open no incident and send no alert.
 
     Covers one node, one group (and its members), or — with neither set — the whole tenant.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="maintenance_windows")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100)  # a label; two windows may share one
     node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     group = models.ForeignKey(NodeGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Columns it never had; the audit log records who scheduled or changed a window.
+    created_by = None
+    updated_at = None
 
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
+    class Meta(TenantOwnedModel.Meta):
         ordering = ["-starts_at"]
         indexes = [models.Index(fields=["tenant", "ends_at"], name="monitoring_maint_active")]
 
@@ -284,15 +257,13 @@ class MaintenanceWindow(models.Model):
             raise ValidationError(errors)
 
 
-class Incident(models.Model):
+class Incident(TenantOwnedModel):
     """A node or a group went down; resolved when it comes back."""
 
     class State(models.TextChoices):
         OPEN = "open"
         RESOLVED = "resolved"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="incidents")
     node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.CASCADE, related_name="incidents")
     group = models.ForeignKey(NodeGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="incidents")
     state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
@@ -305,10 +276,13 @@ class Incident(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     last_notified_at = models.DateTimeField(null=True, blank=True)
+    # Opened by the checks, not by a person, at `opened_at` (when the failure began, which may
+    # precede the row); every later change has its own stamp.
+    created_by = None
+    created_at = None
+    updated_at = None
 
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
+    class Meta(TenantOwnedModel.Meta):
         ordering = ["-opened_at"]
         indexes = [models.Index(fields=["tenant", "state", "-opened_at"], name="monitoring_incident_state")]
         constraints = [
@@ -333,14 +307,12 @@ class Incident(models.Model):
         return "group" if self.group_id else "node"
 
 
-class AlertChannel(models.Model):
+class AlertChannel(TenantOwnedModel):
     class Kind(models.TextChoices):
         WEBHOOK = "webhook"
         EMAIL = "email"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alert_channels")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100)  # a label, not unique: two hooks may share one
     kind = models.CharField(max_length=16, choices=Kind.choices)
     url = models.URLField(max_length=500, blank=True)
     email = models.EmailField(blank=True)
@@ -351,22 +323,15 @@ class AlertChannel(models.Model):
     # The signing secret is derived from the server's pepper and this salt (see alerts.py), so
     # no usable secret is stored; rotating the salt rotates the secret.
     signing_salt = models.CharField(max_length=64, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
+    class Meta(TenantOwnedModel.Meta):
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
 
 
-class AlertDelivery(models.Model):
+class AlertDelivery(TenantOwnedModel):
     """One notification of one channel about one incident event, with every attempt."""
 
     class Event(models.TextChoices):
@@ -379,24 +344,22 @@ class AlertDelivery(models.Model):
         DELIVERED = "delivered"
         FAILED = "failed"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="deliveries")
     event = models.CharField(max_length=32, choices=Event.choices)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.JSONField(default=list, help_text="[{at, ok, status, error, elapsed_ms}]")
-    created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     # While pending: when the next attempt may start. An attempt claims the delivery by moving
     # this to the end of its lease (a conditional UPDATE), so two senders never both send; a
     # claim whose outcome was never recorded expires and the periodic re-send picks it up.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Written by the alerting, never by a person; its progress is in state, attempts and
+    # delivered_at.
+    created_by = None
+    updated_at = None
 
-    objects = TenantOwnedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(TenantOwnedModel.Meta):
         indexes = [
             models.Index(fields=["channel", "-created_at"], name="monitoring_delivery_channel"),
             # The re-send sweep: pending deliveries whose attempt is due (a small set).

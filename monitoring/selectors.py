@@ -26,11 +26,7 @@ UPTIME_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": ti
 MAX_GROUP_BUCKETS = 1000
 
 
-def node_list(*, tenant: Tenant):
-    return Node.objects.for_tenant(tenant).select_related("group")
-
-
-def snapshot_history(*, node: Node, start: datetime | None = None, end: datetime | None = None):
+def snapshot_list(*, node: Node, start: datetime | None = None, end: datetime | None = None):
     queryset = Snapshot.objects.filter(node=node)
     if start:
         queryset = queryset.filter(checked_at__gte=start)
@@ -176,6 +172,17 @@ def _accumulate(*, tenant: Tenant, start: datetime, end: datetime) -> dict:
     return per_node
 
 
+def _group_incidents(*, tenant: Tenant, start: datetime, end: datetime) -> defaultdict:
+    """(opened_at, resolved_at) of the tenant's group incidents overlapping [start, end), by group id."""
+    by_group = defaultdict(list)
+    overlapping = Incident.objects.for_tenant(tenant).filter(group__isnull=False, opened_at__lt=end).filter(
+        Q(resolved_at__isnull=True) | Q(resolved_at__gt=start)
+    )
+    for group_id, opened, resolved in overlapping.values_list("group_id", "opened_at", "resolved_at"):
+        by_group[group_id].append((opened, resolved))
+    return by_group
+
+
 def _down_seconds(incidents, start: datetime, end: datetime) -> float:
     total = 0.0
     for opened, resolved in incidents:
@@ -202,12 +209,7 @@ def uptime_statistics(*, tenant: Tenant, window: str, now: datetime | None = Non
         if group_id:
             per_group[group_id].merge(acc)
     # A group's uptime is time-based: the share of the window it was not in a down incident.
-    incidents_by_group = defaultdict(list)
-    for group_id, opened, resolved in Incident.objects.for_tenant(tenant).filter(
-        group__isnull=False, opened_at__lt=now
-    ).filter(Q(resolved_at__isnull=True) | Q(resolved_at__gt=start)).values_list("group_id", "opened_at",
-                                                                                  "resolved_at"):
-        incidents_by_group[group_id].append((opened, resolved))
+    incidents_by_group = _group_incidents(tenant=tenant, start=start, end=now)
     for group in NodeGroup.objects.for_tenant(tenant):
         acc = per_group.get(group.pk, Accumulator())
         observed_from = max(start, group.created_at)
@@ -237,12 +239,7 @@ def group_statistics(*, tenant: Tenant, start: datetime, end: datetime, bucket: 
     while cursor < end and len(edges) < MAX_GROUP_BUCKETS:
         edges.append((cursor, min(cursor + bucket, end)))
         cursor += bucket
-    incidents = defaultdict(list)
-    for group_id, opened, resolved in Incident.objects.for_tenant(tenant).filter(
-        group__isnull=False, opened_at__lt=end
-    ).filter(Q(resolved_at__isnull=True) | Q(resolved_at__gt=start)).values_list("group_id", "opened_at",
-                                                                                  "resolved_at"):
-        incidents[group_id].append((opened, resolved))
+    incidents = _group_incidents(tenant=tenant, start=start, end=end)
     results = []
     for group in NodeGroup.objects.for_tenant(tenant):
         buckets = []

@@ -111,7 +111,7 @@ class NodeViewSet(CrudMixin, TenantScopedViewSet):
     def history(self, request, pk=None):
         query = s.HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        snapshots = selectors.snapshot_history(
+        snapshots = selectors.snapshot_list(
             node=self.get_object(), start=query.validated_data.get("from"), end=query.validated_data.get("to")
         )
         page = self.paginate_queryset(snapshots)
