@@ -30,9 +30,6 @@ FLOOR = {folder: level for level, folders in enumerate(FLOORS) for folder in fol
 # Arrows that break the rules and are still being removed (issue "One floor plan"), each with
 # its reason. An entry that no longer exists fails the test, so this list can only shrink.
 ALLOWED_FOR_NOW: dict[tuple[str, str], str] = {
-    # create_operator waits for the worker's heartbeat (monitoring's Heartbeat and task):
-    # platform health is moving to core.
-    ("accounts", "monitoring"): "create_operator.py reads the worker heartbeat",
     # config.celery's app (worker inspection) and check_broker: they belong in core.
     ("console", "config"): "console/selectors.py inspects the Celery app",
     ("monitoring", "config"): "monitoring/health.py calls check_broker (health is moving to core)",

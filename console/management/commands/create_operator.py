@@ -1,5 +1,8 @@
 """Create the first operator (a superuser) if there is none, and say how to sign in.
 
+It lives in the console, the top floor: it needs accounts (the user) and monitoring (a worker
+round trip through the heartbeat task), and accounts may import neither above it.
+
 `make run` runs it as the Procfile's `operator` entry with `--wait-for … --stay`: it waits
 until the web process answers /health and a worker has run a task, so its message comes after
 the processes' start-up banners instead of scrolling away above them, then idles until Ctrl-C
