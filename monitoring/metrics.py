@@ -2,8 +2,9 @@
 
 Checks run in workers while `/metrics` is served by web processes, so in-process counters
 would show only one process's share. Every figure here is platform-wide instead:
-- node/group status, open incidents and runs by status are read from the database at scrape
-  time (a few GROUP BY queries; labels are tenant id × status, bounded by tenants);
+- node/group status and open incidents are read from the database at scrape time (a few
+  GROUP BY queries; labels are tenant id × status, bounded by tenants); runs by status are
+  orchestration's own collector (`orchestration/metrics.py`), so monitoring does not import it;
 - checks run, their latency histogram and incidents opened are counters in the database
   (`MetricCounter` rows that every worker adds to with one upsert statement per check batch), so
   they are shared by every process in every deployment shape and survive restarts.
@@ -78,14 +79,12 @@ class FleetCollector:
         yield GaugeMetricFamily("groundstation_nodes", "", labels=["tenant", "status"])
         yield GaugeMetricFamily("groundstation_node_groups", "", labels=["tenant", "status"])
         yield GaugeMetricFamily("groundstation_incidents_open", "", labels=["tenant"])
-        yield GaugeMetricFamily("groundstation_runs", "", labels=["tenant", "kind", "status"])
         yield CounterMetricFamily("groundstation_checks", "", labels=["status"])
         yield HistogramMetricFamily("groundstation_check_latency_seconds", "")
         yield CounterMetricFamily("groundstation_incidents_opened", "")
 
     def collect(self):
         from monitoring.models import Incident, MetricCounter, Node, NodeGroup
-        from orchestration.models import Run
 
         # Tenants are labelled by id, never by slug: a scrape must not list the customers.
         nodes = GaugeMetricFamily("groundstation_nodes", "Nodes by tenant and status", labels=["tenant", "status"])
@@ -93,9 +92,6 @@ class FleetCollector:
             "groundstation_node_groups", "Quorum groups by tenant and status", labels=["tenant", "status"]
         )
         incidents = GaugeMetricFamily("groundstation_incidents_open", "Open incidents by tenant", labels=["tenant"])
-        runs = GaugeMetricFamily(
-            "groundstation_runs", "Runs and executions by tenant, kind and status", labels=["tenant", "kind", "status"]
-        )
         try:
             for model, family in ((Node, nodes), (NodeGroup, groups)):
                 rows = model.objects.values_list("tenant_id", "status").annotate(n=Count("pk")).order_by()
@@ -107,15 +103,11 @@ class FleetCollector:
             )
             for tenant_id, count in rows:
                 incidents.add_metric([str(tenant_id)], count)
-            rows = Run.objects.values_list("tenant_id", "kind", "status").annotate(n=Count("pk")).order_by()
-            for tenant_id, kind, status, count in rows:
-                runs.add_metric([str(tenant_id), kind, status], count)
         except DatabaseError:
             logger.warning("fleet metrics unavailable: database error")
         yield nodes
         yield groups
         yield incidents
-        yield runs
 
         try:
             values = dict(MetricCounter.objects.values_list("name", "value"))

@@ -8,4 +8,6 @@ class OrchestrationConfig(AppConfig):
     def ready(self):
         # Registers the Celery tasks in every process (web, beat, worker), so the engine can
         # send `orchestration.execute_step` by name without importing the tasks module above it.
-        from orchestration import tasks  # noqa: F401
+        from orchestration import metrics, tasks  # noqa: F401
+
+        metrics.register()  # runs by status on /metrics

@@ -34,8 +34,6 @@ ALLOWED_FOR_NOW: dict[tuple[str, str], str] = {
     ("console", "config"): "console/selectors.py inspects the Celery app",
     ("monitoring", "config"): "monitoring/health.py calls check_broker (health is moving to core)",
     ("orchestration", "config"): "views call check_broker; the engine sends through config.celery's app",
-    # /metrics counts runs: platform metrics are moving to core.
-    ("monitoring", "orchestration"): "monitoring/metrics.py counts runs",
     # The Plan admin calls the plan services, which live in apikeys (being extended by billing
     # now); they move to tenants, whose model Plan is.
     ("tenants", "apikeys"): "tenants/admin.py calls apikeys' plan services",
