@@ -18,7 +18,7 @@ class ApiKey(CredentialModel, TenantOwnedModel):
     PREFIX = "gsk"
 
     scopes = models.JSONField(default=default_scopes)
-    rate_limit = models.CharField(max_length=20, blank=True, help_text='Optional, e.g. "100/m".')
+    rate_limit = models.CharField(max_length=40, blank=True, help_text='Optional, e.g. "100/m" or "10/s burst 20".')
     rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Its changes are stamped: rotated_at, revoked_at, last_used_at.
     updated_at = None

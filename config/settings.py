@@ -307,11 +307,20 @@ AUTH_IP_RATE_LIMIT = env.str("AUTH_IP_RATE_LIMIT", default="60/m")
 CREDENTIAL_FAILURE_RATE_LIMIT = env.str("CREDENTIAL_FAILURE_RATE_LIMIT", default="30/m")
 # Per-route classes, per tenant (views set `rate_limit_class = "execution"`).
 RATE_LIMIT_CLASSES = {"execution": env.list("EXECUTION_RATE_LIMIT", default=["10/m"])}
-# People (JWT, personal tokens) are limited per user and tenant by their role there; "none" is
-# for calls outside any tenant. Tenant plan limits apply on top.
+# People (JWT, personal tokens) are limited per user and tenant by their role there, as token
+# buckets (the seed's per-role limits): owners and admins ADMIN_RATE_LIMIT_PER_SECOND, everyone
+# else DEFAULT_RATE_LIMIT_PER_SECOND; "none" is for calls outside any tenant. A bare number N
+# means "N/s burst 2N". Tenant plan limits apply on top. Validated at start-up (apikeys/apps.py).
+def _per_second_rate(name: str, default: str) -> str:
+    value = " ".join(env.str(name, default=default).split())
+    return f"{value}/s burst {int(value) * 2}" if value.isdigit() else value
+
+
+ADMIN_RATE_LIMIT = _per_second_rate("ADMIN_RATE_LIMIT_PER_SECOND", "100/s burst 200")
+DEFAULT_RATE_LIMIT = _per_second_rate("DEFAULT_RATE_LIMIT_PER_SECOND", "10/s burst 20")
 API_USER_RATE_LIMITS = {
-    "owner": ["1000/m"], "admin": ["1000/m"], "operator": ["600/m"], "member": ["300/m"], "viewer": ["300/m"],
-    "none": ["300/m"],
+    "owner": [ADMIN_RATE_LIMIT], "admin": [ADMIN_RATE_LIMIT], "operator": [DEFAULT_RATE_LIMIT],
+    "member": [DEFAULT_RATE_LIMIT], "viewer": [DEFAULT_RATE_LIMIT], "none": [DEFAULT_RATE_LIMIT],
 }
 # Cached credential snapshots live this long (they are also dropped on every relevant change).
 APIKEY_CACHE_SECONDS = env.int("APIKEY_CACHE_SECONDS", default=300)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import threading
 import time
 import uuid
@@ -99,7 +100,7 @@ health = _Health()
 
 def _class_limits(name: str) -> tuple:
     rates = settings.RATE_LIMIT_CLASSES.get(name, [])
-    return tuple((f"c:{name}", rate.limit, rate.period) for rate in map(parse_rate, rates))
+    return tuple(parse_rate(text).as_limit(f"c:{name}") for text in rates)
 
 
 def _view_attribute(view_func, request, name: str, default=None):
@@ -251,23 +252,18 @@ class GatewayMiddleware:
 
     @staticmethod
     def _decide(state: GatewayState, result: CheckResult, now: float):
-        windows = []
-        for (_, limit, period), used in zip(result.limits, result.counts, strict=True):
-            reset = (int(now) // period + 1) * period
-            windows.append((max(limit - used, 0), reset, limit, used >= limit))
+        states = [_limit_state(limit, value, now) for limit, value in zip(result.limits, result.counts, strict=True)]
         if result.blocked:
-            remaining, reset, limit, _ = max((w for w in windows if w[3]), key=lambda w: w[1])
-            retry_after = max(1, reset - int(now))
-            headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
-            state.headers = headers
+            # The refusal that lasts longest is the one to wait for.
+            blocking = max((s for s in states if s.blocked), key=lambda s: s.retry_after)
+            retry_after = max(1, math.ceil(blocking.retry_after))
+            state.headers = blocking.headers(remaining=0)
             return error_response(
-                429, message=f"Rate limit of {limit} requests exceeded; retry in {retry_after} s.",
-                headers={**headers, "Retry-After": str(retry_after)},
+                429, message=f"Rate limit of {blocking.text} exceeded; retry in {retry_after} s.",
+                headers={**state.headers, "Retry-After": str(retry_after)},
             )
-        remaining, reset, limit, _ = min(windows, key=lambda w: (w[0], w[1]))
-        state.headers = {
-            "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": str(reset)
-        }
+        tightest = min(states, key=lambda s: (s.remaining, s.reset))
+        state.headers = tightest.headers(remaining=tightest.remaining)
         return None
 
     # --- metering -------------------------------------------------------------------------
@@ -292,3 +288,31 @@ class GatewayMiddleware:
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             "at": datetime.now(UTC).isoformat(),
         })
+
+
+@dataclass(frozen=True)
+class _LimitState:
+    """One limit after a check, as the `X-RateLimit-*` headers describe it."""
+
+    capacity: int  # a window's limit, a bucket's burst
+    remaining: int
+    reset: int  # epoch seconds: the window's end, or when the bucket's next token arrives
+    retry_after: float  # seconds until this limit would let one request through
+    blocked: bool
+    text: str
+
+    def headers(self, *, remaining: int) -> dict:
+        return {"X-RateLimit-Limit": str(self.capacity), "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": str(self.reset)}
+
+
+def _limit_state(limit: list, value: float, now: float) -> _LimitState:
+    _, rate, period, *burst = limit
+    if not burst:  # a fixed window: `value` is the count so far
+        reset = (int(now) // period + 1) * period
+        return _LimitState(rate, max(rate - int(value), 0), reset, reset - now, value >= rate, f"{rate} requests")
+    capacity, seconds_per_token = burst[0], period / rate
+    missing = 0.0 if value >= capacity else 1 - (value % 1)  # of the next whole token
+    wait = missing * seconds_per_token
+    return _LimitState(capacity, int(value), math.ceil(now + wait), wait, value < 1,
+                       f"{rate} requests per {period} s (burst {capacity})")

@@ -1,7 +1,8 @@
 """Snapshots: what the gateway needs to know about a credential, cached as JSON.
 
 A snapshot carries the digest (never the secret), validity, scopes and the *limit sets* that
-apply: a list of `[bucket, limit, period]`. Keys have one set (their tenant's plan plus the
+apply: a list of `[bucket, limit, period]` (a fixed window) or `[bucket, limit, period, burst]`
+(a token bucket). Keys have one set (their tenant's plan plus the
 key's own rate); people have one set per tenant slug (plan plus their role's rate) and a `""`
 set used when no `X-Tenant` is sent. The Lua script and `select_limits` read the same shape.
 
@@ -48,8 +49,7 @@ def _epoch(value) -> float | None:
 
 
 def _limits(bucket: str, rates) -> list[list]:
-    parsed = [parse_rate(text) for text in rates if text]
-    return [[bucket, rate.limit, rate.period] for rate in parsed]
+    return [parse_rate(text).as_limit(bucket) for text in rates if text]
 
 
 def tenant_limits(tenant: Tenant) -> list[list]:
@@ -145,7 +145,7 @@ def select_limits(snapshot: dict, selector: str, extra: list[list]) -> tuple[str
     limits = list(chosen["limits"])
     tenant = chosen.get("tenant")
     if tenant:
-        limits += [[f"{name}:{tenant}", limit, period] for name, limit, period in extra]
+        limits += [[f"{name}:{tenant}", *rest] for name, *rest in extra]
     return tenant, limits
 
 

@@ -1,12 +1,17 @@
 """Where snapshots and rate-limit counters live: Redis (one Lua round trip) or the local cache.
 
 Both stores answer `check()` with the same semantics: read the credential's snapshot; if limits
-are on, read every window's counter, and only when *all* are under their limit increment them
-all. Rejected requests therefore consume no budget, and the check-then-increment is atomic
-(Lua in Redis; a process lock around the local-memory cache, which is per-process anyway), so N
-parallel clients against a limit L get at most L successes per window. Windows are fixed and
-aligned to the epoch (a day is a UTC day); every counter is written with a TTL to its window's
-end, so no counter outlives its window.
+are on, read every limit's state, and only when *all* have room spend one from each. Rejected
+requests therefore consume no budget, and the check-then-spend is atomic (Lua in Redis; a
+process lock around the local-memory cache, which is per-process anyway), so N parallel clients
+get exactly what the limits allow.
+
+Two kinds of limit can apply at once (the tightest wins):
+- fixed windows `[bucket, limit, period]`, aligned to the epoch (a day is a UTC day): a counter
+  per window, written with a TTL to the window's end, so no counter outlives its window;
+- token buckets `[bucket, rate, period, burst]`: `"tokens:last_ms"`, refilled at `rate` per
+  `period` up to `burst` when read, kept only until it would be full again (an absent bucket is
+  a full one). The count reported for a bucket is the tokens left (a float).
 """
 from __future__ import annotations
 
@@ -45,21 +50,40 @@ local limits = {}
 for _, l in ipairs(chosen.limits) do table.insert(limits, l) end
 if chosen.tenant ~= nil and chosen.tenant ~= cjson.null then
   for _, l in ipairs(cjson.decode(ARGV[3])) do
-    table.insert(limits, {l[1] .. ':' .. chosen.tenant, l[2], l[3]})
+    table.insert(limits, {l[1] .. ':' .. chosen.tenant, l[2], l[3], l[4]})
   end
 end
 local now = tonumber(ARGV[1])
+local now_ms = tonumber(ARGV[7])
 local keys, counts, blocked = {}, {}, 0
 for i, l in ipairs(limits) do
-  keys[i] = ARGV[4] .. l[1] .. ':' .. l[3] .. ':' .. math.floor(now / l[3])
-  counts[i] = tonumber(redis.call('GET', keys[i]) or '0')
-  if counts[i] >= l[2] then blocked = 1 end
+  if l[4] then
+    keys[i] = ARGV[4] .. l[1] .. ':' .. l[3] .. ':tb'
+    local tokens, state = l[4], redis.call('GET', keys[i])
+    if state then
+      local sep = string.find(state, ':', 1, true)
+      local stored, last = tonumber(string.sub(state, 1, sep - 1)), tonumber(string.sub(state, sep + 1))
+      tokens = math.min(l[4], stored + math.max(0, now_ms - last) * l[2] / (l[3] * 1000))
+    end
+    counts[i] = tokens
+    if tokens < 1 then blocked = 1 end
+  else
+    keys[i] = ARGV[4] .. l[1] .. ':' .. l[3] .. ':' .. math.floor(now / l[3])
+    counts[i] = tonumber(redis.call('GET', keys[i]) or '0')
+    if counts[i] >= l[2] then blocked = 1 end
+  end
 end
 if blocked == 0 then
   for i, l in ipairs(limits) do
-    counts[i] = redis.call('INCR', keys[i])
-    if counts[i] == 1 then
-      redis.call('EXPIRE', keys[i], (math.floor(now / l[3]) + 1) * l[3] - now + 1)
+    if l[4] then
+      counts[i] = counts[i] - 1
+      local until_full = math.ceil((l[4] - counts[i]) * l[3] * 1000 / l[2])
+      redis.call('SET', keys[i], string.format('%.6f', counts[i]) .. ':' .. now_ms, 'PX', until_full + 1000)
+    else
+      counts[i] = redis.call('INCR', keys[i])
+      if counts[i] == 1 then
+        redis.call('EXPIRE', keys[i], (math.floor(now / l[3]) + 1) * l[3] - now + 1)
+      end
     end
   end
 end
@@ -76,7 +100,8 @@ class CheckResult:
     snapshot: dict | None  # None: no such credential
     blocked: bool = False
     limits: list[list] = field(default_factory=list)  # [bucket, limit, period], tenant-expanded
-    counts: list[int] = field(default_factory=list)  # after increment, or current if blocked
+    # windows: the count after the increment (current if blocked); buckets: the tokens left
+    counts: list[float] = field(default_factory=list)
     tenant_id: str | None = None
 
 
@@ -110,7 +135,7 @@ class RedisStore:
     ) -> CheckResult:
         import redis
 
-        args = [int(now), selector, json.dumps(extra), COUNTER_PREFIX, "1" if count else "0", digest]
+        args = [int(now), selector, json.dumps(extra), COUNTER_PREFIX, "1" if count else "0", digest, round(now * 1000)]
         try:
             reply = self.script(keys=[cache_key], args=args)
             if reply is None:  # cold: load from the database once, then ask again
@@ -154,20 +179,44 @@ class LocalStore:
         if snapshot.get("kind") == "none" or not spends:
             return _result(snapshot, False, [], selector, extra)
         _, limits = snapshots.select_limits(snapshot, selector, extra)
-        now = int(now)
-        keys = [f"{COUNTER_PREFIX}{bucket}:{period}:{now // period}" for bucket, _, period in limits]
         with self._lock:
-            current = self.cache.get_many(keys)
-            counts = [current.get(key, 0) for key in keys]
-            blocked = any(c >= limit for c, (_, limit, _) in zip(counts, limits, strict=True))
-            if not blocked:
-                for index, (key, (_, _, period)) in enumerate(zip(keys, limits, strict=True)):
-                    counts[index] += 1
-                    self.cache.set(key, counts[index], (now // period + 1) * period - now + 1)
+            states = [_LocalLimit(self.cache, limit, now) for limit in limits]
+            blocked = any(not state.has_room() for state in states)
+            counts = [state.spend() if not blocked else state.value for state in states]
         return _result(snapshot, blocked, counts, selector, extra)
 
     def forget(self, cache_keys: list[str]) -> None:
         self.cache.delete_many(cache_keys)
+
+
+class _LocalLimit:
+    """One window or bucket in the local-memory cache, with the Lua script's arithmetic."""
+
+    def __init__(self, cache, limit: list, now: float):
+        self.cache, self.now, now_ms = cache, now, round(now * 1000)
+        bucket, self.limit, self.period, *burst = limit
+        self.burst = burst[0] if burst else None
+        if self.burst is None:
+            self.key = f"{COUNTER_PREFIX}{bucket}:{self.period}:{int(now) // self.period}"
+            self.value = self.cache.get(self.key, 0)
+        else:
+            self.key = f"{COUNTER_PREFIX}{bucket}:{self.period}:tb"
+            tokens, last_ms = self.cache.get(self.key, (self.burst, now_ms))
+            self.value = min(self.burst, tokens + max(0, now_ms - last_ms) * self.limit / (self.period * 1000))
+            self.now_ms = now_ms
+
+    def has_room(self) -> bool:
+        return self.value >= 1 if self.burst is not None else self.value < self.limit
+
+    def spend(self) -> float:
+        if self.burst is None:
+            self.value += 1
+            self.cache.set(self.key, self.value, (int(self.now) // self.period + 1) * self.period - int(self.now) + 1)
+        else:
+            self.value -= 1
+            until_full = (self.burst - self.value) * self.period / self.limit
+            self.cache.set(self.key, (self.value, self.now_ms), until_full + 1)
+        return self.value
 
 
 REDIS_BACKEND = f"{RedisCache.__module__}.{RedisCache.__name__}"

@@ -124,7 +124,44 @@ def test_people_are_limited_per_user_by_role(tenant, make_member, settings, pinn
     owner = make_member(tenant, Role.OWNER)
     client = bearer_client(viewer, tenant)
     assert [client.get("/api/v1/analytics/api-calls").status_code for _ in range(3)] == [200, 200, 429]
-    assert bearer_client(owner, tenant).get("/api/v1/analytics/api-calls")["X-RateLimit-Limit"] == "1000"
+    # the owner's default is the seed's admin bucket, 100/s burst 200: tighter than the plan's 1000/m
+    assert bearer_client(owner, tenant).get("/api/v1/analytics/api-calls")["X-RateLimit-Limit"] == "200"
+
+
+def test_a_keys_bucket_allows_its_burst_then_says_when_the_next_token_comes(tenant, pinned_clock):
+    _, secret = make_key(tenant, rate_limit="2/s burst 3")
+    client = key_client(secret)
+    burst = [client.get("/api/v1/probe") for _ in range(3)]
+    assert [r.status_code for r in burst] == [200] * 3
+    assert [(r["X-RateLimit-Limit"], r["X-RateLimit-Remaining"]) for r in burst] == [("3", "2"), ("3", "1"), ("3", "0")]
+    assert burst[-1]["X-RateLimit-Reset"] == str(WINDOW_START + 2)  # the next token in 0.5 s, rounded up
+    refused = client.get("/api/v1/probe")
+    assert refused.status_code == 429 and refused["Retry-After"] == "1"
+    assert "2 requests per 1 s (burst 3)" in refused.json()["error"]["message"]
+    pinned_clock["t"] += 0.5  # one token back at 2/s
+    assert [client.get("/api/v1/probe").status_code for _ in range(2)] == [200, 429]
+
+
+def test_a_bucket_and_the_plans_windows_apply_together(tenant, pinned_clock):
+    plan = PlanFactory(rates=["4/m"])
+    tenant.plan = plan
+    tenant.save()
+    _, secret = make_key(tenant, rate_limit="10/s burst 20")
+    client = key_client(secret)
+    statuses = [client.get("/api/v1/probe").status_code for _ in range(6)]
+    assert statuses == [200] * 4 + [429] * 2  # the plan's window is tighter than the key's bucket
+    pinned_clock["t"] = WINDOW_START + 60
+    response = client.get("/api/v1/probe")
+    assert response.status_code == 200 and response["X-RateLimit-Limit"] == "4"
+
+
+def test_people_get_the_seeds_role_buckets_by_default(tenant, make_member, pinned_clock):
+    viewer = make_member(tenant, Role.VIEWER)
+    client = bearer_client(viewer, tenant)
+    statuses = [client.get("/api/v1/analytics/api-calls").status_code for _ in range(21)]
+    assert statuses == [200] * 20 + [429]  # 10/s burst 20
+    pinned_clock["t"] += 0.1
+    assert client.get("/api/v1/analytics/api-calls").status_code == 200
 
 
 def test_turning_limits_off_serves_without_headers(tenant, settings):
