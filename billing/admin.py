@@ -23,7 +23,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # started by the billing services, one per tenant
 
-    @admin.action(description="Close the period now if it has ended")
+    @admin.action(description="Close the period now if it has ended", permissions=["change"])
     def close_due_period(self, request, queryset) -> None:
         closed = sum(1 for sub in queryset if services.subscription_close_period(subscription_id=sub.pk))
         self.message_user(request, f"Closed {closed} of {queryset.count()} periods.", messages.SUCCESS)
@@ -74,7 +74,7 @@ class InvoiceAdmin(admin.ModelAdmin):
             "invoice": invoice, "account": invoice.tenant.billing_account or {}, "lines": invoice.lines.all(),
         })
 
-    @admin.action(description="Mark paid (a manual payment received for the total)")
+    @admin.action(description="Mark paid (a manual payment received for the total)", permissions=["change"])
     def mark_paid(self, request, queryset) -> None:
         done = 0
         for invoice in queryset.filter(status__in=[Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE]):
@@ -109,7 +109,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Reprocess (idempotent: a payment is recorded once per event)")
+    @admin.action(description="Reprocess (idempotent: a payment is recorded once per event)", permissions=["change"])
     def reprocess(self, request, queryset) -> None:
         outcomes = [webhooks.webhook_process(event_pk=event.pk, force=True) for event in queryset]
         summary = ", ".join(f"{outcomes.count(kind)} {kind}" for kind in sorted(set(outcomes)))

@@ -12,12 +12,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-def check_broker(timeout: float = 2.0) -> None:
-    """Raise if the broker does not take a connection now (one attempt, no retry)."""
-    with app.connection_for_write() as connection:
-        connection.ensure_connection(max_retries=0, timeout=timeout)
-
-
 # A connection that finished a task this recently is not health-checked again before the next
 # one: on a busy worker that check is a round trip per task for nothing.
 RECENTLY_USED_SECONDS = 1.0

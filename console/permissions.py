@@ -9,7 +9,8 @@ OPERATOR_GROUPS = (READ_ONLY_GROUP, OPERATORS_GROUP)
 # admin log, token blacklist) stay with superusers: granting them would let an operator raise
 # their own privileges or read sessions.
 CONSOLE_APPS = frozenset(
-    {"core", "accounts", "tenants", "apikeys", "monitoring", "orchestration", "django_celery_beat"}
+    {"core", "accounts", "tenants", "apikeys", "monitoring", "orchestration", "recommendations", "billing", "files",
+     "django_celery_beat"}
 )
 
 # Day-to-day work: operators create, change and delete these.
@@ -27,6 +28,10 @@ RECORD_MODELS = frozenset({
     ("monitoring", "alertdelivery"),
     ("orchestration", "steplog"),
     ("orchestration", "idempotencyrecord"),
+    ("recommendations", "interaction"),
+    ("billing", "invoicesequence"),
+    ("files", "fileaccesslog"),
+    ("files", "fileuploadpart"),
 })
 
 DEFAULT_ACTIONS = ("view", "add", "change", "delete")

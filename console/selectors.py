@@ -160,7 +160,7 @@ def queue_depth(app=None) -> int | None:
     broker the workers really consume from.
     """
     if app is None:
-        from config.celery import app
+        from celery import current_app as app
     url = app.conf.broker_url or ""
     try:
         if url.startswith(("redis://", "rediss://", "unix://")):

@@ -70,7 +70,7 @@ class FileShareAdmin(ReadOnlyAdmin):
     def state(self, obj: FileShare) -> str:
         return services.share_state(obj)
 
-    @admin.action(description="Revoke the selected shares")
+    @admin.action(description="Revoke the selected shares", permissions=["change"])
     def revoke(self, request, queryset) -> None:
         count = 0
         for share in queryset.filter(revoked_at__isnull=True):
@@ -135,7 +135,7 @@ class StorageUsageAdmin(ReadOnlyAdmin):
         cap = services.storage_cap(obj.tenant)
         return "no cap" if cap is None else f"{filesizeformat(cap)} ({obj.bytes_used * 100 // max(cap, 1)}%)"
 
-    @admin.action(description="Recount from the files and unfinished uploads")
+    @admin.action(description="Recount from the files and unfinished uploads", permissions=["change"])
     def recount(self, request, queryset) -> None:
         for usage in queryset:
             services.storage_recount(tenant=usage.tenant)

@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
 
-from config.celery import check_broker
 from core.api.errors import error_response
+from core.broker import check_broker
 from monitoring.models import Heartbeat
 
 logger = logging.getLogger("groundstation.health")

@@ -102,7 +102,7 @@ class RecommendationModelAdmin(admin.ModelAdmin):
     def recall(self, obj):
         return obj.metrics.get("recall_at_10")
 
-    @admin.action(description="Train a new version of these tenants' models now", permissions=["view"])
+    @admin.action(description="Train a new version of these tenants' models now", permissions=["change"])
     def train_now(self, request, queryset):
         tenants = {model.tenant_id: model.tenant for model in queryset}.values()
         started, busy = 0, 0

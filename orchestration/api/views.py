@@ -23,12 +23,12 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from apikeys import access
-from config.celery import check_broker
 from core.api.credential import presented_credential
 from core.api.exceptions import Conflict, ServiceUnavailable
 from core.api.pagination import TimeSeriesCursorPagination
 from core.api.parsers import JSONParser
 from core.api.tenancy import TenantScopedViewSet
+from core.broker import check_broker
 from orchestration import selectors, services
 from orchestration.api import permissions as policy
 from orchestration.api.filters import AgentFilter, AgentTaskFilter, ClusterFilter, ExecutionFilter, RunFilter

@@ -165,12 +165,14 @@ def test_the_node_and_incident_lists_show_relative_times(admin_site_client, tena
 def test_plan_changes_in_the_admin_go_through_the_service_and_are_audited(admin_site_client, superuser):
     from tenants.models import Plan
 
+    prices = {"price_cents": "0", "currency": "eur", "interval": "month", "included_requests": "0",
+              "overage_cents_per_1000": "0", "stripe_price_id": "", "storage_bytes": ""}
     response = admin_site_client.post("/admin/tenants/plan/add/",
-                                      {"name": "Team", "slug": "team", "rates": '["100/m"]'})
+                                      {"name": "Team", "slug": "team", "rates": '["100/m"]', **prices})
     assert response.status_code == 302, response.content[:800]
     plan = Plan.objects.get(slug="team")
     response = admin_site_client.post(f"/admin/tenants/plan/{plan.pk}/change/",
-                                      {"name": "Team", "slug": "team", "rates": '["200/m"]'})
+                                      {"name": "Team", "slug": "team", "rates": '["200/m"]', **prices})
     assert response.status_code == 302, response.content[:800]
     assert Plan.objects.get(pk=plan.pk).rates == ["200/m"]
     update = AuditEvent.objects.get(action="plan.update", actor=superuser)
