@@ -11,6 +11,8 @@ from datetime import timedelta
 from functools import cache
 from types import SimpleNamespace
 
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.permissions import SAFE_METHODS
@@ -19,6 +21,25 @@ from core.api.tenancy import TenantScopedViewSet
 from tenants.policy import Action
 
 PARAM = re.compile(r"{(\w+)}")
+
+
+def protocol_headers(route: Route) -> dict:
+    """Headers every call of the route carries: tus routes answer 412 to a client without Tus-Resumable."""
+    return {"HTTP_TUS_RESUMABLE": "1.0.0"} if route.template.startswith("/api/v1/uploads/") else {}
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A write body that is not JSON: a multipart upload, or a tus request (headers, raw bytes)."""
+
+    content: bytes
+    content_type: str
+    headers: dict
+
+
+def _multipart_file(n: int) -> RawBody:
+    content = encode_multipart(BOUNDARY, {"file": SimpleUploadedFile(f"f-{n}.txt", b"hardening bytes")})
+    return RawBody(content, MULTIPART_CONTENT, {})
 
 
 @dataclass(frozen=True)
@@ -86,7 +107,7 @@ def required_action(route: Route, *, user=None, kwargs: dict | None = None) -> A
     return view.required_action()
 
 
-def sample_body(route: Route, n: int = 0) -> dict | None:
+def sample_body(route: Route, n: int = 0) -> dict | RawBody | None:
     """A valid body for each write route, so that a missing tenant filter would really succeed."""
     now = timezone.now()
     bodies = {
@@ -120,6 +141,17 @@ def sample_body(route: Route, n: int = 0) -> dict | None:
         ("POST", "/api/v1/tenants/{tenant_slug}/invitations/"): {"email": f"i{n}@example.com", "role": "member"},
         ("POST", "/api/v1/tenants/{tenant_slug}/members/"): {"user_id": "{outsider}", "role": "viewer"},
         ("PATCH", "/api/v1/tenants/{tenant_slug}/members/{user_id}/"): {"role": "viewer"},
+        ("POST", "/api/v1/items/"): {"items": [{"id": f"it-{n}", "title": "t", "categories": ["c"]}]},
+        ("PATCH", "/api/v1/items/{id}/"): {"title": f"t2-{n}"},
+        ("POST", "/api/v1/interactions/"): {"interactions": [{"user_id": "u0", "item_id": "{item}", "type": "view"}]},
+        ("POST", "/api/v1/recommendations/"): {"user_id": "u0", "count": 5},
+        ("POST", "/api/v1/recommendation-models/train/"): {},
+        ("PUT", "/api/v1/billing/subscription/"): {"plan": "hardening-pro"},
+        ("POST", "/api/v1/files/"): _multipart_file(n),
+        ("POST", "/api/v1/files/{file_pk}/shares/"): {"max_downloads": 3},
+        ("POST", "/api/v1/uploads/"): RawBody(b"", "", {"HTTP_UPLOAD_LENGTH": "4"}),
+        ("PATCH", "/api/v1/uploads/{pk}/"): RawBody(b"ab", "application/offset+octet-stream",
+                                                     {"HTTP_UPLOAD_OFFSET": "0"}),
     }
     no_body = {"DELETE", "GET", "HEAD", "OPTIONS"}
     if route.method in no_body:

@@ -14,7 +14,15 @@ from rest_framework.permissions import SAFE_METHODS
 
 from tenants.policy import Role, key_role_ceiling, role_at_least
 from tests.hardening import figures
-from tests.hardening.routes import Route, all_routes, required_action, sample_body, tenant_routes
+from tests.hardening.routes import (
+    RawBody,
+    Route,
+    all_routes,
+    protocol_headers,
+    required_action,
+    sample_body,
+    tenant_routes,
+)
 from tests.hardening.world import KEY_SCOPES, Principal, Side, World, body_text
 from tests.matrix import ROLES, policy_allows
 
@@ -32,7 +40,10 @@ def param_values(route: Route, side: Side, *, missing: bool = False) -> dict:
             if missing:
                 values[name] = f"S_MISSING_{uuid.uuid4().hex[:6].upper()}" if name == "name" else str(uuid.uuid4())
             else:
-                values[name] = str(getattr(obj, name))
+                # The URL names the view's lookup field (items: `{id}` is the tenant's external id).
+                values[name] = str(getattr(obj, getattr(route.view, "lookup_field", name) or name))
+        elif name == "file_pk":  # the file whose shares these are
+            values[name] = str(uuid.uuid4()) if missing else str(side.objects["files.File"].pk)
         elif name == "name":  # a built-in satellite
             values[name] = "echo"
         else:
@@ -53,18 +64,34 @@ def resolve_body(route: Route, own: Side, n: int, outsider: Side):
     body = sample_body(route, n)
     if body is None:
         return None
+    if isinstance(body, RawBody):
+        return body
     replacements = {"{agent}": str(own.objects["orchestration.Agent"].pk),
-                    "{outsider}": str(outsider.principals["viewer"].user.pk)}
-    return {k: replacements.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
+                    "{outsider}": str(outsider.principals["viewer"].user.pk),
+                    "{item}": own.objects["recommendations.Item"].external_id}
+
+    def resolve(value):
+        if isinstance(value, str):
+            return replacements.get(value, value)
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        return value
+
+    return resolve(body)
 
 
 def call(principal: Principal, route: Route, params: dict, body, *, headers: dict | None = None):
     path = route.template.format(**params)
+    headers = {**protocol_headers(route), **(headers or {})}
+    if isinstance(body, RawBody):
+        content, content_type, headers = body.content, body.content_type, {**body.headers, **headers}
+    else:
+        content, content_type = (json.dumps(body) if body is not None else ""), "application/json"
     with transaction.atomic():
-        response = principal.client.generic(
-            route.method, path, json.dumps(body) if body is not None else "",
-            content_type="application/json", **(headers or {}),
-        )
+        response = principal.client.generic(route.method, path, content, content_type=content_type,
+                                            **headers)
         transaction.set_rollback(True)
     return response
 

@@ -19,7 +19,7 @@ from monitoring.models import AlertChannel
 from orchestration.models import Secret
 from tenants.models import Membership, Tenant
 from tests.hardening import figures
-from tests.hardening.routes import Route, all_routes, tenant_routes
+from tests.hardening.routes import RawBody, Route, all_routes, tenant_routes
 from tests.hardening.test_cross_tenant import param_values, resolve_body
 from tests.hardening.world import World, body_text
 
@@ -137,6 +137,10 @@ def test_protected_fields_are_never_written_through_the_api(world: World, writab
     for n, route in enumerate(r for r in tenant_routes() if r.method in ("POST", "PUT", "PATCH")):
         params = param_values(route, world.attacker)
         body = resolve_body(route, world.attacker, n, world.victim)
+        if isinstance(body, RawBody):
+            # A multipart upload (its one `file` part) or a tus request (headers and bytes): the
+            # view reads no fields, so there is nothing to smuggle; cross_tenant covers these routes.
+            continue
         path = route.template.format(**params)
         writable = writable_fields.get((route.method, route.template), set())
         read = lambda response, route=route, params=params: _written_row(route, response, params)  # noqa: E731

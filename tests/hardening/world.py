@@ -6,28 +6,37 @@ every scope (plus one with all scopes). Objects are made through the services, a
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from apikeys import services as apikey_services
 from apikeys.models import ApiCall
+from billing import services as billing_services
+from files import services as file_services
+from files import uploads as file_uploads
 from monitoring import alerts
 from monitoring import services as monitoring_services
 from orchestration import services
 from orchestration import services as orchestration_services
+from recommendations import services as recommendation_services
+from recommendations import training
+from recommendations.models import Item
 from tenants import services as tenant_services
 from tenants.policy import Role
-from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.factories import MembershipFactory, PlanFactory, TenantFactory, UserFactory
 from tests.matrix import ROLES, SCOPES
 from tests.monitoring.factories import IncidentFactory
 
 KEY_SCOPES = {**{f"key:{scope}": [scope] for scope in SCOPES}, "key:all": SCOPES}
+PLAN_SLUG = "hardening-pro"  # the plan both tenants are on (and the subscription PUT names)
 CLUSTER_DEFINITION = "name: {name}\nsteps:\n  - {{id: a, satellite: echo, inputs: {{message: hi}}}}\n"
 
 
@@ -123,6 +132,7 @@ def _populate(side: Side) -> None:
         "duration_ms": 3.0, "at": now.isoformat(),
     }])
     membership = tenant.memberships.get(user=side.principals["member"].user)
+    side.objects.update(_populate_second_wave(side, owner, now))
     side.objects.update({
         "monitoring.NodeGroup": group, "monitoring.Node": node, "monitoring.AlertChannel": channel,
         "monitoring.MaintenanceWindow": window, "monitoring.Incident": incident, "orchestration.Cluster": cluster,
@@ -131,6 +141,38 @@ def _populate(side: Side) -> None:
         "apikeys.ApiKey": key, "apikeys.ApiCall": ApiCall.objects.filter(tenant_id=tenant.pk).first(),
         "tenants.Membership": membership, "tenants.Tenant": tenant,
     })
+
+
+def _populate_second_wave(side: Side, owner, now) -> dict:
+    """Recommendations, billing and files: an item with interactions and a trained model version,
+    a subscription with a closed (invoiced) period and its payment, a file with a share and an upload."""
+    tenant, tag = side.tenant, side.tenant.slug
+    # Item ids carry the slug, so an item's id in an attacker's response is a victim marker too.
+    recommendation_services.item_upsert_many(tenant=tenant, actor=owner, items=[
+        {"external_id": f"item-{tag}-{i}", "title": f"Item {i}", "categories": ["c"]} for i in range(3)])
+    recommendation_services.interactions_ingest(tenant=tenant, events=[
+        {"user_id": f"u{u}", "item_id": f"item-{tag}-{i}", "type": "view"} for u in range(3) for i in range(3)])
+    model = training.model_train_request(tenant=tenant, actor=owner, enqueue=False)
+    training.model_train(model_id=model.pk)  # too few events to beat popularity: it ends `failed`
+    model.refresh_from_db()
+    subscription = billing_services.subscription_ensure(tenant=tenant, now=now - timedelta(days=40))
+    invoice = billing_services.subscription_close_period(subscription_id=subscription.pk, now=now)
+    payment = billing_services.invoice_record_payment(invoice=invoice, amount_cents=invoice.total_cents,
+                                                      currency=invoice.currency, actor=owner, now=now)
+    content = f"report of {tag}".encode()
+    upload = SimpleUploadedFile(f"report-{tag}.txt", content)
+    upload.sha256 = hashlib.sha256(content).hexdigest()
+    file = file_services.file_create(tenant=tenant, upload=upload, created_by=owner, actor=owner)
+    share, token = file_services.share_create(file=file, created_by=owner, actor=owner)
+    side.secrets.append(token)
+    upload_session = file_uploads.upload_session_create(tenant=tenant, length=10, name=f"part-{tag}.bin",
+                                                        created_by=owner, actor=owner)
+    return {
+        "recommendations.Item": Item.objects.for_tenant(tenant).get(external_id=f"item-{tag}-0"),
+        "recommendations.RecommendationModel": model, "billing.Subscription": subscription,
+        "billing.Invoice": invoice, "billing.Payment": payment, "files.File": file, "files.FileShare": share,
+        "files.FileUploadSession": upload_session,
+    }
 
 
 @dataclass
@@ -150,10 +192,17 @@ class World:
 
 
 def build_world() -> World:
-    victim = _cast(TenantFactory(slug=f"victim-{uuid.uuid4().hex[:6]}"))
-    attacker = _cast(TenantFactory(slug=f"attacker-{uuid.uuid4().hex[:6]}"))
+    plan = PlanFactory(slug=PLAN_SLUG, name="Hardening Pro", price_cents=2900, currency="eur", interval="month")
+    victim = _cast(TenantFactory(slug=f"victim-{uuid.uuid4().hex[:6]}", plan=plan))
+    attacker = _cast(TenantFactory(slug=f"attacker-{uuid.uuid4().hex[:6]}", plan=plan))
     _populate(victim)
     _populate(attacker)
+    # Model versions are numbered per tenant: the victim's must be one the attacker lacks, or the
+    # attacker asking for "the victim's" version would rightly get its own.
+    newer = training.model_train_request(tenant=victim.tenant, actor=victim.principals["owner"].user, enqueue=False)
+    training.model_train(model_id=newer.pk)
+    newer.refresh_from_db()
+    victim.objects["recommendations.RecommendationModel"] = newer
     return World(victim=victim, attacker=attacker)
 
 
