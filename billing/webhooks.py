@@ -31,7 +31,7 @@ def webhook_receive(*, payload: bytes, signature: str) -> tuple[WebhookEvent, bo
     """Verify and store; returns the event and whether it was new (a replay stores nothing)."""
     try:
         body = json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise BadSignature("Not JSON.") from exc
     # Checked before the library sees it: its event builder fails on a signed non-object.
     if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not isinstance(body.get("type"), str):

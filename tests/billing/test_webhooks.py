@@ -76,7 +76,10 @@ def test_an_event_older_than_the_tolerance_is_refused(client, invoice):
     assert response.status_code == 400 and not WebhookEvent.objects.exists()
 
 
-@pytest.mark.parametrize("payload", [b"", b"not json", b"[1, 2]", b'{"id": 5}', json.dumps({"type": "x"}).encode()])
+@pytest.mark.parametrize("payload", [
+    b"", b"not json", b"[1, 2]", b'{"id": 5}', json.dumps({"type": "x"}).encode(),
+    b"[" * 100_000 + b"]" * 100_000,  # deeper than the parser's recursion limit
+], ids=["empty", "not-json", "list", "id-not-str", "no-id", "deeply-nested"])
 def test_garbage_correctly_signed_is_400_never_500(client, payload):
     timestamp = int(time.time())
     from stripe import WebhookSignature

@@ -252,9 +252,11 @@ def test_own_tenant_calls_follow_the_policy_table(world: World, label):
         response = call(principal, route, params, body)
         tried += 1
         allowed = permitted(principal, route, params)
+        # A member writes only rows it created; creating a file's share writes on the file (the
+        # owner's), named by the parent parameter `file_pk`.
         own_rows_only = (
-            getattr(route.view, "owner_field", None) and route.object_param and route.unsafe
-            and principal.role == Role.MEMBER
+            getattr(route.view, "owner_field", None) and (route.object_param or "file_pk" in route.params)
+            and route.unsafe and principal.role == Role.MEMBER
         )
         # Object-level rule on top of the table: rotating hands out a secret, so a key may only
         # rotate keys whose scopes it could have granted itself.

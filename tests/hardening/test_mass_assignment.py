@@ -76,7 +76,8 @@ def _written_row(route: Route, response, params: dict):
     """The row the call created or changed, read before the rollback."""
     model = route.model
     if route.object_param:
-        return model.objects.filter(**{route.object_param: params[route.object_param]}).first()
+        lookup = getattr(route.view, "lookup_field", None) or route.object_param  # items: by external id
+        return model.objects.filter(**{lookup: params[route.object_param]}).first()
     data = response.json() if response.status_code < 300 and response.content else {}
     names = {f.attname for f in model._meta.concrete_fields} | {"pk"}
     for field, lookup in (("id", "pk"), ("name", "name"), ("user_id", "user_id"), ("slug", "slug")):
