@@ -9,13 +9,15 @@ from contextlib import contextmanager
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
 from core.api.pagination import MAX_PAGE_SIZE
 from monitoring import consumers
 from monitoring.models import Node
 from orchestration.definitions import MAX_BYTES
 from tests.hardening import figures
-from tests.hardening.routes import all_routes
+from tests.hardening.routes import all_routes, protocol_headers
 from tests.hardening.test_cross_tenant import error_code, param_values
 from tests.hardening.world import World, body_text
 
@@ -44,22 +46,41 @@ def write_routes():
     return [r for r in all_routes() if r.method in ("POST", "PUT", "PATCH") and r.template.startswith("/api/v1/")]
 
 
+def oversized_request(route, settings) -> tuple[bytes | str, str, dict]:
+    """A body over the route's own limit, in the route's own protocol. Upload routes accept more
+    than MAX_REQUEST_BYTES by design (REQUEST_BODY_LIMITS): a multipart file over the simple
+    upload limit, a tus upload declared over Tus-Max-Size, a tus chunk past its Upload-Length."""
+    over = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1024
+    key = (route.method, route.template)
+    if key == ("POST", "/api/v1/files/"):
+        upload = SimpleUploadedFile("big.bin", b"x" * (settings.FILES_MAX_SIMPLE_UPLOAD_BYTES + 1024))
+        return encode_multipart(BOUNDARY, {"file": upload}), MULTIPART_CONTENT, {}
+    if key == ("POST", "/api/v1/uploads/"):
+        return "", "", {**protocol_headers(route), "HTTP_UPLOAD_LENGTH": str(settings.FILES_MAX_UPLOAD_BYTES + 1)}
+    if key == ("PATCH", "/api/v1/uploads/{pk}/"):
+        return b"x" * over, "application/offset+octet-stream", {**protocol_headers(route), "HTTP_UPLOAD_OFFSET": "0"}
+    return json.dumps({"name": "x" * over}), "application/json", {}
+
+
 def test_oversized_and_deeply_nested_bodies_are_refused_on_every_write_route(world: World, settings):
     owner = world.attacker.principals["owner"]
-    oversized = json.dumps({"name": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1024)})
+    # The upload limits brought down to MAX_REQUEST_BYTES, so the oversized upload stays small.
+    settings.FILES_MAX_SIMPLE_UPLOAD_BYTES = settings.FILES_MAX_UPLOAD_BYTES = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     nested = "[" * 100_000 + "]" * 100_000
     results, failures, tried = {}, [], 0
     with measured(results, "oversized_json_all_routes"):
         for route in write_routes():
             path = route.template.format(**param_values(route, world.attacker))
-            response = owner.client.generic(route.method, path, oversized, content_type="application/json")
+            content, content_type, headers = oversized_request(route, settings)
+            response = owner.client.generic(route.method, path, content, content_type=content_type, **headers)
             tried += 1
             if (response.status_code, error_code(response)) != (413, "PAYLOAD_TOO_LARGE"):
                 failures.append(f"oversized {route}: {response.status_code} {body_text(response)[:150]}")
     with measured(results, "nested_json_all_routes"):
         for route in write_routes():
             path = route.template.format(**param_values(route, world.attacker))
-            response = owner.client.generic(route.method, path, nested, content_type="application/json")
+            response = owner.client.generic(route.method, path, nested, content_type="application/json",
+                                            **protocol_headers(route))
             tried += 1
             # 400 wherever the body is parsed; actions that take no body never parse it (200 is fine).
             if response.status_code >= 500:
