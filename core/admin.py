@@ -17,6 +17,7 @@ from functools import wraps
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth import get_permission_codename
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -142,3 +143,20 @@ def relative_time(value: datetime | None, *, now: datetime | None = None) -> Saf
     if value > now:
         return format_html('<span title="{}">in {}</span>', exact, timesince(now, value))
     return format_html('<span title="{}">{} ago</span>', exact, timesince(value, now))
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records and platform-managed rows: operators read them, services write them."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def may_change(request: HttpRequest, model) -> bool:
+    """For actions on read-only pages: whether the user holds the model's change permission
+    (their `has_change_permission` is False because the form edits nothing)."""
+    opts = model._meta
+    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")

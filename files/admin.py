@@ -1,30 +1,11 @@
 """The operators' pages for files: sizes humanised, shares with their state (revoke action),
 upload sessions, the access log (read-only, capped count) and each tenant's quota usage."""
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
 from django.template.defaultfilters import filesizeformat
-from django.utils.functional import cached_property
 
+from core.admin import CappedPaginator, ReadOnlyAdmin, may_change
 from files import selectors, services, uploads
 from files.models import File, FileAccessLog, FileShare, FileUploadSession, StorageUsage
-
-
-class CappedPaginator(Paginator):
-    """Counts at most CAP rows: the access log grows with every download."""
-
-    CAP = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list.values("pk")[: self.CAP].count()
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(File)
@@ -70,7 +51,10 @@ class FileShareAdmin(ReadOnlyAdmin):
     def state(self, obj: FileShare) -> str:
         return services.share_state(obj)
 
-    @admin.action(description="Revoke the selected shares", permissions=["change"])
+    def has_revoke_permission(self, request) -> bool:
+        return may_change(request, self.model)
+
+    @admin.action(description="Revoke the selected shares", permissions=["revoke"])
     def revoke(self, request, queryset) -> None:
         count = 0
         for share in queryset.filter(revoked_at__isnull=True):
@@ -135,7 +119,10 @@ class StorageUsageAdmin(ReadOnlyAdmin):
         cap = services.storage_cap(obj.tenant)
         return "no cap" if cap is None else f"{filesizeformat(cap)} ({obj.bytes_used * 100 // max(cap, 1)}%)"
 
-    @admin.action(description="Recount from the files and unfinished uploads", permissions=["change"])
+    def has_recount_permission(self, request) -> bool:
+        return may_change(request, self.model)
+
+    @admin.action(description="Recount from the files and unfinished uploads", permissions=["recount"])
     def recount(self, request, queryset) -> None:
         for usage in queryset:
             services.storage_recount(tenant=usage.tenant)

@@ -1,11 +1,9 @@
 """The operators' console for the fleet: every action goes through the services."""
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from core.admin import DeleteThroughService, relative_time, secrets_once_response
+from core.admin import CappedPaginator, DeleteThroughService, ReadOnlyAdmin, relative_time, secrets_once_response
 from monitoring import alerts, services
 from monitoring.models import (
     AVAILABLE,
@@ -30,24 +28,6 @@ def status_badge(status: str):
         STATUS_COLOURS.get(status, "#6e7781"),
         status,
     )
-
-
-class CappedPaginator(Paginator):
-    """Counting millions of snapshots on every page view is the slow part; stop at CAP."""
-
-    CAP = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list.values("pk")[: self.CAP].count()
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(NodeGroup)

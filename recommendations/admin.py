@@ -1,21 +1,10 @@
 """Operators' pages: the catalogue, interactions (read-only), models with their metrics and a
 "train now" action that goes through `training` like the API."""
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
-from django.utils.functional import cached_property
 
+from core.admin import CappedPaginator, may_change
 from recommendations import services, training
 from recommendations.models import Interaction, Item, RecommendationModel
-
-
-class CappedPaginator(Paginator):
-    """Counting millions of interactions on every page view is the slow part; stop at CAP."""
-
-    CAP = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list.values("pk")[: self.CAP].count()
 
 
 @admin.register(Item)
@@ -102,7 +91,10 @@ class RecommendationModelAdmin(admin.ModelAdmin):
     def recall(self, obj):
         return obj.metrics.get("recall_at_10")
 
-    @admin.action(description="Train a new version of these tenants' models now", permissions=["change"])
+    def has_train_permission(self, request) -> bool:
+        return may_change(request, self.model)
+
+    @admin.action(description="Train a new version of these tenants' models now", permissions=["train"])
     def train_now(self, request, queryset):
         tenants = {model.tenant_id: model.tenant for model in queryset}.values()
         started, busy = 0, 0
