@@ -1,4 +1,7 @@
 """Views of the files API: thin — check, call a service or a selector, answer."""
+import uuid
+
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -92,6 +95,14 @@ class FileViewSet(TenantScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
         return self.get_paginated_response(s.FileAccessLogSerializer(page, many=True).data)
 
 
+def _uuid_or_404(value: str) -> uuid.UUID:
+    # The URL pattern admits 36 hex digits and dashes, not all of which are UUIDs.
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise Http404 from None
+
+
 @extend_schema(tags=["files"])
 class FileShareViewSet(TenantScopedViewSet, mixins.ListModelMixin):
     """Public links to one file (`/s/{token}`): expiring, counted, revocable."""
@@ -104,13 +115,13 @@ class FileShareViewSet(TenantScopedViewSet, mixins.ListModelMixin):
     owner_field = "created_by"
 
     def get_file(self) -> File:
-        return get_object_or_404(selectors.file_list(tenant=self.tenant), pk=self.kwargs["file_pk"])
+        return get_object_or_404(selectors.file_list(tenant=self.tenant), pk=_uuid_or_404(self.kwargs["file_pk"]))
 
     def get_queryset(self):
         return super().get_queryset().filter(file=self.get_file())
 
     def get_object(self):
-        share = get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+        share = get_object_or_404(self.get_queryset(), pk=_uuid_or_404(self.kwargs["pk"]))
         self.check_object_permissions(self.request, share)
         return share
 

@@ -125,3 +125,13 @@ def test_the_download_limit_holds_exactly_under_concurrent_downloads(tenant):
     assert sorted(served) == [False] * 5 + [True] * 3
     share.refresh_from_db()
     assert share.downloads == 3
+
+
+def test_ids_of_uuid_shape_that_are_no_uuid_are_404_not_500(owner, tenant, file):
+    """The URL pattern takes 36 hex digits and dashes; ones that are no UUID name nothing."""
+    client = bearer_client(owner, tenant)
+    not_a_uuid = "c39Fb0C9bd-f0d3C0691f750CA757DC265cE"  # found by Schemathesis
+    for path in (f"/api/v1/files/{file.pk}/shares/{not_a_uuid}", f"/api/v1/files/{not_a_uuid}/shares"):
+        response = client.delete(path) if "shares/" in path else client.get(path)
+        assert response.status_code == 404, response.content
+        assert response.json()["error"]["code"] == "NOT_FOUND"
