@@ -30,6 +30,12 @@ class SubscriptionViewSet(TenantScopedViewSet):
     filter_backends = []
     action_policy = SUBSCRIPTION_POLICY
 
+    def get_object(self):
+        # The tenant's one subscription has no id in the URL; DRF's OPTIONS metadata asks for it too.
+        subscription = services.subscription_ensure(tenant=self.tenant)
+        self.check_object_permissions(self.request, subscription)
+        return subscription
+
     def _answer(self, subscription) -> Response:
         return Response(s.SubscriptionSerializer(subscription).data)
 

@@ -112,3 +112,9 @@ def test_plans_carry_prices_through_the_staff_api(db):
     for bad in ({"interval": "week"}, {"currency": "euro"}, {"price_cents": -1}):
         response = staff.patch(f"/api/admin/plans/{body['id']}", bad, format="json")
         assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_options_on_the_subscription_describes_it_not_a_500(tenant, owner):
+    """DRF's OPTIONS metadata reads the object for PUT (found by Schemathesis: it was a 500)."""
+    response = bearer_client(owner, tenant).options("/api/v1/billing/subscription")
+    assert response.status_code == 200, response.content
