@@ -75,6 +75,10 @@ def _non_negative(request, header: str) -> int:
     return int(raw)
 
 
+# tus answers a missing or other Tus-Resumable with 412 Precondition Failed (tus 1.0.0, "Core").
+WRONG_VERSION = OpenApiResponse(description="Tus-Resumable is missing or not 1.0.0.")
+
+
 @extend_schema(tags=["uploads"], parameters=[
     OpenApiParameter("Tus-Resumable", str, OpenApiParameter.HEADER, required=True, enum=[TUS_VERSION]),
 ])
@@ -133,6 +137,7 @@ class TusUploadViewSet(TenantScopedViewSet):
             OpenApiParameter("Upload-Metadata", str, OpenApiParameter.HEADER, description="filename <base64>"),
         ],
         responses={201: OpenApiResponse(description="Location: the upload's URL."),
+                   412: WRONG_VERSION,
                    413: OpenApiResponse(description="Over Tus-Max-Size or the storage quota.")},
     )
     def create(self, request, *args, **kwargs):
@@ -151,7 +156,8 @@ class TusUploadViewSet(TenantScopedViewSet):
         return Response(status=status.HTTP_201_CREATED, headers={"Location": location,
                                                                  **self._progress_headers(session)})
 
-    @extend_schema(request=None, responses={200: OpenApiResponse(description="Upload-Offset, Upload-Length.")})
+    @extend_schema(request=None, responses={200: OpenApiResponse(description="Upload-Offset, Upload-Length."),
+                                            412: WRONG_VERSION})
     def offset(self, request, *args, **kwargs):
         """Where the upload stands (HEAD): resume from `Upload-Offset`."""
         session = self.get_object()
@@ -167,6 +173,7 @@ class TusUploadViewSet(TenantScopedViewSet):
         ],
         responses={204: OpenApiResponse(description="Accepted; Upload-Offset is the new offset."),
                    409: OpenApiResponse(description="Upload-Offset is not the upload's offset."),
+                   412: WRONG_VERSION,
                    460: OpenApiResponse(description="Checksum mismatch; the chunk was discarded.")},
     )
     def append(self, request, *args, **kwargs):
@@ -187,7 +194,8 @@ class TusUploadViewSet(TenantScopedViewSet):
             raise ChecksumMismatch()
         return Response(status=status.HTTP_204_NO_CONTENT, headers=self._progress_headers(session))
 
-    @extend_schema(request=None, responses={204: OpenApiResponse(description="Ended; partial bytes removed.")})
+    @extend_schema(request=None, responses={204: OpenApiResponse(description="Ended; partial bytes removed."),
+                                            412: WRONG_VERSION})
     def terminate(self, request, *args, **kwargs):
         """End an upload (tus termination): its partial bytes go and its reserved quota is freed."""
         uploads.upload_session_terminate(session=self.get_object(), actor=request.user)

@@ -74,8 +74,9 @@ class FileViewSet(TenantScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
     @extend_schema(
         parameters=[OpenApiParameter("Range", str, OpenApiParameter.HEADER, description="One range: bytes=0-99.")],
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
-            (206, "application/octet-stream"): OpenApiTypes.BINARY,
+            # The type detected from the file's bytes (never one a browser would render).
+            (200, "*/*"): OpenApiTypes.BINARY,
+            (206, "*/*"): OpenApiTypes.BINARY,
             304: OpenApiResponse(description="If-None-Match matched the ETag."),
             416: OpenApiResponse(description="The range is malformed or past the end."),
         },

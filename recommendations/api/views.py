@@ -30,7 +30,7 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Updat
     action_policy = ITEM_POLICY
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
-    @extend_schema(request=s.ItemBatchDocSerializer, responses=s.ItemUpsertResultSerializer,
+    @extend_schema(request=s.ItemBatchDocSerializer, responses={200: s.ItemUpsertResultSerializer},
                    summary="Upsert up to 1,000 items by id; bad items are rejected one by one")
     def create(self, request):
         batch = s.ItemBatchSerializer(data=request.data)
@@ -100,7 +100,7 @@ class RecommendationViewSet(TenantScopedViewSet):
     serializer_class = s.RecommendationRequestSerializer
     action_policy = RECOMMENDATION_POLICY
 
-    @extend_schema(request=s.RecommendationRequestSerializer, responses=s.RecommendationSerializer,
+    @extend_schema(request=s.RecommendationRequestSerializer, responses={200: s.RecommendationSerializer},
                    summary="Recommend items to a user (popular ones for a user with no history)")
     def create(self, request):
         query = s.RecommendationRequestSerializer(data=request.data)
