@@ -138,7 +138,7 @@ def _parse_event(raw, now) -> tuple[dict | None, dict]:
     item_id = _identifier(raw.get("item_id"), "item_id", errors, required=True)
     event_id = _identifier(raw.get("id"), "id", errors, required=False)
     kind = raw.get("type")
-    if kind not in TYPES:
+    if not isinstance(kind, str) or kind not in TYPES:  # an object or a list would not hash
         errors["type"] = [f"One of: {', '.join(InteractionType.values)}."]
     value = raw.get("value")
     if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)

@@ -56,7 +56,10 @@ class ItemBatchDocSerializer(serializers.Serializer):
 
 class RejectionSerializer(serializers.Serializer):
     index = serializers.IntegerField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    errors = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text="Per field, a list of messages; for a list field, the messages per position in it.",
+    )
 
 
 class ItemUpsertResultSerializer(serializers.Serializer):

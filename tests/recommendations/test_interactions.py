@@ -69,3 +69,16 @@ def test_a_batch_is_bounded(client):
     too_many = [{"user_id": "u", "item_id": "i1", "type": "view"}] * 10_001
     assert send(client, too_many).status_code in (400, 413)
     assert client.post("/api/v1/interactions", {"interactions": {}}, format="json").status_code == 400
+
+
+def test_an_event_type_that_is_an_object_or_a_list_is_rejected_not_a_500(client, tenant):
+    response = send(client, [
+        {"user_id": "u1", "item_id": "i1", "type": {}},
+        {"user_id": "u1", "item_id": "i1", "type": ["view"]},
+        {"user_id": "u1", "item_id": "i1", "type": "view"},
+    ])
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["accepted"] == 1
+    assert [entry["index"] for entry in body["rejected"]] == [0, 1]
+    assert all("type" in entry["errors"] for entry in body["rejected"])
