@@ -107,7 +107,21 @@ def _identifier(value, name: str, errors: dict, *, required: bool) -> str | None
     if not isinstance(value, str) or not value or len(value) > EXTERNAL_ID_MAX:
         errors[name] = [f"A non-empty string of at most {EXTERNAL_ID_MAX} characters is required."]
         return None
+    if not _storable(value):
+        errors[name] = ["Null characters and unpaired surrogates are not allowed."]
+        return None
     return value
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL text holds neither NUL nor lone surrogates (which JSON can carry)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _timestamp(value, errors: dict, now):

@@ -82,3 +82,14 @@ def test_an_event_type_that_is_an_object_or_a_list_is_rejected_not_a_500(client,
     assert body["accepted"] == 1
     assert [entry["index"] for entry in body["rejected"]] == [0, 1]
     assert all("type" in entry["errors"] for entry in body["rejected"])
+
+
+def test_ids_that_postgresql_cannot_store_are_rejected_not_a_500(client, tenant):
+    body = ('{"interactions": [{"user_id": "u1", "item_id": "i1", "type": "view", "id": "a\\u0000b"},'
+            ' {"user_id": "u\\ud969", "item_id": "i1", "type": "view"},'
+            ' {"user_id": "u1", "item_id": "i1", "type": "view", "id": "fine"}]}')
+    response = client.post("/api/v1/interactions", body, content_type="application/json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["accepted"] == 1
+    assert [(entry["index"], sorted(entry["errors"])) for entry in body["rejected"]] == [(0, ["id"]), (1, ["user_id"])]
