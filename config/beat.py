@@ -8,7 +8,7 @@ stays up without it — usage flush, monitoring dispatch and the reaper silently
 failed read closes the broken connections and is retried with exponential backoff while beat
 keeps sending from the schedule it already has; the first successful read resumes normal
 operation. `BEAT_STALE_AFTER_SECONDS` lets readiness and the dashboard report a beat that
-stopped anyway (`monitoring/health.py`, `console/selectors.py`).
+stopped anyway (`core/health.py` with `monitoring/health.py`, `console/selectors.py`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 import core.api.schema  # noqa: F401  (registers the OpenAPI auth extension)
 from console.views import landing_view
-from monitoring import health
+from core import health
 
 admin.site.site_header = "Groundstation"
 admin.site.site_title = "Groundstation"
