@@ -18,12 +18,13 @@ from django.utils import timezone  # noqa: E402
 from apikeys import services as apikey_services  # noqa: E402
 from apikeys.models import ApiCall  # noqa: E402
 from monitoring.models import Node, Snapshot  # noqa: E402
+from tenants import services as tenant_services  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 
 
 def setup(keys: int, limited_rate: str, nodes: int, node_port: int) -> dict:
     # A generous plan, so only key 0's own rate limits anything.
-    plan = apikey_services.plan_create(name="Load", slug="load", rates=["1000000/m"])
+    plan = tenant_services.plan_create(name="Load", slug="load", rates=["1000000/m"])
     tenant = Tenant.objects.create(name="Load", slug="load", plan=plan)
     made = []
     for i in range(keys):

@@ -7,7 +7,6 @@ from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 
-from apikeys import services as plan_services
 from core.admin import CappedPaginator, apply_each, confirm_first
 from core.models import AuditEvent
 from tenants import services
@@ -210,15 +209,15 @@ class PlanAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         # Through the services: plan changes are audited and drop the tenants' cached limits.
-        data = {field: form.cleaned_data[field] for field in plan_services.PLAN_FIELDS}
+        data = {field: form.cleaned_data[field] for field in services.PLAN_FIELDS}
         if change:
-            plan_services.plan_update(plan=Plan.objects.get(pk=obj.pk), actor=request.user, **data)
+            services.plan_update(plan=Plan.objects.get(pk=obj.pk), actor=request.user, **data)
         else:
-            obj.pk = plan_services.plan_create(actor=request.user, **data).pk
+            obj.pk = services.plan_create(actor=request.user, **data).pk
 
     def delete_model(self, request, obj) -> None:
         try:
-            plan_services.plan_delete(plan=obj, actor=request.user)
+            services.plan_delete(plan=obj, actor=request.user)
         except APIException as exc:  # tenants are still on it
             self.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
 

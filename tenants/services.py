@@ -328,3 +328,51 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     return membership
 
 
+
+
+# --- Plans ------------------------------------------------------------------------------------
+
+
+# Billing's fields (docs/billing.md); rates are the limiter's.
+PLAN_PRICE_FIELDS = (
+    "price_cents", "currency", "interval", "included_requests", "overage_cents_per_1000", "stripe_price_id",
+)
+# Quotas beyond the rates (docs/files.md: `storage_bytes`, null is no cap).
+PLAN_QUOTA_FIELDS = ("storage_bytes",)
+PLAN_FIELDS = ("name", "slug", "rates", *PLAN_PRICE_FIELDS, *PLAN_QUOTA_FIELDS)
+
+
+@transaction.atomic
+def plan_create(*, name: str, slug: str, rates: list[str], actor=None, **prices) -> Plan:
+    """`prices`: any of PLAN_PRICE_FIELDS or PLAN_QUOTA_FIELDS (a free monthly plan without caps
+    without them)."""
+    unknown = set(prices) - set(PLAN_PRICE_FIELDS) - set(PLAN_QUOTA_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown plan fields: {sorted(unknown)}")
+    plan = Plan.objects.create(name=name, slug=slug, rates=list(rates), **prices)
+    audit_record(
+        action="plan.create", target=plan, actor=actor, changes={"slug": slug, "rates": list(rates), **prices}
+    )
+    return plan
+
+
+@transaction.atomic
+def plan_update(*, plan: Plan, actor=None, **fields) -> Plan:
+    """Saving fires the signal that drops every affected tenant's cached limits."""
+    changes = {}
+    for field in PLAN_FIELDS:
+        if field in fields and getattr(plan, field) != fields[field]:
+            changes[field] = fields[field]
+            setattr(plan, field, fields[field])
+    if changes:
+        plan.save()
+        audit_record(action="plan.update", target=plan, actor=actor, changes=changes)
+    return plan
+
+
+@transaction.atomic
+def plan_delete(*, plan: Plan, actor=None) -> None:
+    if Tenant.objects.filter(plan=plan).exists():
+        raise Conflict("Tenants are on this plan; move them to another plan first.")
+    audit_record(action="plan.delete", target=plan, actor=actor, changes={"slug": plan.slug})
+    plan.delete()

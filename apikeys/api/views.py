@@ -13,6 +13,7 @@ from apikeys.api.permissions import grantable_scopes
 from apikeys.models import ApiCall, ApiKey
 from core.api.pagination import TimeSeriesCursorPagination
 from core.api.tenancy import TenantScopedViewSet
+from tenants import services as tenant_services
 from tenants.models import Plan
 from tenants.policy import Action
 
@@ -136,10 +137,10 @@ class StaffPlanViewSet(viewsets.ModelViewSet):
     ordering_fields = ["name", "slug", "created_at"]
 
     def perform_create(self, serializer) -> None:
-        serializer.instance = services.plan_create(actor=self.request.user, **serializer.validated_data)
+        serializer.instance = tenant_services.plan_create(actor=self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer) -> None:
-        services.plan_update(plan=serializer.instance, actor=self.request.user, **serializer.validated_data)
+        tenant_services.plan_update(plan=serializer.instance, actor=self.request.user, **serializer.validated_data)
 
     def perform_destroy(self, instance) -> None:
-        services.plan_delete(plan=instance, actor=self.request.user)
+        tenant_services.plan_delete(plan=instance, actor=self.request.user)

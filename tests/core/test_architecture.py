@@ -27,14 +27,6 @@ FLOORS = [
 ]
 FLOOR = {folder: level for level, folders in enumerate(FLOORS) for folder in folders}
 
-# Arrows that break the rules and are still being removed (issue "One floor plan"), each with
-# its reason. An entry that no longer exists fails the test, so this list can only shrink.
-ALLOWED_FOR_NOW: dict[tuple[str, str], str] = {
-    # The Plan admin calls the plan services, which live in apikeys (being extended by billing
-    # now); they move to tenants, whose model Plan is.
-    ("tenants", "apikeys"): "tenants/admin.py calls apikeys' plan services",
-}
-
 
 def top_level_folders() -> set[str]:
     return {path.parent.name for path in ROOT.glob("*/__init__.py")} - OUTSIDE
@@ -72,21 +64,15 @@ def test_every_import_points_down():
     broken = {
         f"{importer} → {imported}": sorted(files)
         for (importer, imported), files in arrows().items()
-        if forbidden(importer, imported) and (importer, imported) not in ALLOWED_FOR_NOW
+        if forbidden(importer, imported)
     }
     assert broken == {}
-
-
-def test_the_allowances_are_all_still_needed():
-    found = arrows()
-    assert [arrow for arrow in ALLOWED_FOR_NOW if arrow not in found] == []
 
 
 def test_no_cycle_between_top_level_folders():
     graph: dict[str, set[str]] = {}
     for importer, imported in arrows():
-        if (importer, imported) not in ALLOWED_FOR_NOW:  # known, and each of them breaks a floor
-            graph.setdefault(importer, set()).add(imported)
+        graph.setdefault(importer, set()).add(imported)
     done: set[str] = set()
 
     def cycle_from(folder: str, path: list[str]) -> list[str] | None:
