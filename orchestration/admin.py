@@ -10,7 +10,8 @@ from django.utils.html import format_html, format_html_join
 from core.admin import DeleteThroughService, confirm_first
 from core.api.exceptions import Conflict
 from orchestration import services
-from orchestration.definitions import DefinitionInvalid, DefinitionTooLarge, parse_definition
+from orchestration.definition_yaml import DefinitionInvalid, DefinitionTooLarge
+from orchestration.definitions import parse_definition
 from orchestration.models import (
     Agent,
     AgentTask,

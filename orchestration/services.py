@@ -18,13 +18,8 @@ from core.api.exceptions import Conflict, PayloadTooLarge
 from core.audit import audit_record
 from core.db import save_existing
 from orchestration import clock, vault
-from orchestration.definitions import (
-    DefinitionInvalid,
-    DefinitionTooLarge,
-    check_run_inputs,
-    cron_fields,
-    parse_definition,
-)
+from orchestration.definition_yaml import DefinitionInvalid, DefinitionTooLarge
+from orchestration.definitions import check_run_inputs, cron_fields, parse_definition
 from orchestration.engine import dispatch, events, graph, logs, transactions
 from orchestration.models import (
     TERMINAL_STEP_STATUSES,

@@ -4,7 +4,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
 from core.api.exceptions import PayloadTooLarge
-from orchestration.definitions import MAX_BYTES
+from orchestration.definition_yaml import MAX_BYTES
 
 
 class YAMLDefinitionParser(BaseParser):

@@ -15,7 +15,7 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from core.api.pagination import MAX_PAGE_SIZE
 from monitoring import consumers
 from monitoring.models import Node
-from orchestration.definitions import MAX_BYTES
+from orchestration.definition_yaml import MAX_BYTES
 from tests.hardening import figures
 from tests.hardening.routes import all_routes, protocol_headers
 from tests.hardening.test_cross_tenant import error_code, param_values
@@ -217,11 +217,11 @@ def _sse_events(response) -> list[tuple[str, str | None]]:
 
 
 def test_sse_log_streams_end_when_idle_and_after_a_byte_budget_without_losing_lines(world: World, monkeypatch):
-    from orchestration.api import views as orchestration_views
+    from orchestration.api import follow as run_follow
     from orchestration.models import StepLog
 
-    monkeypatch.setattr(orchestration_views, "SSE_POLL_SECONDS", 0.05)
-    monkeypatch.setattr(orchestration_views, "SSE_IDLE_SECONDS", 0.5)
+    monkeypatch.setattr(run_follow, "SSE_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(run_follow, "SSE_IDLE_SECONDS", 0.5)
     client = world.attacker.principals["viewer"].client
     run = world.attacker.objects["orchestration.Run"]  # queued, and no worker will ever take it
     path = f"/api/v1/runs/{run.pk}/logs"
@@ -230,7 +230,7 @@ def test_sse_log_streams_end_when_idle_and_after_a_byte_budget_without_losing_li
     assert idle and idle[0][0] == "status" and "end" not in {event for event, _ in idle}
 
     StepLog.objects.bulk_create(StepLog(run=run, step_id="a", message=f"line {i} " + "x" * 100) for i in range(1200))
-    monkeypatch.setattr(orchestration_views, "SSE_MAX_BYTES", 20_000)
+    monkeypatch.setattr(run_follow, "SSE_MAX_BYTES", 20_000)
     results, seen, connections, after = {}, [], 0, None
     with measured(results, "sse_1200_lines_20kb_budget"):
         while len(seen) < 1200 and connections < 10:

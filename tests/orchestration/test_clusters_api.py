@@ -7,7 +7,7 @@ import textwrap
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from orchestration.definitions import MAX_BYTES
+from orchestration.definition_yaml import MAX_BYTES
 from orchestration.models import Cluster, ClusterVersion, Run
 from tenants.policy import Role
 from tests.conftest import bearer_client

@@ -121,12 +121,12 @@ def test_a_run_log_stream_ends_within_seconds_once_its_access_is_revoked(db, ten
     import json
 
     from apikeys import services as apikey_services
-    from orchestration.api import views as orchestration_views
+    from orchestration.api import follow as run_follow
     from tenants import services as tenant_services
 
-    monkeypatch.setattr(orchestration_views, "SSE_POLL_SECONDS", 0.05)
-    monkeypatch.setattr(orchestration_views, "SSE_ACCESS_RECHECK_SECONDS", 0.2)
-    monkeypatch.setattr(orchestration_views, "SSE_IDLE_SECONDS", 3)  # the end without the re-check
+    monkeypatch.setattr(run_follow, "SSE_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(run_follow, "SSE_ACCESS_RECHECK_SECONDS", 0.2)
+    monkeypatch.setattr(run_follow, "SSE_IDLE_SECONDS", 3)  # the end without the re-check
     cluster = make_cluster(tenant, DEFINITION.replace("perm", "streamed"))
     run = services.run_trigger(cluster=cluster, inputs={})  # queued; no worker will take it
     client = key_client(tenant, ["read"])

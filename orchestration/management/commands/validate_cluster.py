@@ -4,7 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestration.definitions import DefinitionInvalid, DefinitionTooLarge, parse_definition
+from orchestration.definition_yaml import DefinitionInvalid, DefinitionTooLarge
+from orchestration.definitions import parse_definition
 
 
 class Command(BaseCommand):
