@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from accounts import services
 from accounts.addresses import normalize_email
 from accounts.models import NotificationPreference, PersonalAccessToken, User
-from core.admin import apply_each, confirm_first
+from core.admin import RecordAdmin, apply_each, confirm_first
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -153,7 +153,7 @@ class PersonalAccessTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(NotificationPreference)
-class NotificationPreferenceAdmin(admin.ModelAdmin):
+class NotificationPreferenceAdmin(RecordAdmin):
     """Read-only: support can see why someone got no incident mail; only the person changes it
     (`PATCH /api/v1/auth/me/notifications`). Security mail has no switch."""
 
@@ -163,12 +163,3 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     readonly_fields = ("user", "invitations", "incidents", "billing", "product", "updated_at")
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -155,6 +155,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class RecordAdmin(ReadOnlyAdmin):
+    """Rows that are a record (audit trail, access log, counters): not deleted from the admin
+    either, so the record stays whole."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 def may_change(request: HttpRequest, model) -> bool:
     """For actions on read-only pages: whether the user holds the model's change permission
     (their `has_change_permission` is False because the form edits nothing)."""

@@ -3,7 +3,7 @@ upload sessions, the access log (read-only, capped count) and each tenant's quot
 from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
 
-from core.admin import CappedPaginator, ReadOnlyAdmin, may_change
+from core.admin import CappedPaginator, ReadOnlyAdmin, RecordAdmin, may_change
 from files import selectors, services, uploads
 from files.models import File, FileAccessLog, FileShare, FileUploadSession, StorageUsage
 
@@ -83,7 +83,7 @@ class FileUploadSessionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(FileAccessLog)
-class FileAccessLogAdmin(ReadOnlyAdmin):
+class FileAccessLogAdmin(RecordAdmin):
     list_display = ("at", "file", "tenant", "via", "user", "api_key", "share", "ip", "human_bytes", "status")
     list_filter = ("via", "status")
     list_select_related = ("file", "tenant", "user", "api_key")
@@ -92,23 +92,17 @@ class FileAccessLogAdmin(ReadOnlyAdmin):
     paginator = CappedPaginator
     show_full_result_count = False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     @admin.display(description="bytes", ordering="bytes")
     def human_bytes(self, obj: FileAccessLog) -> str:
         return filesizeformat(obj.bytes)
 
 
 @admin.register(StorageUsage)
-class StorageUsageAdmin(ReadOnlyAdmin):
+class StorageUsageAdmin(RecordAdmin):
     list_display = ("tenant", "used", "cap", "updated_at")
     list_select_related = ("tenant__plan",)
     search_fields = ("tenant__slug", "tenant__name")
     actions = ["recount"]
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="used", ordering="bytes_used")
     def used(self, obj: StorageUsage) -> str:

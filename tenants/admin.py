@@ -7,7 +7,7 @@ from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 
-from core.admin import CappedPaginator, apply_each, confirm_first
+from core.admin import CappedPaginator, RecordAdmin, apply_each, confirm_first
 from core.models import AuditEvent
 from tenants import services
 from tenants.billing import clean_billing_account
@@ -240,7 +240,7 @@ class AuditTenantFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(RecordAdmin):
     """The platform's audit log (`core.AuditEvent`), shown here where tenants have names."""
 
     list_display = ("created_at", "action", "tenant", "actor", "actor_api_key_id", "target_type", "target_id")
@@ -258,12 +258,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description="tenant", ordering="tenant_name")
     def tenant(self, event: AuditEvent) -> str:
         return event.tenant_name or (str(event.tenant_id) if event.tenant_id else "—")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
