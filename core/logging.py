@@ -155,6 +155,9 @@ def configure_logging(*, log_format: str, level: str, task_event_level: str = "I
                 "uvicorn.error": {"level": level},
                 "uvicorn.access": {"level": "WARNING"},
                 "groundstation.access": {"handlers": ["access"], "propagate": False},
+                # SSH transport threads log each failed connection's traceback at ERROR; the
+                # deployments app raises the same failure as an exception with a clear message.
+                "paramiko": {"level": "CRITICAL"},
                 **{name: {"filters": ["task_events"]} for name in sorted({name for name, _ in TASK_EVENTS})},
             },
         }
