@@ -127,7 +127,7 @@ def test_a_command_past_its_timeout_is_stopped_on_the_host(sshd, workdir):
     with pytest.raises(RemoteTimeout) as caught:
         remote.run(sshd.target(), ["sh", "-c", "echo begun; sleep 471; echo never"], cwd=str(workdir), timeout=1,
                    max_output_bytes=100)
-    assert time.monotonic() - started < 1 + remote.GRACE_SECONDS + 2
+    assert time.monotonic() - started < 1 + remote.GRACE_SECONDS + 4
     assert caught.value.partial.stdout == "begun\n"
     assert wait_until_gone("sleep 471") == []
 
@@ -147,14 +147,11 @@ def follow(sshd, path, **bounds):
 def test_follow_tails_then_follows_new_lines(sshd, workdir):
     log = workdir / "app.log"
     log.write_text("".join(f"old {n}\n" for n in range(20)))
-
-    def append():
-        time.sleep(0.5)
-        with open(log, "a") as f:
-            f.write("new 1\nnew 2\n")
-
-    threading.Thread(target=append).start()
-    assert list(follow(sshd, log, lines=3, max_lines=5)) == ["old 17", "old 18", "old 19", "new 1", "new 2"]
+    lines = follow(sshd, log, lines=3, max_lines=5)
+    seen = [next(lines) for _ in range(3)]
+    with open(log, "a") as f:
+        f.write("new 1\nnew 2\n")
+    assert seen + list(lines) == ["old 17", "old 18", "old 19", "new 1", "new 2"]
 
 
 def test_follow_stops_at_max_bytes(sshd, workdir):
@@ -177,7 +174,7 @@ def test_follow_stops_at_max_seconds(sshd, workdir):
     try:
         started = time.monotonic()
         lines = list(follow(sshd, log, max_seconds=1.5, idle_seconds=1))
-        assert 1.4 < time.monotonic() - started < 3.5 and lines and set(lines) == {"tick"}
+        assert 1.4 < time.monotonic() - started < 6 and lines and set(lines) == {"tick"}
     finally:
         stop.set()
 
@@ -187,7 +184,7 @@ def test_follow_stops_when_idle(sshd, workdir):
     log.write_text("only\n")
     started = time.monotonic()
     assert list(follow(sshd, log, idle_seconds=1, max_seconds=20)) == ["only"]
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 6  # connecting, then 1 s idle
 
 
 def test_closing_the_follow_leaves_no_process_on_the_host(sshd, workdir):
