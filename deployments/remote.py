@@ -29,8 +29,9 @@ import math
 import select
 import shlex
 import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import paramiko
@@ -42,6 +43,8 @@ KILL_AFTER_SECONDS = 5  # the remote `timeout -k`: TERM first, KILL this much la
 GRACE_SECONDS = 2.0  # the client waits this much past the remote timer for its answer
 CHUNK = 32768
 POLL_SECONDS = 0.2
+# Why a follow ended: its return value.
+FOLLOW_ENDS = ("max_lines", "max_bytes", "max_seconds", "idle_seconds", "stopped", "exited")
 # A pinned key type → the host key algorithms that present it.
 KEY_ALGORITHMS = {
     "ssh-ed25519": ("ssh-ed25519",),
@@ -299,12 +302,13 @@ def follow(
     max_bytes: int,
     max_seconds: float,
     idle_seconds: float,
-) -> Iterator[str]:
+    stop: threading.Event | None = None,
+) -> Generator[str, None, str]:
     """Lines of `tail -n lines -F -- path`: the last `lines`, then new ones as they are written."""
-    yield from follow_command(
+    return (yield from follow_command(
         target, ["tail", "-n", str(int(lines)), "-F", "--", path], max_lines=max_lines, max_bytes=max_bytes,
-        max_seconds=max_seconds, idle_seconds=idle_seconds,
-    )
+        max_seconds=max_seconds, idle_seconds=idle_seconds, stop=stop,
+    ))
 
 
 def follow_command(
@@ -316,12 +320,15 @@ def follow_command(
     max_bytes: int,
     max_seconds: float,
     idle_seconds: float,
+    stop: threading.Event | None = None,
     connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-) -> Iterator[str]:
+) -> Generator[str, None, str]:
     """Output lines of a long-running command, until it ends or a bound is hit: `max_lines` lines,
-    `max_bytes` bytes, `max_seconds` in all, `idle_seconds` without a line. The channel and the
-    connection are closed when it stops, also when the consumer closes the generator; the remote
-    command then sees its output closed, and runs under `timeout` (max_seconds) in any case."""
+    `max_bytes` bytes, `max_seconds` in all, `idle_seconds` without a line, or `stop` is set (by
+    another thread; seen within POLL_SECONDS). Returns why it ended (one of FOLLOW_ENDS). The
+    channel and the connection are closed when it stops, also when the consumer closes the
+    generator; the remote command then sees its output closed, and runs under `timeout`
+    (max_seconds) in any case."""
     command = command_line(argv, cwd=cwd, limit_seconds=max_seconds + GRACE_SECONDS)
     transport, _ = _connect(target, connect_timeout)
     try:
@@ -330,22 +337,26 @@ def follow_command(
         count, sent, pending, err = 0, 0, bytearray(), _Tail(4096)
         while True:
             now = time.monotonic()
-            if now - started >= max_seconds or now - last >= idle_seconds:
-                return
+            if now - started >= max_seconds:
+                return "max_seconds"
+            if now - last >= idle_seconds:
+                return "idle_seconds"
+            if stop is not None and stop.is_set():
+                return "stopped"
             if channel.recv_ready():
                 pending += channel.recv(CHUNK)
                 last = now
                 while (end := pending.find(b"\n")) >= 0:
                     sent += end + 1
                     if sent > max_bytes:
-                        return
+                        return "max_bytes"
                     yield pending[:end].decode(errors="replace").removesuffix("\r")
                     del pending[: end + 1]
                     count += 1
                     if count >= max_lines:
-                        return
+                        return "max_lines"
                 if sent + len(pending) > max_bytes:  # one line longer than what is left
-                    return
+                    return "max_bytes"
             elif channel.recv_stderr_ready():
                 err.feed(channel.recv_stderr(CHUNK))
             elif channel.exit_status_ready() and (channel.eof_received or channel.closed):
@@ -354,7 +365,7 @@ def follow_command(
                 status = channel.recv_exit_status()
                 if status != 0:
                     raise RemoteError(f"{argv[0]} exited with status {status}: {err.text().strip()[-500:]}")
-                return
+                return "exited"
             elif channel.closed:
                 raise RemoteUnreachable("the host closed the session")
             else:

@@ -144,6 +144,16 @@ def follow(sshd, path, **bounds):
     return remote.follow(sshd.target(), str(path), **{**limits, **bounds})
 
 
+def drain(generator) -> tuple[list[str], str]:
+    """All lines of a follow and why it ended (its return value)."""
+    lines = []
+    while True:
+        try:
+            lines.append(next(generator))
+        except StopIteration as end:
+            return lines, end.value
+
+
 def test_follow_tails_then_follows_new_lines(sshd, workdir):
     log = workdir / "app.log"
     log.write_text("".join(f"old {n}\n" for n in range(20)))
@@ -151,13 +161,15 @@ def test_follow_tails_then_follows_new_lines(sshd, workdir):
     seen = [next(lines) for _ in range(3)]
     with open(log, "a") as f:
         f.write("new 1\nnew 2\n")
-    assert seen + list(lines) == ["old 17", "old 18", "old 19", "new 1", "new 2"]
+    rest, end = drain(lines)
+    assert (seen + rest, end) == (["old 17", "old 18", "old 19", "new 1", "new 2"], "max_lines")
 
 
 def test_follow_stops_at_max_bytes(sshd, workdir):
     log = workdir / "app.log"
     log.write_text("".join(f"{n:09d}\n" for n in range(100)))  # 10 bytes a line
-    assert len(list(follow(sshd, log, lines=100, max_bytes=55))) == 5
+    lines, end = drain(follow(sshd, log, lines=100, max_bytes=55))
+    assert (len(lines), end) == (5, "max_bytes")
 
 
 def test_follow_stops_at_max_seconds(sshd, workdir):
@@ -173,8 +185,8 @@ def test_follow_stops_at_max_seconds(sshd, workdir):
     threading.Thread(target=chatter).start()
     try:
         started = time.monotonic()
-        lines = list(follow(sshd, log, max_seconds=1.5, idle_seconds=1))
-        assert 1.4 < time.monotonic() - started < 6 and lines and set(lines) == {"tick"}
+        lines, end = drain(follow(sshd, log, max_seconds=1.5, idle_seconds=1))
+        assert 1.4 < time.monotonic() - started < 6 and lines and set(lines) == {"tick"} and end == "max_seconds"
     finally:
         stop.set()
 
@@ -183,7 +195,7 @@ def test_follow_stops_when_idle(sshd, workdir):
     log = workdir / "app.log"
     log.write_text("only\n")
     started = time.monotonic()
-    assert list(follow(sshd, log, idle_seconds=1, max_seconds=20)) == ["only"]
+    assert drain(follow(sshd, log, idle_seconds=1, max_seconds=20)) == (["only"], "idle_seconds")
     assert time.monotonic() - started < 6  # connecting, then 1 s idle
 
 
@@ -195,6 +207,22 @@ def test_closing_the_follow_leaves_no_process_on_the_host(sshd, workdir):
     assert remote_processes(f"tail -n 10 -F -- {log}")
     lines.close()
     assert wait_until_gone(f"tail -n 10 -F -- {log}") == []
+
+
+def test_a_stop_from_another_thread_ends_an_idle_follow(sshd, workdir):
+    log = workdir / "stopped.log"
+    log.write_text("a\n")
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    started = time.monotonic()
+    assert drain(remote.follow(sshd.target(), str(log), lines=10, max_lines=100, max_bytes=1000, max_seconds=60,
+                               idle_seconds=60, stop=stop)) == (["a"], "stopped")
+    assert time.monotonic() - started < 4 and wait_until_gone(f"tail -n 10 -F -- {log}") == []
+
+
+def test_a_finished_follow_command_says_it_exited(sshd):
+    assert drain(remote.follow_command(sshd.target(), ["printf", "one\ntwo"], max_lines=10, max_bytes=1000,
+                                       max_seconds=5, idle_seconds=5)) == (["one", "two"], "exited")
 
 
 def test_a_failing_follow_command_raises_with_its_error(sshd, workdir):
