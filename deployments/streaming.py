@@ -5,7 +5,8 @@ lines to the event loop in batches: the loop never blocks, a slow client makes t
 once BUFFER_LINES lines are waiting (memory stays bounded), and when the client leaves Django
 closes the stream, which sets the follow's stop event: the reader's follow returns within
 remote.POLL_SECONDS and closes its SSH channel. Events: `log` `{"line"}` per line, then `end`
-`{"reason", "lines"}` (a reason of remote.FOLLOW_ENDS) or `error` `{"message"}`.
+`{"reason", "lines"}` (a reason of remote.FOLLOW_ENDS, or "access revoked") or `error`
+`{"message"}`.
 """
 from __future__ import annotations
 
@@ -13,14 +14,19 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
+
+from asgiref.sync import sync_to_async
+from django.db import connection
 
 from deployments.remote import RemoteError
 
 logger = logging.getLogger("groundstation.deployments")
 
 KEEPALIVE_SECONDS = 15
+ACCESS_RECHECK_SECONDS = 2.0  # as orchestration's run-log stream
 BUFFER_LINES = 10_000  # read ahead of a slow client, then the reader waits
 BATCH_LINES = 1_000  # lines per chunk written to the client
 
@@ -125,26 +131,45 @@ class _Reader(threading.Thread):
             self.room.notify()
 
 
-async def afollow_events(make: Follow) -> AsyncIterator[str]:
-    """SSE for ASGI servers (Django would buffer a sync iterator whole there)."""
+def _allowed(still_allowed: Callable[[], bool]) -> bool:
+    """The access re-check, giving its database connection back (a stream lives long)."""
+    try:
+        return still_allowed()
+    finally:
+        if not connection.in_atomic_block:
+            connection.close()
+
+
+async def afollow_events(make: Follow, still_allowed: Callable[[], bool] | None = None) -> AsyncIterator[str]:
+    """SSE for ASGI servers (Django would buffer a sync iterator whole there). `still_allowed`
+    is asked every ACCESS_RECHECK_SECONDS: a revoked key or a removed member ends the stream."""
     wake = asyncio.Event()
     reader = _Reader(make, asyncio.get_running_loop(), wake)
     reader.start()
     sent = 0
+    last_sent = last_check = time.monotonic()
     try:
         while True:
             wake.clear()
             batch, ending = reader.take()
             if batch:
                 sent += len(batch)
+                last_sent = time.monotonic()
                 yield "".join(sse("log", {"line": line}) for line in batch)
             if ending is not None:
                 yield _ending(*ending, sent)
                 return
+            if still_allowed is not None and time.monotonic() - last_check >= ACCESS_RECHECK_SECONDS:
+                last_check = time.monotonic()
+                if not await sync_to_async(_allowed, thread_sensitive=False)(still_allowed):
+                    yield _ending("end", "access revoked", sent)
+                    return
             if not batch:
                 try:
-                    await asyncio.wait_for(wake.wait(), KEEPALIVE_SECONDS)
+                    await asyncio.wait_for(wake.wait(), ACCESS_RECHECK_SECONDS)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
+                    if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
+                        last_sent = time.monotonic()
+                        yield ": keep-alive\n\n"
     finally:
         reader.cancel()  # the client left, or the stream ended: the follow closes its channel

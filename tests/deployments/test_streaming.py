@@ -1,6 +1,7 @@
 """deployments.streaming: a real remote follow as SSE, ended by its bounds or by the consumer."""
 import asyncio
 import json
+import threading
 
 from deployments import remote, streaming
 from tests.deployments.test_remote import remote_processes, wait_until_gone
@@ -67,3 +68,22 @@ def test_the_sync_stream_sends_lines_and_the_end(sshd, workdir):
     log.write_text("x\ny\n")
     events = parse(list(streaming.follow_events(tail(sshd, log, idle_seconds=1))))
     assert events == [("log", {"line": "x"}), ("log", {"line": "y"}), ("end", {"reason": "idle_seconds", "lines": 2})]
+
+
+def test_a_revoked_access_ends_the_async_stream_and_its_tail(sshd, workdir, monkeypatch):
+    monkeypatch.setattr(streaming, "ACCESS_RECHECK_SECONDS", 0.2)
+    log = workdir / "revoked.log"
+    log.write_text("a\n")
+    revoked = threading.Event()
+
+    async def revoke_after_the_first_line():
+        chunks = []
+        async for chunk in streaming.afollow_events(tail(sshd, log, idle_seconds=60, max_seconds=60),
+                                                    still_allowed=lambda: not revoked.is_set()):
+            chunks.append(chunk)
+            revoked.set()
+        return chunks
+
+    events = parse(asyncio.run(revoke_after_the_first_line()))
+    assert events == [("log", {"line": "a"}), ("end", {"reason": "access revoked", "lines": 1})]
+    assert wait_until_gone(f"tail -n 10 -F -- {log}") == []
