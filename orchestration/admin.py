@@ -1,6 +1,8 @@
 """The operators' console for orchestration: clusters, runs, executions, agents, tasks and
 secrets. Every write goes through the services, as the API's do."""
 
+import difflib
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
@@ -9,9 +11,11 @@ from django.utils.html import format_html, format_html_join
 
 from core.admin import DeleteThroughService, confirm_first
 from core.api.exceptions import Conflict
-from orchestration import services
+from orchestration import admin_charts, clock, selectors, services
+from orchestration.admin_charts import COLOURS
 from orchestration.definition_yaml import DefinitionInvalid, DefinitionTooLarge
 from orchestration.definitions import parse_definition
+from orchestration.engine.graph import execution_spec
 from orchestration.models import (
     Agent,
     AgentTask,
@@ -23,19 +27,8 @@ from orchestration.models import (
     Secret,
     StepLog,
     StepRun,
-    StepStatus,
 )
 
-COLOURS = {
-    RunStatus.SUCCEEDED: "#1a7f37",
-    RunStatus.RUNNING: "#0969da",
-    RunStatus.QUEUED: "#6e7781",
-    RunStatus.FAILED: "#cf222e",
-    RunStatus.TIMED_OUT: "#bc4c00",
-    RunStatus.CANCELLED: "#57606a",
-    StepStatus.PENDING: "#8c959f",
-    StepStatus.SKIPPED: "#8c959f",
-}
 RECENT_LOG_LINES = 200
 
 
@@ -72,20 +65,34 @@ class ClusterForm(forms.ModelForm):
         return text
 
 
-class ClusterVersionInline(admin.TabularInline):
-    model = ClusterVersion
-    extra = 0
-    can_delete = False
-    fields = ["version", "created_at", "created_by", "formatted"]
-    readonly_fields = fields
-    ordering = ["-version"]
+def version_history(cluster: Cluster, query) -> dict:
+    """The cluster's versions (newest first) and a unified diff of the YAML between the two
+    chosen in the query (`diff_from`, `diff_to`; by default the previous and the current one).
+    Two queries however many versions."""
+    versions = list(
+        ClusterVersion.objects.filter(cluster=cluster).order_by("-version")
+        .values("version", "created_at", "created_by__email")
+    )
+    numbers = [v["version"] for v in versions]
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+    def chosen(name: str, default: int) -> int:
+        value = query.get(name, "")
+        return int(value) if value.isdigit() and int(value) in numbers else default
 
-    @admin.display(description="definition")
-    def formatted(self, obj):
-        return format_html('<pre style="max-height:16em;overflow:auto;margin:0">{}</pre>', obj.definition)
+    newest = numbers[0] if numbers else cluster.version
+    old, new = chosen("diff_from", numbers[1] if len(numbers) > 1 else newest), chosen("diff_to", newest)
+    chosen_rows = ClusterVersion.objects.filter(cluster=cluster, version__in={old, new})
+    texts = dict(chosen_rows.values_list("version", "definition"))
+    lines = list(difflib.unified_diff(
+        texts.get(old, "").splitlines(), texts.get(new, "").splitlines(),
+        fromfile=f"version {old}", tofile=f"version {new}", lineterm="",
+    ))
+    return {"cluster_versions": versions, "diff_from": old, "diff_to": new, "diff_lines": [
+        (DIFF_CLASSES.get(line[:1], "same") if not line.startswith(("---", "+++")) else "file", line) for line in lines
+    ]}
+
+
+DIFF_CLASSES = {"+": "added", "-": "removed", "@": "hunk", " ": "same"}
 
 
 @admin.register(Cluster)
@@ -95,11 +102,13 @@ class ClusterAdmin(DeleteThroughService, admin.ModelAdmin):
     list_filter = ["tenant"]
     search_fields = ["name", "tenant__slug"]
     list_select_related = ["tenant"]
-    inlines = [ClusterVersionInline]
     actions = ["trigger_runs"]
+    change_form_template = "admin/orchestration/cluster_change_form.html"
 
-    def get_inlines(self, request, obj):
-        return self.inlines if obj else []
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(version_history(obj, request.GET))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -178,9 +187,30 @@ class RunAdminBase(admin.ModelAdmin):
     actions = ["cancel_runs", "retry_runs"]
     show_full_result_count = False  # counting every run on each page view is the slow part
     date_hierarchy = "created_at"
+    change_form_template = "admin/orchestration/run_change_form.html"
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(self.run_pictures(obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def run_pictures(self, run: Run) -> dict:
+        """The DAG and the timeline of attempts: three queries whatever the number of steps."""
+        if run.kind == Run.Kind.EXECUTION:
+            spec = execution_spec(satellite=run.satellite, inputs={}, timeout_seconds=run.timeout_seconds or 0)
+        else:
+            spec = ClusterVersion.objects.values_list("spec", flat=True).get(pk=run.cluster_version_id)
+        steps = list(run.steps.all())
+        bars = admin_charts.attempt_bars(steps, selectors.step_attempt_spans(run=run))
+        return {
+            "run_dag": admin_charts.dag_svg(spec["steps"] + spec.get("on_failure", []), steps),
+            "run_gantt": admin_charts.gantt_svg(bars, now=clock.now()),
+            "run_legend": [(status, admin_charts.colour(status), admin_charts.GLYPHS[status])
+                           for status in admin_charts.GLYPHS],
+        }
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

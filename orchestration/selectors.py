@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Max, Min, QuerySet
 
 from orchestration.clock import IDEMPOTENCY_TTL, now
 from orchestration.models import Agent, Execution, IdempotencyRecord, Run, StepLog
@@ -23,6 +23,16 @@ def step_log_list(*, run: Run, after_id: int = 0, step_id: str | None = None) ->
     if step_id:
         logs = logs.filter(step_id=step_id)
     return logs.order_by("id")
+
+
+def step_attempt_spans(*, run: Run) -> dict[tuple[str, int], tuple]:
+    """(step id, attempt) → (first, last) log line time of each attempt of the run's steps, in
+    one grouped query: an attempt's first line is "attempt N started", its last the outcome."""
+    rows = (
+        StepLog.objects.filter(run=run, attempt__gte=1).exclude(step_id="")
+        .order_by().values_list("step_id", "attempt").annotate(first=Min("created_at"), last=Max("created_at"))
+    )
+    return {(step_id, attempt): (first, last) for step_id, attempt, first, last in rows}
 
 
 def agent_get(*, tenant, id) -> Agent | None:

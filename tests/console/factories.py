@@ -63,3 +63,52 @@ def seed_nodes(tenant, *, statuses: dict[str, int], group=None, enabled: bool = 
 
 
 STATUSES = [s.value for s in Status]
+
+
+def seed_run(tenant, *, middle: int = 3, retried: bool = True):
+    """A cluster run drawn from rows (no engine): `fetch` → `middle` parallel steps → `report`,
+    plus an on_failure `page`. The steps end in every state a picture must show: fetch
+    succeeded on its second attempt (the first retried), the middle ones succeeded, failed,
+    running and queued in turn, report pending, page skipped. Returns (run, attempts drawn)."""
+    from orchestration import services
+    from orchestration.models import ClusterVersion, StepLog, StepRun, StepStatus
+
+    names = [f"work-{i}" for i in range(middle)]
+    definition = f"name: pictured-{uuid.uuid4().hex[:8]}\nsteps:\n  - {{id: fetch, satellite: echo}}\n"
+    definition += "".join(f"  - {{id: {n}, satellite: echo, depends_on: [fetch]}}\n" for n in names)
+    definition += f"  - {{id: report, satellite: echo, depends_on: [{', '.join(names)}]}}\n"
+    definition += "on_failure:\n  - {id: page, satellite: echo}\n"
+    cluster = services.cluster_create(tenant=tenant, definition=definition, actor=None)
+    version = ClusterVersion.objects.get(cluster=cluster, version=cluster.version)
+    t0 = timezone.now() - timedelta(minutes=10)
+    run = Run.objects.create(tenant=tenant, kind=Run.Kind.CLUSTER, cluster=cluster, cluster_version=version,
+                             version=version.version, status=RunStatus.RUNNING, started_at=t0)
+    cycle = [StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.RUNNING, StepStatus.QUEUED]
+    steps, logs, attempts = [], [], 0
+
+    def step(position, step_id, status, n, start=None, end=None, **extra):
+        steps.append(StepRun(run=run, step_id=step_id, satellite="echo", position=position, status=status,
+                             attempts=n, started_at=start, finished_at=end, **extra))
+
+    fetch_attempts = 2 if retried else 1
+    step(0, "fetch", StepStatus.SUCCEEDED, fetch_attempts, t0 + timedelta(seconds=20), t0 + timedelta(seconds=30))
+    if retried:
+        logs += [("fetch", 1, t0), ("fetch", 1, t0 + timedelta(seconds=5))]
+    attempts += fetch_attempts
+    for i, name in enumerate(names):
+        status = cycle[i % len(cycle)]
+        start = t0 + timedelta(seconds=40 + i)
+        if status == StepStatus.QUEUED:
+            step(i + 1, name, status, 0, queued_at=start)
+        elif status == StepStatus.RUNNING:
+            step(i + 1, name, status, 1, start)
+        else:
+            step(i + 1, name, status, 1, start, start + timedelta(seconds=30), error="boom" * (status == "failed"))
+        attempts += 1
+    step(middle + 1, "report", StepStatus.PENDING, 0)
+    step(middle + 2, "page", StepStatus.SKIPPED, 0, is_handler=True)
+    StepRun.objects.bulk_create(steps)
+    StepLog.objects.bulk_create([StepLog(run=run, step_id=s, attempt=n, message=f"{s}#{n}") for s, n, _ in logs])
+    for (*_, at), log in zip(logs, StepLog.objects.filter(run=run).order_by("id"), strict=True):
+        StepLog.objects.filter(pk=log.pk).update(created_at=at)  # auto_now_add: set the time afterwards
+    return run, attempts

@@ -1,0 +1,79 @@
+"""The console's picture pages in a real headless Chromium at 1440 px: a run's DAG and
+timeline, a cluster's version diff, a tenant's usage; and the main lists without horizontal
+scrolling. Screenshots go to artifacts/screenshots/ (a few are copied to docs/img/console/)."""
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from orchestration import services
+from tests.console.factories import seed_run
+from tests.factories import TenantFactory
+
+pytestmark = pytest.mark.browser
+
+WIDTH = 1440
+
+
+@pytest.fixture
+def wide(signed_in):
+    signed_in.set_window_size(WIDTH, 1000)
+    yield signed_in
+    signed_in.set_window_size(1400, 1000)
+
+
+def no_horizontal_scroll(browser) -> bool:
+    return browser.execute_script(
+        "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+
+
+def test_a_runs_page_draws_its_dag_and_the_timeline_of_its_attempts(wide, live_server, screenshot):
+    run, attempts = seed_run(TenantFactory(name="Acme", slug="acme"), middle=4)
+    wide.get(f"{live_server.url}/admin/orchestration/run/{run.pk}/change/")
+
+    nodes = wide.find_elements(By.CSS_SELECTOR, "#run-graph svg a.dag-node")
+    assert len(nodes) == 7  # fetch, four workers, report, the on_failure step
+    status = {n.get_attribute("data-step"): n.get_attribute("data-status") for n in nodes}
+    assert status == {"fetch": "succeeded", "work-0": "succeeded", "work-1": "failed", "work-2": "running",
+                      "work-3": "queued", "report": "pending", "page": "skipped"}
+    fills = {n.get_attribute("data-step"): n.find_element(By.CSS_SELECTOR, "rect").get_attribute("fill")
+             for n in nodes}
+    assert fills["work-1"] == "#cf222e" and fills["fetch"] == "#1a7f37" and fills["work-2"] == "#0969da"
+    # Without colour: the status is written in the node.
+    failed = wide.find_element(By.CSS_SELECTOR, 'a.dag-node[data-step="work-1"]')
+    assert "failed" in failed.find_element(By.CSS_SELECTOR, "text.dag-status").text
+    assert len(wide.find_elements(By.CSS_SELECTOR, "#run-graph path.dag-edge")) == 8
+
+    bars = wide.find_elements(By.CSS_SELECTOR, "#run-timeline g.gantt-bar")
+    assert len(bars) == attempts
+    assert {b.get_attribute("data-step") for b in bars if b.get_attribute("data-open") == "yes"} == {"work-2", "work-3"}
+
+    # Keyboard: a node is a link to the step's row in the steps table.
+    failed.send_keys("\n")
+    assert wide.current_url.endswith("#steps-2")
+    assert no_horizontal_scroll(wide)
+    wide.execute_script("window.scrollTo(0, 0)")
+    screenshot()
+
+
+def test_a_clusters_page_diffs_two_chosen_versions(wide, live_server, screenshot):
+    v1 = "name: nightly\nsteps:\n  - {id: fetch, satellite: echo}\n"
+    v2 = v1 + "  - {id: report, satellite: echo, depends_on: [fetch]}\n"
+    v3 = v2.replace("fetch, satellite: echo}", "fetch, satellite: echo, inputs: {text: hi}}")
+    cluster = services.cluster_create(tenant=TenantFactory(), definition=v1)
+    cluster = services.cluster_update(cluster=cluster, definition=v2)
+    services.cluster_update(cluster=cluster, definition=v3)
+    wide.get(f"{live_server.url}/admin/orchestration/cluster/{cluster.pk}/change/")
+    assert "Changes from version 2 to version 3" in wide.find_element(By.ID, "diff-title").text
+
+    wide.find_element(By.CSS_SELECTOR, 'input[name="diff_from"][value="1"]').click()
+    wide.find_element(By.ID, "compare-versions").click()
+    assert "Changes from version 1 to version 3" in wide.find_element(By.ID, "diff-title").text
+    added = [e.text for e in wide.find_elements(By.CSS_SELECTOR, "#version-diff .diff-added")]
+    removed = [e.text for e in wide.find_elements(By.CSS_SELECTOR, "#version-diff .diff-removed")]
+    assert removed == ["-  - {id: fetch, satellite: echo}"]
+    assert added == ["+  - {id: fetch, satellite: echo, inputs: {text: hi}}",
+                     "+  - {id: report, satellite: echo, depends_on: [fetch]}"]
+    wide.execute_script("document.getElementById('cluster-versions').scrollIntoView()")
+    screenshot()
