@@ -1,4 +1,7 @@
-"""Console-wide admin adjustments for third-party models.
+"""Console-wide admin adjustments: third-party models, and pages that need several apps.
+
+A tenant's page (console/tenant_page.py) shows the usage, billing, files and recommendations
+of the tenant; the tenants app may not import those, so its admin is replaced here.
 
 django_celery_beat's periodic-task actions (enable, disable, toggle, run now) declare no
 permission, so anyone who may *view* the list could run them; here they need `change`.
@@ -8,6 +11,9 @@ from functools import wraps
 from django.contrib import admin
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import PeriodicTask
+
+from console.tenant_page import TenantPage
+from tenants.models import Tenant
 
 
 def _needs_change(action):
@@ -28,3 +34,6 @@ class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
 
 admin.site.unregister(PeriodicTask)
 admin.site.register(PeriodicTask, PeriodicTaskAdmin)
+
+admin.site.unregister(Tenant)
+admin.site.register(Tenant, TenantPage)

@@ -70,8 +70,10 @@ def stacked_bars(
     label: str,
     width: int = 480,
     height: int = 90,
+    tip_format: str = "%H:%M UTC",
 ) -> SafeString:
-    """One bar per bucket (an hour), stacked by key in `keys` order, with a tooltip each."""
+    """One bar per bucket (an hour, or a day with `tip_format="%Y-%m-%d"`), stacked by key in
+    `keys` order, with a tooltip each."""
     if not buckets:
         return _svg(width, height, label, "")
     peak = max(sum(b.get(k, 0) for k in keys) for b in buckets) or 1
@@ -81,7 +83,7 @@ def stacked_bars(
     for i, (bucket, start) in enumerate(zip(buckets, times, strict=True)):
         x = i * slot + 1
         y = float(height)
-        tip = f"{start:%H:%M} UTC — " + ", ".join(f"{k}: {bucket.get(k, 0)}" for k in keys if bucket.get(k, 0))
+        tip = f"{start:{tip_format}} — " + ", ".join(f"{k}: {bucket.get(k, 0)}" for k in keys if bucket.get(k, 0))
         rects = []
         for key in keys:
             count = bucket.get(key, 0)
@@ -96,7 +98,7 @@ def stacked_bars(
             rects.append(format_html(
                 '<rect x="{}" y="{}" width="{}" height="1" fill="#e0e0e0"/>', _n(x), _n(height - 1), _n(bar)
             ))
-        parts.append(format_html("<g><title>{}</title>{}</g>", tip, mark_safe("".join(rects))))  # noqa: S308
+        parts.append(format_html('<g class="bucket"><title>{}</title>{}</g>', tip, mark_safe("".join(rects))))  # noqa: S308
     return _svg(width, height, label, "".join(parts))
 
 

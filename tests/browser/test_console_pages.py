@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from orchestration import services
 from tests.console.factories import seed_run
@@ -68,7 +70,9 @@ def test_a_clusters_page_diffs_two_chosen_versions(wide, live_server, screenshot
     assert "Changes from version 2 to version 3" in wide.find_element(By.ID, "diff-title").text
 
     wide.find_element(By.CSS_SELECTOR, 'input[name="diff_from"][value="1"]').click()
-    wide.find_element(By.ID, "compare-versions").click()
+    compare = wide.find_element(By.ID, "compare-versions")
+    compare.click()
+    WebDriverWait(wide, 15).until(staleness_of(compare))
     assert "Changes from version 1 to version 3" in wide.find_element(By.ID, "diff-title").text
     added = [e.text for e in wide.find_elements(By.CSS_SELECTOR, "#version-diff .diff-added")]
     removed = [e.text for e in wide.find_elements(By.CSS_SELECTOR, "#version-diff .diff-removed")]
@@ -76,4 +80,27 @@ def test_a_clusters_page_diffs_two_chosen_versions(wide, live_server, screenshot
     assert added == ["+  - {id: fetch, satellite: echo, inputs: {text: hi}}",
                      "+  - {id: report, satellite: echo, depends_on: [fetch]}"]
     wide.execute_script("document.getElementById('cluster-versions').scrollIntoView()")
+    screenshot()
+
+
+def test_a_tenants_page_shows_usage_per_day_keys_members_and_the_apps(wide, live_server, screenshot):
+    from tests.console.factories import seed_tenant_page
+    from tests.factories import PlanFactory
+
+    tenant = TenantFactory(name="Acme", slug="acme", plan=PlanFactory(name="Pro", storage_bytes=50 * 1024 * 1024))
+    seed_tenant_page(tenant, days=21, keys=3, members=2)
+    wide.get(f"{live_server.url}/admin/tenants/tenant/{tenant.pk}/change/")
+    bars = wide.find_elements(By.CSS_SELECTOR, "#tenant-usage svg g.bucket")
+    assert len(bars) == 30  # a bar per day of the last 30, empty days as a hairline
+    rows = wide.find_elements(By.CSS_SELECTOR, "#tenant-keys tr[data-state]")
+    states = [row.get_attribute("data-state") for row in rows]
+    assert sorted(states) == ["active", "expired", "revoked"]
+    revoked = wide.find_element(By.CSS_SELECTOR, '#tenant-keys tr[data-state="revoked"]')
+    assert "revoked" in revoked.text  # the state is written, not only coloured
+    assert len(wide.find_elements(By.CSS_SELECTOR, "#tenant-members tbody tr")) == 2
+    assert "Pro" in wide.find_element(By.ID, "tenant-plan").text
+    assert "10.0 %" in wide.find_element(By.ID, "tenant-storage").text
+    assert "ready" in wide.find_element(By.ID, "tenant-models").text
+    assert "paid" in wide.find_element(By.ID, "tenant-invoices").text
+    assert no_horizontal_scroll(wide)
     screenshot()

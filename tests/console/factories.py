@@ -112,3 +112,40 @@ def seed_run(tenant, *, middle: int = 3, retried: bool = True):
     for (*_, at), log in zip(logs, StepLog.objects.filter(run=run).order_by("id"), strict=True):
         StepLog.objects.filter(pk=log.pk).update(created_at=at)  # auto_now_add: set the time afterwards
     return run, attempts
+
+
+def seed_tenant_page(tenant, *, days: int = 30, keys: int = 3, members: int = 2):
+    """What a tenant's console page summarises, written as rows: usage rollups on `days` of the
+    last 30 (requests 10×day-index, errors = index), keys active / revoked / expired in turn,
+    members, a subscription with an invoice, two recommendation models, stored bytes."""
+    from apikeys.models import LATENCY_BUCKETS_MS, UsageRollup
+    from billing.models import Invoice
+    from billing.services import subscription_ensure
+    from files.models import StorageUsage
+    from recommendations.models import RecommendationModel
+    from tests.apikeys.factories import make_key
+    from tests.factories import MembershipFactory
+
+    today = timezone.now().date()
+    UsageRollup.objects.bulk_create([
+        UsageRollup(tenant=tenant, day=today - timedelta(days=i), route="/api/v1/nodes", requests=10 * (i + 1),
+                    errors=i, histogram=[0] * (len(LATENCY_BUCKETS_MS) + 1))
+        for i in range(days)
+    ])
+    now = timezone.now()
+    for i in range(keys):
+        key, _ = make_key(tenant, name=f"key-{i}")
+        if i % 3:  # then revoked, then expired
+            field = "revoked_at" if i % 3 == 1 else "expires_at"
+            setattr(key, field, now - timedelta(days=1))
+            key.save(update_fields=[field])
+    for _ in range(members):
+        MembershipFactory(tenant=tenant)
+    subscription = subscription_ensure(tenant=tenant)
+    Invoice.objects.create(tenant=tenant, subscription=subscription, number=f"GS-{uuid.uuid4().hex[:6]}",
+                           period_start=now - timedelta(days=30), period_end=now, status=Invoice.Status.PAID,
+                           currency="eur", total_cents=2900)
+    for version, status in ((1, "ready"), (2, "training")):
+        RecommendationModel.objects.create(tenant=tenant, version=version, status=status,
+                                           metrics={"ndcg_at_10": 0.4211, "recall_at_10": 0.3})
+    StorageUsage.objects.update_or_create(tenant=tenant, defaults={"bytes_used": 5 * 1024 * 1024})
