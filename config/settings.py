@@ -461,6 +461,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.schema.add_error_responses",
         "core.api.schema.add_links",
+        "core.api.schema.staff_last",  # staff endpoints at the end of the docs
     ],
 }
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])

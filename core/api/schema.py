@@ -6,7 +6,8 @@ schema-conformance checks (e.g. Schemathesis) hold the API to its real error con
 
 `add_links` adds OpenAPI links from every create to the operations on what it created (read,
 update, delete, actions), so a stateful client (Schemathesis' stateful phase) can walk the
-create → read → update → delete chains with real ids.
+create → read → update → delete chains with real ids. `staff_last` puts the staff endpoints
+at the end of the docs.
 """
 
 ERROR_COMPONENT = {
@@ -156,4 +157,30 @@ def add_links(result, generator, request, public):
         links = _links_to(paths, target_prefix, path, schema)
         if links:
             operation["responses"][code].setdefault("links", {}).update(links)
+    return result
+
+
+STAFF_TAG = "staff"
+STAFF_DESCRIPTION = "Platform operators' endpoints (staff users only): tenants, plans and the like across tenants."
+
+
+def staff_last(result, generator, request, public):
+    """Staff endpoints come last in the docs: the paths whose operations are all tagged `staff`
+    move to the end, and the top-level tag list (the order Swagger UI and ReDoc show) is every
+    other tag in order of first use, then `staff`."""
+    paths = result.get("paths", {})
+
+    def tags_of(operations: dict) -> set[str]:
+        return {tag for op in operations.values() if isinstance(op, dict) for tag in op.get("tags", [])}
+
+    staff = [path for path, operations in paths.items() if tags_of(operations) == {STAFF_TAG}]
+    result["paths"] = {**{p: o for p, o in paths.items() if p not in staff}, **{p: paths[p] for p in staff}}
+    order: list[str] = []
+    for operations in result["paths"].values():
+        for op in operations.values():
+            for tag in op.get("tags", []) if isinstance(op, dict) else []:
+                if tag != STAFF_TAG and tag not in order:
+                    order.append(tag)
+    result["tags"] = [{"name": tag} for tag in order] + ([{"name": STAFF_TAG, "description": STAFF_DESCRIPTION}]
+                                                        if staff else [])
     return result
