@@ -8,8 +8,8 @@ from django.core.exceptions import PermissionDenied
 
 from accounts import services
 from accounts.addresses import normalize_email
-from accounts.models import NotificationPreference, PersonalAccessToken, User
-from core.admin import RecordAdmin, apply_each, confirm_first
+from accounts.models import PersonalAccessToken, User
+from core.admin import apply_each, confirm_first
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -150,16 +150,3 @@ class PersonalAccessTokenAdmin(admin.ModelAdmin):
             self, request, queryset, "Revoked",
             lambda token: services.personal_token_revoke(token=token, actor=request.user),
         )
-
-
-@admin.register(NotificationPreference)
-class NotificationPreferenceAdmin(RecordAdmin):
-    """Read-only: support can see why someone got no incident mail; only the person changes it
-    (`PATCH /api/v1/auth/me/notifications`). Security mail has no switch."""
-
-    list_display = ("user", "invitations", "incidents", "billing", "product", "updated_at")
-    list_filter = ("invitations", "incidents", "billing", "product")
-    search_fields = ("user__email",)
-    list_select_related = ("user",)
-    readonly_fields = ("user", "invitations", "incidents", "billing", "product", "updated_at")
-    show_full_result_count = False

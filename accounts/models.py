@@ -1,4 +1,5 @@
-"""People and service users, and their personal access tokens."""
+"""People and service users, and their personal access tokens (their e-mail preferences are
+`notifications.NotificationPreference`)."""
 import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -109,21 +110,3 @@ class PersonalAccessToken(CredentialModel):
 
     class Meta:
         ordering = ["-created_at"]
-
-
-class NotificationPreference(models.Model):
-    """Which e-mail a person wants, by category. Security mail (verification, password reset,
-    sign-in alerts) has no column: it is always sent. A missing row means every category on."""
-
-    CATEGORIES = ("invitations", "incidents", "billing", "product")
-
-    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True,
-                                related_name="notification_preference")
-    invitations = models.BooleanField(default=True)
-    incidents = models.BooleanField(default=True)
-    billing = models.BooleanField(default=True)
-    product = models.BooleanField(default=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return f"notifications of {self.user_id}"

@@ -25,10 +25,10 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts import signals, tokens
 from accounts.addresses import normalize_email
-from accounts.emails import email_send, public_url
 from accounts.models import SESSION_VERSION_CLAIM, PersonalAccessToken, User
 from core.api.exceptions import EmailNotVerified
 from core.audit import audit_record
+from notifications.services import email_send, public_url
 
 INVALID_LOGIN = "Invalid e-mail or password."
 # A password hash to check against when the e-mail is unknown, so timing does not tell.

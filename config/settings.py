@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "channels",
     "core.apps.CoreConfig",
+    "notifications.apps.NotificationsConfig",
     "console.apps.ConsoleConfig",
     "accounts.apps.AccountsConfig",
     "tenants.apps.TenantsConfig",

@@ -38,6 +38,7 @@ urlpatterns = [
     # Pages behind the links in e-mails (HTML for people; the API equivalents are POSTs).
     path("", include("accounts.pages")),
     path("", include("tenants.pages")),
+    path("", include("notifications.pages")),
     path("api/v1/", include(_collect("urlpatterns"))),
     path("api/admin/", include(_collect("staff_urlpatterns"))),
     path("", include(_collect("public_urlpatterns"))),

@@ -9,8 +9,8 @@ OPERATOR_GROUPS = (READ_ONLY_GROUP, OPERATORS_GROUP)
 # admin log, token blacklist) stay with superusers: granting them would let an operator raise
 # their own privileges or read sessions.
 CONSOLE_APPS = frozenset(
-    {"core", "accounts", "tenants", "apikeys", "monitoring", "orchestration", "recommendations", "billing", "files",
-     "django_celery_beat"}
+    {"core", "notifications", "accounts", "tenants", "apikeys", "monitoring", "orchestration", "recommendations",
+     "billing", "files", "django_celery_beat"}
 )
 
 # Day-to-day work: operators create, change and delete these.
@@ -19,6 +19,8 @@ MANAGED_APPS = frozenset({"monitoring", "orchestration", "django_celery_beat"})
 # Records and history: nobody edits them in the console, operators included.
 RECORD_MODELS = frozenset({
     ("core", "auditevent"),
+    ("notifications", "emailnotification"),
+    ("notifications", "addressoptout"),
     ("apikeys", "apicall"),
     ("apikeys", "usagerollup"),
     ("monitoring", "heartbeat"),

@@ -19,7 +19,6 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
@@ -27,6 +26,8 @@ from core import outbound
 from core.audit import audit_record
 from core.db import save_existing
 from monitoring.models import AlertChannel, AlertDelivery, Incident
+from notifications.models import EmailNotification
+from notifications.services import email_send
 from tenants.models import Tenant
 
 logger = logging.getLogger("groundstation.monitoring.alerts")
@@ -169,18 +170,18 @@ def _send_webhook(delivery: AlertDelivery) -> tuple[bool, int | None, str]:
 
 
 def _send_email(delivery: AlertDelivery) -> tuple[bool, int | None, str]:
+    """Through the notifications sender (template `incident_alert`, category `incidents`): the
+    address may have unsubscribed, which counts as delivered — the channel's owner chose so."""
     data = payload(delivery)["incident"]
     verb = {"incident.opened": "OPEN", "incident.resolved": "RESOLVED"}.get(delivery.event, "STILL OPEN")
+    context = {"verb": verb, "title": data["title"], "cause": data["cause"], "opened_at": data["opened_at"],
+               "resolved_at": data["resolved_at"] or "", "incident_id": data["id"]}
     try:
-        send_mail(
-            subject=f"[Groundstation] {verb}: {data['title']}",
-            message=f"{data['title']}\nCause: {data['cause']}\nOpened: {data['opened_at']}\n"
-            f"Resolved: {data['resolved_at'] or '-'}\nIncident: {data['id']}\n",
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[delivery.channel.email],
-        )
+        sent = email_send(template="incident_alert", to=delivery.channel.email, context=context)
     except OSError as exc:  # SMTP errors are OSErrors (smtplib.SMTPException included)
         return False, None, f"{type(exc).__name__}: {exc}"[:300]
+    if sent.status == EmailNotification.Status.SUPPRESSED:
+        return True, None, "not sent: the address unsubscribed from incident e-mail"
     return True, None, ""
 
 

@@ -12,12 +12,12 @@ from django.utils.text import slugify
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from accounts.addresses import normalize_email
-from accounts.emails import email_send, public_url
 from accounts.models import User
 from core.api.exceptions import Conflict
 from core.audit import audit_record
 from core.credentials import digest
 from core.db import save_existing
+from notifications.services import email_send, public_url
 from tenants.billing import clean_billing_account
 from tenants.models import Invitation, Membership, Plan, Tenant
 from tenants.policy import Role, role_at_least

@@ -5,12 +5,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import notifications, selectors, services
+from accounts import selectors, services
 from accounts.api import serializers as s
 from accounts.api.filters import StaffUserFilter
 from accounts.api.permissions import IsPerson, StaffModelPermissions
 from accounts.models import PersonalAccessToken, User
 from accounts.ratelimits import limit_email, limit_ip
+from notifications import selectors as notification_selectors
+from notifications import services as notification_services
 
 
 class AuthRateLimited:
@@ -115,13 +117,13 @@ class NotificationPreferencesView(AuthRateLimited, APIView):
 
     @extend_schema(responses={200: s.NotificationPreferencesSerializer}, tags=["auth"])
     def get(self, request):
-        return Response(notifications.notification_preferences_get(user=request.user))
+        return Response(notification_selectors.notification_preferences_get(user=request.user))
 
     @extend_schema(request=s.NotificationPreferencesSerializer, responses={200: s.NotificationPreferencesSerializer},
                    tags=["auth"])
     def patch(self, request):
         data = _valid(s.NotificationPreferencesSerializer, request)
-        return Response(notifications.notification_preferences_update(user=request.user, **data))
+        return Response(notification_services.notification_preferences_update(user=request.user, **data))
 
 
 class PasswordChangeView(AuthRateLimited, APIView):

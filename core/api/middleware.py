@@ -13,7 +13,7 @@ from core.body_limit import request_body_limit
 access_logger = logging.getLogger("groundstation.access")
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 # Paths that render HTML for people; their errors stay HTML.
-HTML_PREFIXES = ("/admin/", "/api/docs", "/api/redoc", "/auth/", "/invitations/")
+HTML_PREFIXES = ("/admin/", "/api/docs", "/api/redoc", "/auth/", "/invitations/", "/notifications/")
 
 
 class RequestIdMiddleware:

@@ -3,7 +3,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 
-CONSOLE_APPS = ("core", "accounts", "tenants", "apikeys", "monitoring", "orchestration")
+CONSOLE_APPS = ("core", "notifications", "accounts", "tenants", "apikeys", "monitoring", "orchestration")
 # Shown on another model's page rather than on their own list.
 SHOWN_ELSEWHERE = {
     "orchestration.ClusterVersion": "inline on the cluster page",

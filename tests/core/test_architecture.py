@@ -5,8 +5,8 @@ import is a dependency all the same). Chosen over import-linter contracts becaus
 are one table of floors, read here in a few lines, and need no extra tool or config format;
 the test names each offending file.
 
-Floors, bottom to top: `core` < `accounts` < `tenants` < `apikeys` < the domain apps <
-`deployments` (it drives hosts through orchestration's runs and opens monitoring's incidents) <
+Floors, bottom to top: `core` < `notifications` < `accounts` < `tenants` < `apikeys` < the domain
+apps < `deployments` (it drives hosts through orchestration's runs and opens monitoring's incidents) <
 `console` < `config`. A folder imports only folders on floors below its own, so there is no
 cycle and `config` (settings, urls, asgi, celery, routing: the roof) is imported by nobody.
 Apps on the same floor never import each other (monitoring and orchestration in particular).
@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OUTSIDE = {"tests", "bench"}
 FLOORS = [
     {"core"},
+    {"notifications"},
     {"accounts"},
     {"tenants"},
     {"apikeys"},
@@ -97,5 +98,6 @@ def test_the_rules_themselves():
     # The floors say what the README says; a typo in FLOORS must not quietly allow an arrow.
     assert not forbidden("apikeys", "accounts") and not forbidden("config", "console")
     assert forbidden("core", "accounts") and forbidden("accounts", "tenants")
+    assert not forbidden("accounts", "notifications") and forbidden("notifications", "accounts")
     assert forbidden("monitoring", "orchestration") and forbidden("orchestration", "monitoring")
     assert forbidden("monitoring", "console") and forbidden("console", "config")
