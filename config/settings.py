@@ -372,8 +372,16 @@ SSE_MAX_STREAMS_PER_TENANT = env.int("SSE_MAX_STREAMS_PER_TENANT", default=50)
 RECOMMENDER_TRAINING_TIMEOUT_MINUTES = env.int("RECOMMENDER_TRAINING_TIMEOUT_MINUTES", default=30)
 # Popularity (the cold-start answer) halves an event's weight every this many days.
 RECOMMENDER_POPULARITY_HALF_LIFE_DAYS = env.float("RECOMMENDER_POPULARITY_HALF_LIFE_DAYS", default=14.0)
+# A training is requested once this many interactions arrived since the newest model (0: off).
+RECOMMENDER_RETRAIN_AFTER_INTERACTIONS = env.int("RECOMMENDER_RETRAIN_AFTER_INTERACTIONS", default=10_000)
 # Tenants whose served model each web process keeps in memory (least recently used go first).
 RECOMMENDER_CACHED_TENANTS = env.int("RECOMMENDER_CACHED_TENANTS", default=64)
+# A remote engine speaking this API's JSON (docs/recommendations.md): recommendations and training
+# are delegated to it through the outbound guard; unset, the built-in engine answers.
+ML_ENGINE_URL = env.str("ML_ENGINE_URL", default="")
+ML_ENGINE_TOKEN = env_secret("ML_ENGINE_TOKEN", default="")
+# A recommendation the engine has not answered within this falls back to popularity.
+ML_ENGINE_TIMEOUT_SECONDS = env.float("ML_ENGINE_TIMEOUT_SECONDS", default=1.0)
 # --- Files ---------------------------------------------------------------------------------
 # A multipart upload (POST /api/v1/files) up to this size; bigger files go through tus uploads.
 FILES_MAX_SIMPLE_UPLOAD_BYTES = env.int("FILES_MAX_SIMPLE_UPLOAD_BYTES", default=100 * 1024 * 1024)

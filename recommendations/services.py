@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from core.api.strict_types import EARLIEST, LATEST
+from recommendations import training
 from recommendations.models import EXTERNAL_ID_MAX, Interaction, InteractionType, Item, ItemCategory
 
 MAX_ITEMS_PER_CALL = 1000
@@ -252,4 +253,6 @@ def interactions_ingest(*, tenant, events: list) -> IngestResult:
     result.rejected.sort(key=lambda rejection: rejection["index"])
     result.accepted = _insert_events(tenant, rows) if rows else 0
     result.duplicates = len(rows) - result.accepted
+    if result.accepted:
+        training.train_if_enough_new(tenant)  # the worker starts once this upload commits
     return result

@@ -8,7 +8,9 @@ loaded from the database only when the version changes.
 """
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -20,9 +22,10 @@ from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
-from recommendations import engine
+from recommendations import engine, metrics, remote
 from recommendations.models import Interaction, Item, ModelArtifact, RecommendationModel
 
+logger = logging.getLogger("groundstation.recommendations")
 HISTORY_LIMIT = 500  # a user's newest events that shape their answer
 MAX_CANDIDATES = 5000  # ranked candidates walked to fill one answer past hidden/filtered items
 LIVE_POPULAR_DAYS = 30
@@ -56,8 +59,9 @@ class _Models:
         self._models: OrderedDict[uuid.UUID, ServedModel] = OrderedDict()
 
     def get(self, tenant) -> ServedModel | None:
+        # A remote engine's models have no vectors here (an ML_ENGINE_URL since unset).
         newest = (RecommendationModel.objects.for_tenant(tenant).filter(status=RecommendationModel.Status.READY)
-                  .order_by("-version").values_list("pk", "version").first())
+                  .exclude(algorithm=remote.ALGORITHM).order_by("-version").values_list("pk", "version").first())
         if newest is None:
             return None
         model_id, version = newest
@@ -135,6 +139,42 @@ def _live_popular(tenant) -> list[tuple[uuid.UUID, float]]:
 
 def recommend(*, tenant, user_id: str, count: int = 10, category: str | None = None,
               exclude_seen: bool = True) -> dict:
+    """The answer of the remote engine (ML_ENGINE_URL) or of the served model; popularity when
+    the engine fails or the user has no history."""
+    started = time.perf_counter()
+    engine_used = "local"
+    if remote.enabled():
+        try:
+            answer = _recommend_remote(tenant=tenant, user_id=user_id, count=count, category=category,
+                                       exclude_seen=exclude_seen)
+            engine_used = "remote"
+        except remote.EngineUnavailable as exc:
+            logger.warning("remote engine unavailable, answering with popularity", extra={"error": str(exc)})
+            engine_used = "fallback"
+            answer = _recommend_local(tenant=tenant, user_id=user_id, count=count, category=category,
+                                      exclude_seen=exclude_seen, personal=False)
+    else:
+        answer = _recommend_local(tenant=tenant, user_id=user_id, count=count, category=category,
+                                  exclude_seen=exclude_seen)
+    metrics.observe(answer["strategy"], engine_used, time.perf_counter() - started)
+    return answer
+
+
+def _recommend_remote(*, tenant, user_id: str, count: int, category: str | None, exclude_seen: bool) -> dict:
+    answer = remote.recommend(tenant=tenant, user_id=user_id, count=count, category=category,
+                              exclude_seen=exclude_seen)
+    ranked = answer["ranked"][:MAX_CANDIDATES]
+    rows = Item.objects.for_tenant(tenant).filter(external_id__in=[key for key, _score in ranked], hidden=False)
+    if category:
+        rows = rows.filter(category_rows__name=category)
+    titles = dict(rows.values_list("external_id", "title"))
+    items = [{"id": key, "title": titles[key], "score": round(score, 6)} for key, score in ranked if key in titles]
+    return {"user_id": user_id, "strategy": answer["strategy"], "model_version": answer["model_version"],
+            "items": items[:count]}
+
+
+def _recommend_local(*, tenant, user_id: str, count: int, category: str | None, exclude_seen: bool,
+                     personal: bool = True) -> dict:
     served = models.get(tenant)
     history = _history(tenant, user_id)
     seen = {item_id for item_id, _kind, _value in history}
@@ -151,7 +191,7 @@ def recommend(*, tenant, user_id: str, count: int = 10, category: str | None = N
             if code is not None:
                 weights[code] = weights.get(code, 0.0) + engine.event_weight(kind, value)
         scores = vectors.popularity.astype(np.float64)
-        if weights:
+        if weights and personal:
             codes = np.fromiter(weights, dtype=np.int64)
             taste = np.log1p(np.fromiter(weights.values(), dtype=np.float64))
             personal = np.asarray(vectors.similarity[codes].T @ taste).ravel()

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from recommendations import engine
+from recommendations import engine, remote
 from recommendations.models import Interaction, Item, ModelArtifact, RecommendationModel
 
 logger = logging.getLogger("groundstation.recommendations")
@@ -85,6 +85,8 @@ def model_train(*, model_id) -> RecommendationModel:
     if model.status != Status.TRAINING:
         return model
     started = time.monotonic()
+    if remote.enabled():
+        return _train_remote(model, started)
     try:
         events, item_keys = _load_events(model.tenant)
         matrix = engine.user_item_matrix(events.users, events.items, events.weights, events.n_users, events.n_items)
@@ -117,6 +119,21 @@ def model_train(*, model_id) -> RecommendationModel:
                        duration_ms=_elapsed(started))
 
 
+def _train_remote(model: RecommendationModel, started: float) -> RecommendationModel:
+    """ML_ENGINE_URL: the engine trains; this row records what it answered."""
+    try:
+        answer = remote.train(tenant=model.tenant)
+    except remote.EngineUnavailable as exc:
+        logger.warning("remote engine training failed", extra={"model_id": str(model.pk), "error": str(exc)})
+        return _finish(model, status=Status.FAILED, algorithm=remote.ALGORITHM, trained_at=timezone.now(),
+                       duration_ms=_elapsed(started), error=f"The remote engine {exc}.")
+    metrics = answer.get("metrics") if isinstance(answer.get("metrics"), dict) else {}
+    metrics = {name: value for name, value in metrics.items()
+               if isinstance(name, str) and isinstance(value, int | float) and not isinstance(value, bool)}
+    return _finish(model, status=Status.READY, algorithm=remote.ALGORITHM, metrics=metrics,
+                   trained_at=timezone.now(), duration_ms=_elapsed(started))
+
+
 def _elapsed(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
@@ -136,6 +153,29 @@ def tenants_due_for_training():
         if newest is None or Interaction.objects.for_tenant(tenant).filter(received_at__gt=newest.created_at).exists():
             due.append(tenant)
     return due
+
+
+def train_if_enough_new(tenant) -> RecommendationModel | None:
+    """After an upload: request a training once `RECOMMENDER_RETRAIN_AFTER_INTERACTIONS` events
+    arrived since the tenant's newest model was requested (0 turns this off). Two indexed
+    queries, the count bounded by the threshold, so an upload never scans the tenant's history;
+    a tenant already training is left alone (and the unique index would refuse a second one)."""
+    threshold = settings.RECOMMENDER_RETRAIN_AFTER_INTERACTIONS
+    if threshold <= 0:
+        return None
+    newest = (RecommendationModel.objects.for_tenant(tenant).order_by("-version")
+              .values_list("status", "created_at").first())
+    events = Interaction.objects.for_tenant(tenant)
+    if newest is not None:
+        if newest[0] == Status.TRAINING:
+            return None
+        events = events.filter(received_at__gt=newest[1])
+    if events.values("pk")[:threshold].count() < threshold:
+        return None
+    try:
+        return model_train_request(tenant=tenant)
+    except TrainingInProgress:
+        return None
 
 
 def train_due_tenants() -> int:
