@@ -267,6 +267,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "billing-webhooks-retry": {"task": "billing.webhooks_retry", "schedule": 60.0},
     # Resumable uploads past their expiry, with their partial bytes and reserved quota.
     "files-purge-expired-uploads": {"task": "files.tasks.purge_expired_uploads", "schedule": 600.0},
+    # Buffered download rows → the files' access log, in bulk (the download never INSERTs).
+    "files-flush-access-log": {"task": "files.tasks.flush_access_log", "schedule": 5.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------------

@@ -102,6 +102,7 @@ class FileShare(TenantOwnedModel):
 
 class FileAccessLog(models.Model):
     """One download: through whom (a member, an API key or a share), from where, how much.
+    Buffered by the download and written in bulk (`files.access_log`), never in its path.
 
     Not a `TenantOwnedModel`: an append-only log row has no creator or update time, and its
     integer key keeps the per-file index small; it is scoped the same way (`for_tenant`)."""
@@ -112,6 +113,8 @@ class FileAccessLog(models.Model):
         SHARE = "share"
 
     id = models.BigAutoField(primary_key=True)
+    # Minted when the download ends (files.access_log): a buffered row replayed is stored once.
+    key = models.UUIDField(unique=True, null=True, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     file = models.ForeignKey(File, on_delete=models.CASCADE, related_name="access_log")
     at = models.DateTimeField()

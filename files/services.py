@@ -7,20 +7,29 @@ quota is reserved first, with one conditional UPDATE, and freed again if storing
 import contextlib
 import hashlib
 import hmac
+import json
+import logging
 import secrets
+import time
+import uuid
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apikeys.gateway.store import redis_client
+from apikeys.models import ApiKey
 from core.api.exceptions import PayloadTooLarge
 from core.audit import audit_record
-from files import storage
+from files import access_log, storage
 from files.models import File, FileAccessLog, FileShare, StorageUsage
 from files.names import SNIFF_BYTES, detect_content_type, sanitise_name
 from tenants.models import Tenant
+
+logger = logging.getLogger("groundstation.files")
 
 SHARE_TOKEN_BYTES = 32  # 256 bits: unguessable, so the digest needs no slow hash
 
@@ -158,9 +167,81 @@ def share_state(share: FileShare, *, now: datetime | None = None) -> str:
 
 
 # --- access log -------------------------------------------------------------------------------
-def access_log_record(*, file: File, via: str, status: int, sent: int, ip: str | None,
-                      user_id=None, api_key_id=None, share_id=None) -> None:
-    FileAccessLog.objects.create(
-        tenant_id=file.tenant_id, file_id=file.pk, at=timezone.now(), via=via, status=status, bytes=sent,
-        ip=ip or None, user_id=user_id, api_key_id=api_key_id, share_id=share_id,
-    )
+def access_log_store(*, rows: list[dict]) -> int:
+    """Insert buffered access-log rows (see `files.access_log`) in one bulk INSERT.
+
+    Replays insert nothing twice (each row's `key` is unique). A row whose file was deleted
+    since is dropped (its log went with it); a gone user, key or share becomes null, as the
+    foreign keys' SET_NULL would have made it.
+    """
+    if not rows:
+        return 0
+    files = {str(pk) for pk in File.objects.filter(pk__in={r["file"] for r in rows}).values_list("pk", flat=True)}
+    live = {
+        field: {str(pk) for pk in model.objects.filter(pk__in={r[field] for r in rows if r[field]})
+                .values_list("pk", flat=True)}
+        for field, model in (("user", get_user_model()), ("api_key", ApiKey),
+                             ("share", FileShare))
+    }
+    objects = [
+        FileAccessLog(key=row["key"], tenant_id=row["tenant"], file_id=row["file"], at=row["at"], via=row["via"],
+                      status=row["status"], bytes=row["bytes"], ip=row["ip"],
+                      **{f"{field}_id": row[field] if row[field] in live[field] else None for field in live})
+        for row in rows if row["file"] in files
+    ]
+    FileAccessLog.objects.bulk_create(objects, ignore_conflicts=True, batch_size=1000)
+    return len(objects)
+
+
+def _drain_list(client, name: str) -> int:
+    stored = 0
+    while True:
+        raw = client.lrange(name, 0, access_log.SHIP_BATCH - 1)
+        if not raw:
+            break
+        access_log_store(rows=[json.loads(item) for item in raw])
+        client.ltrim(name, len(raw), -1)  # only after the rows are committed: at-least-once
+        stored += len(raw)
+    client.delete(name)
+    return stored
+
+
+def access_log_flush(*, stale_after_seconds: int = 120) -> int:
+    """Move buffered access-log rows into the table (beat, every 5 s). Idempotent.
+
+    The Redis list is renamed to a private processing list first, so concurrent flushes never
+    share a batch; a processing list left behind by a flush that died is picked up again once
+    it is older than `stale_after_seconds` (replays insert nothing twice).
+    """
+    shipped = access_log.ship()  # this process's own buffer (embedded: straight to the table)
+    client = redis_client()
+    if client is None:
+        return shipped
+    stored = 0
+    now = int(time.time())
+    for name in client.scan_iter(match=f"{access_log.PROCESSING_PREFIX}*", count=100):
+        name = name.decode() if isinstance(name, bytes) else name
+        started = int(name[len(access_log.PROCESSING_PREFIX):].split(":", 1)[0])
+        if now - started > stale_after_seconds:
+            stored += _drain_list(client, name)
+    processing = f"{access_log.PROCESSING_PREFIX}{now}:{uuid.uuid4().hex}"
+    try:
+        client.rename(access_log.BUFFER_KEY, processing)
+    except Exception as exc:  # "no such key": nothing buffered
+        if "no such key" not in str(exc).lower():
+            raise
+    else:
+        stored += _drain_list(client, processing)
+    return stored
+
+
+def access_log_catch_up() -> None:
+    """Before a listing: the rows buffered so far, so a download that ended is listed at once.
+
+    Rows still in another web process's buffer arrive within its ship interval. A failure
+    (Redis down) is logged and the listing shows what the table holds.
+    """
+    try:
+        access_log_flush()
+    except Exception:
+        logger.warning("file access log not flushed before a listing", exc_info=True)

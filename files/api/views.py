@@ -72,7 +72,8 @@ class FileViewSet(TenantScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
-        parameters=[OpenApiParameter("Range", str, OpenApiParameter.HEADER, description="One range: bytes=0-99.")],
+        parameters=[OpenApiParameter("Range", str, OpenApiParameter.HEADER,
+                                     description="bytes=0-99, or several: bytes=0-9,20-29 (multipart/byteranges).")],
         responses={
             # The type detected from the file's bytes (never one a browser would render).
             (200, "*/*"): OpenApiTypes.BINARY,
@@ -91,7 +92,9 @@ class FileViewSet(TenantScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
             filter_backends=[])
     def access_log(self, request, *args, **kwargs):
         """Every download of this file, newest first: who (member, API key or share), from where, how much."""
-        rows = selectors.file_access_log_list(tenant=self.tenant, file=self.get_object())
+        file = self.get_object()
+        services.access_log_catch_up()  # rows still buffered are written first: nothing ended is missing
+        rows = selectors.file_access_log_list(tenant=self.tenant, file=file)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(s.FileAccessLogSerializer(page, many=True).data)
 

@@ -3,7 +3,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
+from apikeys.gateway.store import redis_client
 from core.storage_url import storage_from_url
+from files import access_log
 
 # The test database on SQLite is a shared-cache in-memory one, whose concurrent writers get
 # "table is locked" at once instead of waiting like the embedded file database's (busy timeout).
@@ -16,6 +18,21 @@ def files_folder(settings, tmp_path):
     folder = tmp_path / "files"
     settings.STORAGES = {**settings.STORAGES, "files": storage_from_url("", default_location=folder)}
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _empty_access_log_buffer():
+    """No buffered download row leaks from one test into another (process buffer and Redis)."""
+
+    def empty():
+        access_log.clear()
+        client = redis_client()
+        if client is not None:
+            client.delete(access_log.BUFFER_KEY, *client.keys(f"{access_log.PROCESSING_PREFIX}*"))
+
+    empty()
+    yield
+    empty()
 
 
 def upload(client, content: bytes, name: str = "report.pdf", **extra):

@@ -4,6 +4,7 @@ import hashlib
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from files import services
 from files.models import File, FileAccessLog, StorageUsage
 from tests.conftest import bearer_client
 from tests.factories import PlanFactory
@@ -107,11 +108,61 @@ def test_a_bad_range_answers_416_in_the_envelope(client, header):
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
-def test_multiple_ranges_or_other_units_get_the_whole_file(client):
+def byteranges(response) -> list[tuple[str, bytes]]:
+    """The parts of a multipart/byteranges body: (Content-Range, bytes), strictly parsed."""
+    content = body(response)
+    assert response["Content-Length"] == str(len(content))
+    kind, _, boundary = response["Content-Type"].partition("; boundary=")
+    assert kind == "multipart/byteranges" and boundary
+    assert content.endswith(f"\r\n--{boundary}--\r\n".encode())
+    parts = []
+    for raw in content.split(f"\r\n--{boundary}".encode())[1:-1]:
+        head, _, data = raw.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        assert lines[0] == "" and lines[1] == "Content-Type: application/pdf"
+        parts.append((lines[2].removeprefix("Content-Range: "), data))
+    return parts
+
+
+def test_several_ranges_answer_206_multipart_byteranges_in_the_order_asked(client):
     data = upload(client, PDF).json()
-    for header in ("bytes=0-1,5-6", "items=0-1"):
-        response = client.get(f"/api/v1/files/{data['id']}/content", HTTP_RANGE=header)
-        assert response.status_code == 200 and body(response) == PDF
+    url = f"/api/v1/files/{data['id']}/content"
+    response = client.get(url, HTTP_RANGE="bytes=0-9, 20-29")
+    assert response.status_code == 206 and response.streaming
+    assert byteranges(response) == [(f"bytes 0-9/{len(PDF)}", PDF[:10]), (f"bytes 20-29/{len(PDF)}", PDF[20:30])]
+    backwards = client.get(url, HTTP_RANGE="bytes=-5,100-104,10-10")
+    assert byteranges(backwards) == [
+        (f"bytes {len(PDF) - 5}-{len(PDF) - 1}/{len(PDF)}", PDF[-5:]), (f"bytes 100-104/{len(PDF)}", PDF[100:105]),
+        (f"bytes 10-10/{len(PDF)}", PDF[10:11]),
+    ]
+    rows = client.get(f"/api/v1/files/{data['id']}/access-log").json()["results"]
+    assert [(r["bytes"], r["status"]) for r in rows] == [(11, 206), (20, 206)]  # the data bytes
+
+
+def test_of_several_ranges_those_past_the_end_are_dropped(client):
+    data = upload(client, PDF).json()
+    response = client.get(f"/api/v1/files/{data['id']}/content", HTTP_RANGE="bytes=0-4,999999-")
+    assert response.status_code == 206 and response["Content-Type"] == "application/pdf"
+    assert response["Content-Range"] == f"bytes 0-4/{len(PDF)}" and body(response) == PDF[:5]
+
+
+@pytest.mark.parametrize("header", [
+    "bytes=0-10,5-15",  # overlapping
+    "bytes=0-9,-100000",  # overlapping: the suffix is the whole file
+    "bytes=" + ",".join(f"{n * 10}-{n * 10 + 1}" for n in range(17)),  # more than 16
+    "bytes=0-1,abc",
+    "bytes=999999-,1000000-",
+])
+def test_overlapping_too_many_or_unsatisfiable_ranges_answer_416(client, header):
+    data = upload(client, PDF).json()
+    response = client.get(f"/api/v1/files/{data['id']}/content", HTTP_RANGE=header)
+    assert response.status_code == 416 and response["Content-Range"] == f"bytes */{len(PDF)}"
+
+
+def test_another_unit_gets_the_whole_file(client):
+    data = upload(client, PDF).json()
+    response = client.get(f"/api/v1/files/{data['id']}/content", HTTP_RANGE="items=0-1")
+    assert response.status_code == 200 and body(response) == PDF
 
 
 def test_if_none_match_answers_304_and_a_stale_if_range_sends_everything(client):
@@ -145,6 +196,7 @@ def test_the_access_log_believes_x_forwarded_for_only_from_a_trusted_proxy(clien
     body(client.get(url, HTTP_X_FORWARDED_FOR="203.0.113.9"))
     settings.TRUSTED_PROXIES = ["127.0.0.1/32"]
     body(client.get(url, HTTP_X_FORWARDED_FOR="203.0.113.9"))
+    services.access_log_flush()
     assert list(FileAccessLog.objects.order_by("id").values_list("ip", flat=True)) == ["127.0.0.1", "203.0.113.9"]
 
 

@@ -64,6 +64,7 @@ def test_the_public_link_needs_no_credential_and_is_counted_and_logged(owner, te
     assert third.status_code == 404 and third.json()["error"]["code"] == "NOT_FOUND"
     share = FileShare.objects.get(pk=response.json()["id"])
     assert share.downloads == 2 and services.share_state(share) == "exhausted"
+    services.access_log_flush()
     log = list(FileAccessLog.objects.filter(via="share").values_list("share_id", "bytes", "status"))
     assert log == [(share.pk, len(CONTENT), 200)] * 2
 
@@ -78,6 +79,7 @@ def test_expired_revoked_and_unknown_links_are_the_same_404(owner, tenant, file)
                                                "/s/" + "x" * 500)]
     assert {r.status_code for r in answers} == {404}
     assert len({r.json()["error"]["message"] for r in answers}) == 1
+    services.access_log_flush()
     assert not FileAccessLog.objects.exists()
 
 
