@@ -68,7 +68,8 @@ class FileUploadSessionAdmin(ReadOnlyAdmin):
     list_display = ("name", "tenant", "progress", "expires_at", "file", "created_at")
     list_select_related = ("tenant", "file")
     search_fields = ("name", "tenant__slug", "id")
-    readonly_fields = ("id", "tenant", "name", "length", "offset", "expires_at", "file", "created_by", "created_at")
+    readonly_fields = ("id", "tenant", "name", "length", "offset", "expires_at", "assembly_claimed_at", "file",
+                       "created_by", "created_at")
 
     @admin.display(description="progress")
     def progress(self, obj: FileUploadSession) -> str:

@@ -54,6 +54,9 @@ class FileUploadSession(TenantOwnedModel):
     length = models.BigIntegerField()  # Upload-Length; reserved against the quota at creation
     offset = models.BigIntegerField(default=0)
     expires_at = models.DateTimeField()
+    # Set by whoever assembles the received parts into the file, renewed while it copies: a stale
+    # one means its process died, and the recovery (HEAD, PATCH, beat) assembles again.
+    assembly_claimed_at = models.DateTimeField(null=True, blank=True)
     file = models.OneToOneField(File, null=True, blank=True, on_delete=models.SET_NULL, related_name="upload")
 
     class Meta(TenantOwnedModel.Meta):

@@ -6,7 +6,7 @@ whole object to a temporary file, so it is bypassed for reads).
 """
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from django.core.files import File as DjangoFile
 from django.core.files.storage import storages
@@ -24,9 +24,13 @@ def file_key(tenant_id, file_id) -> str:
     return f"tenants/{tenant_id}/files/{file_id}"
 
 
+def parts_prefix(tenant_id, session_id) -> str:
+    return f"tenants/{tenant_id}/uploads/{session_id}/"
+
+
 def part_key(tenant_id, session_id, offset: int) -> str:
     # A fresh suffix: a PATCH that loses the race for its offset never overwrites the winner's part.
-    return f"tenants/{tenant_id}/uploads/{session_id}/{offset:020d}-{uuid.uuid4().hex}"
+    return f"{parts_prefix(tenant_id, session_id)}{offset:020d}-{uuid.uuid4().hex}"
 
 
 def save(key: str, content) -> None:
@@ -41,6 +45,19 @@ def delete(key: str) -> None:
     storage = files_storage()
     if storage.exists(key) if not _is_s3(storage) else True:
         storage.delete(key)  # S3 deletes of a missing key succeed; a folder's would raise
+
+
+def delete_under(prefix: str) -> int:
+    """Every object under `prefix` (a folder's or a bucket's listing): the parts that a process
+    which died between storing a part and recording it left behind, named by no row."""
+    storage = files_storage()
+    try:
+        _folders, names = storage.listdir(prefix)
+    except FileNotFoundError:  # a folder never created: nothing was stored
+        return 0
+    for name in names:
+        storage.delete(prefix + name)
+    return len(names)
 
 
 def read_range(key: str, start: int, length: int) -> Iterator[bytes]:
@@ -76,8 +93,9 @@ class ConcatenatingReader:
     """A file-like over several stored objects in order, hashing (sha256) as it is read: the
     parts of a resumable upload become one object, hashed in the same single pass."""
 
-    def __init__(self, keys: Iterable[str], lengths: Iterable[int]):
+    def __init__(self, keys: Iterable[str], lengths: Iterable[int], *, on_chunk: Callable[[], None] | None = None):
         self._chunks = (chunk for key, n in zip(keys, lengths, strict=True) for chunk in read_range(key, 0, n))
+        self._on_chunk = on_chunk  # called after each chunk read from the storage (a heartbeat)
         self._pending = b""
         self.sha256 = hashlib.sha256()
         self.head = b""  # the first bytes, for type detection
@@ -91,6 +109,8 @@ class ConcatenatingReader:
             chunk = next(self._chunks, None)
             if chunk is None:
                 break
+            if self._on_chunk is not None:
+                self._on_chunk()
             self._pending += chunk
         if size < 0:
             out, self._pending = self._pending, b""

@@ -6,7 +6,9 @@ from files import services, uploads
 
 @shared_task(name="files.tasks.purge_expired_uploads")
 def purge_expired_uploads() -> int:
-    """Unfinished resumable uploads past their expiry, with their partial bytes and quota."""
+    """Uploads a crash left half-assembled are finished; then unfinished resumable uploads past
+    their expiry go, with their partial bytes and quota."""
+    uploads.upload_sessions_recover()
     return uploads.upload_sessions_purge_expired()
 
 

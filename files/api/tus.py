@@ -7,6 +7,7 @@ are the platform's envelope, with the status codes tus prescribes (409 offset mi
 """
 import base64
 import binascii
+import logging
 
 from django.conf import settings
 from django.utils import timezone
@@ -20,6 +21,8 @@ from core.api.tenancy import TenantScopedViewSet
 from files import uploads
 from files.api.permissions import UPLOAD_ACTIONS
 from files.models import FileUploadSession
+
+logger = logging.getLogger("groundstation.files")
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,expiration,checksum,termination"
@@ -111,7 +114,8 @@ class TusUploadViewSet(TenantScopedViewSet):
 
     def get_object(self):
         session = super().get_object()
-        if not session.is_complete and session.expires_at <= timezone.now():
+        # Fully received is never expired: its file is being (or will be) assembled.
+        if not session.is_complete and session.offset < session.length and session.expires_at <= timezone.now():
             raise NotFound("This upload has expired.")
         return session
 
@@ -150,8 +154,6 @@ class TusUploadViewSet(TenantScopedViewSet):
             tenant=self.tenant, length=length, name=metadata.get("filename", ""),
             created_by=self.actor(), actor=request.user,
         )
-        if length == 0:
-            uploads.upload_session_complete(session=session)
         location = request.build_absolute_uri(f"/api/v1/uploads/{session.pk}")
         return Response(status=status.HTTP_201_CREATED, headers={"Location": location,
                                                                  **self._progress_headers(session)})
@@ -161,6 +163,10 @@ class TusUploadViewSet(TenantScopedViewSet):
     def offset(self, request, *args, **kwargs):
         """Where the upload stands (HEAD): resume from `Upload-Offset`."""
         session = self.get_object()
+        try:
+            session = uploads.upload_session_recover(session=session)  # after a crash: finished now
+        except Exception:  # e.g. the storage is down: the progress is still true; the next HEAD retries
+            logger.exception("upload recovery failed", extra={"upload": str(session.pk)})
         return Response(status=status.HTTP_200_OK, headers={
             "Upload-Length": str(session.length), **self._progress_headers(session),
         })
