@@ -41,3 +41,18 @@ def upload(client, content: bytes, name: str = "report.pdf", **extra):
 
 def stored_objects(folder) -> list:
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def byteranges(response, content: bytes) -> list[tuple[str, str, bytes]]:
+    """The parts of a multipart/byteranges body, strictly parsed: (Content-Type, Content-Range, bytes)."""
+    assert response["Content-Length"] == str(len(content))
+    kind, _, boundary = response["Content-Type"].partition("; boundary=")
+    assert kind == "multipart/byteranges" and boundary
+    assert content.endswith(f"\r\n--{boundary}--\r\n".encode())
+    parts = []
+    for raw in content.split(f"\r\n--{boundary}".encode())[1:-1]:
+        head, _, data = raw.partition(b"\r\n\r\n")
+        blank, content_type, content_range = head.decode().split("\r\n")
+        assert blank == ""
+        parts.append((content_type.removeprefix("Content-Type: "), content_range.removeprefix("Content-Range: "), data))
+    return parts

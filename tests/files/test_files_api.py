@@ -8,7 +8,7 @@ from files import services
 from files.models import File, FileAccessLog, StorageUsage
 from tests.conftest import bearer_client
 from tests.factories import PlanFactory
-from tests.files.conftest import stored_objects, upload
+from tests.files.conftest import byteranges, stored_objects, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -108,30 +108,17 @@ def test_a_bad_range_answers_416_in_the_envelope(client, header):
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
-def byteranges(response) -> list[tuple[str, bytes]]:
-    """The parts of a multipart/byteranges body: (Content-Range, bytes), strictly parsed."""
-    content = body(response)
-    assert response["Content-Length"] == str(len(content))
-    kind, _, boundary = response["Content-Type"].partition("; boundary=")
-    assert kind == "multipart/byteranges" and boundary
-    assert content.endswith(f"\r\n--{boundary}--\r\n".encode())
-    parts = []
-    for raw in content.split(f"\r\n--{boundary}".encode())[1:-1]:
-        head, _, data = raw.partition(b"\r\n\r\n")
-        lines = head.decode().split("\r\n")
-        assert lines[0] == "" and lines[1] == "Content-Type: application/pdf"
-        parts.append((lines[2].removeprefix("Content-Range: "), data))
-    return parts
-
-
 def test_several_ranges_answer_206_multipart_byteranges_in_the_order_asked(client):
     data = upload(client, PDF).json()
     url = f"/api/v1/files/{data['id']}/content"
     response = client.get(url, HTTP_RANGE="bytes=0-9, 20-29")
     assert response.status_code == 206 and response.streaming
-    assert byteranges(response) == [(f"bytes 0-9/{len(PDF)}", PDF[:10]), (f"bytes 20-29/{len(PDF)}", PDF[20:30])]
+    assert byteranges(response, body(response)) == [
+        ("application/pdf", f"bytes 0-9/{len(PDF)}", PDF[:10]),
+        ("application/pdf", f"bytes 20-29/{len(PDF)}", PDF[20:30]),
+    ]
     backwards = client.get(url, HTTP_RANGE="bytes=-5,100-104,10-10")
-    assert byteranges(backwards) == [
+    assert [(r, data) for _type, r, data in byteranges(backwards, body(backwards))] == [
         (f"bytes {len(PDF) - 5}-{len(PDF) - 1}/{len(PDF)}", PDF[-5:]), (f"bytes 100-104/{len(PDF)}", PDF[100:105]),
         (f"bytes 10-10/{len(PDF)}", PDF[10:11]),
     ]

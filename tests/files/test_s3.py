@@ -3,17 +3,20 @@ import hashlib
 import io
 import os
 import uuid
+from datetime import timedelta
 
 import boto3
 import pytest
+from django.utils import timezone
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from rest_framework_simplejwt.tokens import AccessToken
 from tusclient import client as tus
 
 from core.storage_url import storage_from_url
-from files.models import File
+from files import storage, tasks, uploads
+from files.models import File, FileUploadPart, FileUploadSession
 from tests.conftest import bearer_client
-from tests.files.conftest import upload
+from tests.files.conftest import byteranges, upload
 
 DATA = os.urandom(600_000)
 
@@ -64,6 +67,11 @@ def test_upload_ranged_download_and_delete_on_s3(bucket, owner, tenant):
     ranged = client.get(url, HTTP_RANGE="bytes=1000-1999")
     assert ranged.status_code == 206 and body(ranged) == DATA[1000:2000]
     assert body(client.get(url, HTTP_RANGE="bytes=-5")) == DATA[-5:]
+    several = client.get(url, HTTP_RANGE="bytes=10-19,500000-500099")
+    assert several.status_code == 206 and byteranges(several, body(several)) == [
+        ("application/octet-stream", f"bytes 10-19/{len(DATA)}", DATA[10:20]),
+        ("application/octet-stream", f"bytes 500000-500099/{len(DATA)}", DATA[500000:500100]),
+    ]
     assert client.delete(f"/api/v1/files/{data['id']}").status_code == 204
     assert objects(bucket) == []
 
@@ -80,3 +88,23 @@ def test_a_tus_upload_on_s3_is_assembled_from_its_parts(bucket, live_server, own
     assert objects(bucket) == [f"groundstation/{file.storage_key}"]  # the parts are gone
     s3, name = bucket
     assert s3.get_object(Bucket=name, Key=f"groundstation/{file.storage_key}")["Body"].read() == DATA
+
+
+@pytest.mark.django_db
+def test_recovery_on_s3_reassembles_and_removes_what_no_row_names(bucket, owner, tenant):
+    """The state a crash mid-assembly leaves (every part recorded, a half-written file object, a
+    stray part no row names, a stale claim), repaired by the beat purge."""
+    session = uploads.upload_session_create(tenant=tenant, length=len(DATA), name="crash.bin", created_by=owner)
+    uploads.upload_session_append(session=session, offset=0, body=io.BytesIO(DATA[:400_000]), body_length=400_000)
+    last = storage.part_key(tenant.pk, session.pk, 400_000)
+    storage.save(last, io.BytesIO(DATA[400_000:]))
+    FileUploadPart.objects.create(session=session, offset=400_000, size=len(DATA) - 400_000, storage_key=last)
+    FileUploadSession.objects.filter(pk=session.pk).update(
+        offset=len(DATA), assembly_claimed_at=timezone.now() - uploads.ASSEMBLY_LEASE - timedelta(seconds=1))
+    storage.save(storage.part_key(tenant.pk, session.pk, 0), io.BytesIO(b"a part no row names"))
+    storage.save(storage.file_key(tenant.pk, session.pk), io.BytesIO(DATA[:1000]))  # half-written
+    assert len(objects(bucket)) == 4
+    tasks.purge_expired_uploads()
+    file = File.objects.get()
+    assert file.sha256 == hashlib.sha256(DATA).hexdigest() and not FileUploadPart.objects.exists()
+    assert objects(bucket) == [f"groundstation/{file.storage_key}"]
