@@ -15,7 +15,17 @@ class ConsoleAdminSite(admin.AdminSite):
     index_title = "Operators' console"
 
     def get_urls(self):
-        return [path("dashboard/", self.admin_view(self.dashboard), name="dashboard"), *super().get_urls()]
+        return [
+            path("dashboard/", self.admin_view(self.dashboard), name="dashboard"),
+            path("logout/confirm/", self.admin_view(self.logout_confirm), name="logout_confirm"),
+            *super().get_urls(),
+        ]
+
+    def logout_confirm(self, request):
+        """The header's "Log out" link lands here; the one form of this page signs out (POST)."""
+        context = {**self.each_context(request), "title": "Log out", "subtitle": None}
+        request.current_app = self.name
+        return TemplateResponse(request, "admin/console/logout_confirm.html", context)
 
     def dashboard(self, request):
         """Any signed-in staff user may look; the figures are platform-wide aggregates."""

@@ -104,3 +104,33 @@ def test_a_tenants_page_shows_usage_per_day_keys_members_and_the_apps(wide, live
     assert "paid" in wide.find_element(By.ID, "tenant-invoices").text
     assert no_horizontal_scroll(wide)
     screenshot()
+
+
+def test_log_out_is_a_link_to_a_confirmation_page_and_first_forms_do_not_sign_out(wide, live_server, screenshot):
+    from selenium.webdriver.support.ui import Select
+
+    from tenants.models import Tenant
+
+    tenant = TenantFactory(name="Acme", slug="acme")
+    wide.get(f"{live_server.url}/admin/tenants/tenant/")
+    wide.find_element(By.CSS_SELECTOR, f'input[name="_selected_action"][value="{tenant.pk}"]').click()
+    Select(wide.find_element(By.NAME, "action")).select_by_value("suspend")
+    go = wide.find_element(By.CSS_SELECTOR, 'button[name="index"]')
+    go.click()
+    WebDriverWait(wide, 15).until(staleness_of(go))
+    # A script submitting the page's first form confirms the action: it does not sign out.
+    first = wide.find_element(By.TAG_NAME, "form")
+    wide.execute_script("document.forms[0].submit()")
+    WebDriverWait(wide, 15).until(staleness_of(first))
+    tenant.refresh_from_db()
+    assert tenant.status == Tenant.Status.SUSPENDED
+    assert wide.find_element(By.ID, "logout-link").is_displayed()  # still signed in
+
+    wide.find_element(By.ID, "logout-link").click()
+    assert wide.current_url.endswith("/admin/logout/confirm/")
+    screenshot()
+    confirm = wide.find_element(By.ID, "confirm-logout")
+    confirm.click()
+    WebDriverWait(wide, 15).until(staleness_of(confirm))
+    wide.get(f"{live_server.url}/admin/")
+    assert "/admin/login/" in wide.current_url
