@@ -79,7 +79,7 @@ def test_a_clusters_page_diffs_two_chosen_versions(wide, live_server, screenshot
     assert removed == ["-  - {id: fetch, satellite: echo}"]
     assert added == ["+  - {id: fetch, satellite: echo, inputs: {text: hi}}",
                      "+  - {id: report, satellite: echo, depends_on: [fetch]}"]
-    wide.execute_script("document.getElementById('cluster-versions').scrollIntoView()")
+    wide.execute_script("document.getElementById('cluster-versions').scrollIntoView({block: 'start', behavior: 'instant'})")
     screenshot()
 
 
