@@ -79,7 +79,9 @@ def test_a_clusters_page_diffs_two_chosen_versions(wide, live_server, screenshot
     assert removed == ["-  - {id: fetch, satellite: echo}"]
     assert added == ["+  - {id: fetch, satellite: echo, inputs: {text: hi}}",
                      "+  - {id: report, satellite: echo, depends_on: [fetch]}"]
-    wide.execute_script("document.getElementById('cluster-versions').scrollIntoView({block: 'start', behavior: 'instant'})")
+    wide.execute_script(
+        "document.getElementById('cluster-versions').scrollIntoView({block: 'start', behavior: 'instant'})"
+    )
     screenshot()
 
 
@@ -134,3 +136,4 @@ def test_log_out_is_a_link_to_a_confirmation_page_and_first_forms_do_not_sign_ou
     WebDriverWait(wide, 15).until(staleness_of(confirm))
     wide.get(f"{live_server.url}/admin/")
     assert "/admin/login/" in wide.current_url
+
