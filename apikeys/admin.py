@@ -2,17 +2,27 @@
 the same services as the API and report counts."""
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Sum
 from django.utils import timezone
 
 from apikeys import services
 from apikeys.models import ApiCall, ApiKey, UsageRollup
+from apikeys.rates import parse_rate
 from core.admin import CappedPaginator, confirm_first, secrets_once_response
+
+
+class ApiKeyForm(forms.ModelForm):
+    def clean_rate_limit(self) -> str:
+        """A window (`100/m`) or a bucket (`10/s burst 20`), as the API accepts; stored normalised."""
+        value = self.cleaned_data["rate_limit"]
+        return parse_rate(value).text if value else ""
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyForm
     list_display = ["name", "tenant", "display_prefix", "scopes", "rate_limit", "last_used_at", "expires_at",
                     "revoked_at", "created_at"]
     list_select_related = ["tenant", "created_by"]

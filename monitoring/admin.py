@@ -1,7 +1,7 @@
 """The operators' console for the fleet: every action goes through the services."""
 from django.contrib import admin, messages
 from django.db.models import Count, Q
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from core.admin import CappedPaginator, DeleteThroughService, ReadOnlyAdmin, relative_time, secrets_once_response
 from monitoring import alerts, services
@@ -79,7 +79,7 @@ class NodeAdmin(DeleteThroughService, admin.ModelAdmin):
     search_fields = ["name", "address", "tenant__slug", "pubkey"]
     list_select_related = ["tenant", "group"]
     readonly_fields = ["status", "status_changed_at", "consecutive_failures", "last_checked_at", "last_latency_ms",
-                       "last_error", "next_check_at", "created_at", "updated_at"]
+                       "last_error", "latest_metrics", "next_check_at", "created_at", "updated_at"]
     actions = ["check_now", "pause", "resume"]
     autocomplete_fields = ["group"]
     show_full_result_count = False
@@ -99,6 +99,17 @@ class NodeAdmin(DeleteThroughService, admin.ModelAdmin):
     @admin.display(description="latency", ordering="last_latency_ms")
     def latency(self, obj) -> str:
         return "-" if obj.last_latency_ms is None else f"{obj.last_latency_ms:.0f} ms"
+
+    @admin.display(description="latest metric values")
+    def latest_metrics(self, obj) -> str:
+        """Each declared metric with its latest recorded value ("-": none yet)."""
+        if not obj.metrics:
+            return "-"
+        rows = ((name, path, obj.last_metrics.get(name, "-")) for name, path in sorted(obj.metrics.items()))
+        return format_html(
+            '<table class="node-metrics"><tr><th>metric</th><th>path</th><th>latest</th></tr>{}</table>',
+            format_html_join("", "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>", rows),
+        )
 
     def save_model(self, request, obj, form, change):
         fields = {name: form.cleaned_data[name] for name in form.changed_data if name in services.NODE_CONFIG_FIELDS}

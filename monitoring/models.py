@@ -6,6 +6,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from monitoring.check_config import (
+    MAX_METHOD,
+    MAX_METRIC_NAME,
+    MAX_PATH,
+    validate_method,
+    validate_metrics,
+    validate_optional_path,
+    validate_params,
+)
 from tenants.models import Tenant, TenantOwnedModel, TenantOwnedNamedModel, TenantOwnedQuerySet
 
 
@@ -65,6 +74,7 @@ class Node(TenantOwnedNamedModel):
     class CheckType(models.TextChoices):
         HTTP = "http"
         TCP = "tcp"
+        JSONRPC = "jsonrpc"
 
     address = models.CharField(max_length=253, help_text="IP address or host name; no scheme, path or port.")
     port = models.PositiveIntegerField(default=80)
@@ -77,6 +87,20 @@ class Node(TenantOwnedNamedModel):
     expected_body = models.CharField(max_length=200, blank=True, help_text="Substring the body must contain.")
     expected_json_field = models.CharField(max_length=200, blank=True, help_text="Dotted path, e.g. status.db")
     expected_json_value = models.CharField(max_length=200, blank=True, help_text="Empty: the field must exist.")
+    # JSON-RPC 2.0 checks (POST to the http target): the call, and what its `result` must hold.
+    rpc_method = models.CharField(max_length=MAX_METHOD, blank=True, validators=[validate_method],
+                                  help_text="JSON-RPC method, e.g. getStatus.")
+    rpc_params = models.JSONField(null=True, blank=True, validators=[validate_params],
+                                  help_text="A list or an object; empty: the call carries no params.")
+    expected_result = models.CharField(max_length=MAX_PATH, blank=True, validators=[validate_optional_path],
+                                       help_text="Dotted path that must exist in the result; empty: any result.")
+    expected_result_value = models.CharField(max_length=200, blank=True,
+                                             help_text="Empty: the path must exist; else its value, as text.")
+    # Numbers read from each successful http/jsonrpc answer: {"name": "dotted.path"} (see check_config).
+    metrics = models.JSONField(default=dict, blank=True, validators=[validate_metrics],
+                               help_text='{"name": "dotted.path"}, e.g. {"bnb": "networks.BNB Chain.wrapsToSign"}')
+    # Each metric's latest recorded value ({"name": number}), written with the node's state.
+    last_metrics = models.JSONField(default=dict, blank=True, editable=False)
     interval_seconds = models.PositiveIntegerField(default=default_interval)
     timeout_seconds = models.PositiveIntegerField(default=default_timeout)
     enabled = models.BooleanField(default=True)
@@ -105,12 +129,28 @@ class Node(TenantOwnedNamedModel):
             models.Index(fields=["tenant", "status"], name="monitoring_node_status"),
         ]
 
+    def clean(self) -> None:
+        """What the admin form checks across fields (the API's serializer checks the same)."""
+        errors = check_consistency(self.check_type, self.rpc_method, self.metrics)
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def target(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
         if self.check_type == self.CheckType.TCP:
             return f"{host}:{self.port}"
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}{self.path}"
+
+
+def check_consistency(check_type: str, rpc_method: str, metrics) -> dict:
+    """Field errors of a check's configuration as a whole (empty: consistent)."""
+    errors = {}
+    if check_type == Node.CheckType.JSONRPC and not rpc_method:
+        errors["rpc_method"] = "A jsonrpc check needs a method."
+    if check_type == Node.CheckType.TCP and metrics:
+        errors["metrics"] = "Metrics are read from an answer: use an http or jsonrpc check."
+    return errors
 
 
 class Snapshot(models.Model):
@@ -131,6 +171,9 @@ class Snapshot(models.Model):
     # Refused by the outbound guard: status `unknown`, left out of uptime, latency and incidents.
     # db_default: adding the column to a large table stays a metadata-only change on PostgreSQL.
     configuration_error = models.BooleanField(default=False, db_default=False)
+    # The node's metrics read from this answer ({"name": number}); NULL when it declares none
+    # or the check failed. Nullable: adding it is metadata-only on PostgreSQL.
+    metrics = models.JSONField(null=True, blank=True)
 
     objects = TenantOwnedQuerySet.as_manager()
 
@@ -210,6 +253,42 @@ class SnapshotRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node_id} {self.resolution} {self.bucket_start:%Y-%m-%d %H:%M}"
+
+
+class MetricRollup(models.Model):
+    """One metric of one node over one hour, day or week: written beside the SnapshotRollup rows
+    of the same bucket, in the same transaction, under the same watermarks (see rollups.py)."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # Indexed by the unique constraint (node first).
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="metric_rollups", db_index=False)
+    name = models.CharField(max_length=MAX_METRIC_NAME)
+    resolution = models.CharField(max_length=4, choices=SnapshotRollup.Resolution.choices)
+    bucket_start = models.DateTimeField()
+    samples = models.PositiveIntegerField()
+    total = models.FloatField()  # the sum of the samples: avg = total / samples, summed over buckets
+    minimum = models.FloatField()
+    maximum = models.FloatField()
+    last = models.FloatField()  # the bucket's latest sample
+
+    objects = TenantOwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-bucket_start"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "name", "resolution", "bucket_start"],
+                                    name="monitoring_metric_rollup_unique")
+        ]
+        indexes = [
+            # Statistics of one metric over a window: a tenant's rows of one name and resolution.
+            models.Index(fields=["tenant", "name", "resolution", "bucket_start"], name="monitoring_metric_window"),
+            # Re-rolling a bucket deletes its rows by resolution and start.
+            models.Index(fields=["resolution", "bucket_start"], name="monitoring_metric_bucket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node_id} {self.name} {self.resolution} {self.bucket_start:%Y-%m-%d %H:%M}"
 
 
 class RollupWatermark(models.Model):

@@ -9,6 +9,7 @@ an `executemany` of one parameterised `UPDATE` (SQLite runs in-process; both are
 """
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,15 +22,17 @@ from monitoring.models import Node, Snapshot, Status
 
 # Node columns a check needs: its spec, then its state (see NodeState).
 SPEC_FIELDS = ("id", "check_type", "address", "port", "tls", "path", "expected_status", "expected_body",
-               "expected_json_field", "expected_json_value", "timeout_seconds")
+               "expected_json_field", "expected_json_value", "timeout_seconds", "rpc_method", "rpc_params",
+               "expected_result", "expected_result_value", "metrics")
 STATE_FIELDS = ("id", "tenant_id", "group_id", "name", "status", "status_changed_at", "consecutive_failures",
-                "configuration_error")
+                "configuration_error", "last_metrics")
 # What a recorded check writes back to the node row (one UPDATE per batch).
 WRITTEN_FIELDS = ("status", "status_changed_at", "consecutive_failures", "last_checked_at", "last_latency_ms",
-                  "last_error", "configuration_error", "updated_at")
+                  "last_error", "configuration_error", "last_metrics", "updated_at")
 # What a snapshot row carries from its check; other columns get their defaults once per batch.
 SNAPSHOT_FIELDS = ("tenant_id", "node_id", "checked_at", "status", "latency_ms", "http_status", "error",
-                   "configuration_error")
+                   "configuration_error", "metrics")
+METRICS_AT = SNAPSHOT_FIELDS.index("metrics")
 
 
 @dataclass(slots=True)
@@ -44,6 +47,7 @@ class NodeState:
     status_changed_at: datetime | None
     consecutive_failures: int
     configuration_error: bool
+    last_metrics: dict
     last_checked_at: datetime | None = None
     last_latency_ms: float | None = None
     last_error: str = ""
@@ -77,9 +81,11 @@ def claimed_nodes(*, token, node_ids) -> tuple[list[CheckSpec], dict[str, NodeSt
 
 def _spec(row) -> CheckSpec:
     (pk, check_type, address, port, tls, path, expected_status, expected_body, expected_json_field,
-     expected_json_value, timeout_seconds) = row[: len(SPEC_FIELDS)]
+     expected_json_value, timeout_seconds, rpc_method, rpc_params, expected_result, expected_result_value,
+     metrics) = row[: len(SPEC_FIELDS)]
     return CheckSpec(str(pk), check_type, address, port, tls, path or "/", expected_status, expected_body,
-                     expected_json_field, expected_json_value, float(timeout_seconds))
+                     expected_json_field, expected_json_value, float(timeout_seconds), rpc_method, rpc_params,
+                     expected_result, expected_result_value, metrics or None)
 
 
 def apply_results(*, results: list[CheckResult], states: dict[str, NodeState], threshold: int,
@@ -100,7 +106,9 @@ def apply_results(*, results: list[CheckResult], states: dict[str, NodeState], t
             continue
         outcome = result.snapshot_status(degraded_ms)
         rows.append((node.tenant_id, node.id, result.checked_at, outcome, result.latency_ms, result.http_status,
-                     result.error, result.configuration_error))
+                     result.error, result.configuration_error, result.metrics))
+        if result.metrics:  # each metric keeps its latest value until an answer brings a new one
+            node.last_metrics = {**node.last_metrics, **result.metrics}
         old = node.status
         node.configuration_error = result.configuration_error
         if result.configuration_error:
@@ -147,6 +155,8 @@ def insert_snapshots(rows: list[tuple]) -> None:
     statement = f"COPY {quote(meta.db_table)} ({', '.join(map(quote, columns))}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for row in rows:
+            if row[METRICS_AT] is not None:  # COPY's text format takes JSON as its text
+                row = (*row[:METRICS_AT], json.dumps(row[METRICS_AT]), *row[METRICS_AT + 1:])
             copy.write_row(row + extra + ((pk_default(),) if pk_default else ()))
 
 
@@ -160,6 +170,8 @@ def write_states(states: list[NodeState], now: datetime) -> None:
     fields = [meta.get_field(name) for name in WRITTEN_FIELDS]
     columns = [[getattr(state, field.attname) if field.attname != "updated_at" else now for state in states]
                for field in fields]
+    metrics_at = WRITTEN_FIELDS.index("last_metrics")
+    columns[metrics_at] = [fields[metrics_at].get_db_prep_save(value, connection) for value in columns[metrics_at]]
     table, pk = quote(meta.db_table), quote(meta.pk.column)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -174,8 +186,8 @@ def write_states(states: list[NodeState], now: datetime) -> None:
             )
             return
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-        prepared = [[field.get_db_prep_save(value, connection) for value in values]
-                    for field, values in zip(fields, columns, strict=True)]
+        prepared = [values if index == metrics_at else [field.get_db_prep_save(value, connection) for value in values]
+                    for index, (field, values) in enumerate(zip(fields, columns, strict=True))]
         ids = [meta.pk.get_db_prep_value(state.id, connection) for state in states]
         cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {pk} = %s",  # noqa: S608
                            [[*row, pk_value] for *row, pk_value in zip(*prepared, ids, strict=True)])

@@ -1,4 +1,5 @@
-"""Rolling raw snapshots up into hourly and daily rows, and purging old raw snapshots.
+"""Rolling raw snapshots up into hourly, daily and weekly rows (uptime counters here, check
+metrics beside them in metric_rollups.py), and purging old raw snapshots.
 
 Uptime and latency over any window then read at most: daily rows for whole days, hourly rows
 for the hours around them, and raw snapshots newer than the hourly watermark. A 30-day query
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
 from django.utils import timezone
 
+from monitoring.metric_rollups import metrics_roll_coarse, metrics_roll_hour
 from monitoring.models import AVAILABLE, RollupWatermark, Snapshot, SnapshotRollup, Status
 
 # Upper bounds (ms) of the latency histogram; the last bucket is open-ended.
@@ -197,6 +199,7 @@ def _roll_hour(start: datetime) -> int:
     end = start + HOUR
     rows = aggregate_snapshots(Snapshot.objects.filter(checked_at__gte=start, checked_at__lt=end))
     count = _replace_rollups(Resolution.HOUR, start, rows)
+    metrics_roll_hour(start, end, Resolution.HOUR)
     RollupWatermark.objects.update_or_create(resolution=Resolution.HOUR, defaults={"until": end})
     return count
 
@@ -223,6 +226,7 @@ def _roll_coarse(resolution: str, mark: datetime | None, until: datetime) -> int
             )
         )
         _replace_rollups(resolution, bucket, rows)
+        metrics_roll_coarse(source=source, resolution=resolution, start=bucket, end=min(bucket + length, until))
         bucket += length
         buckets += 1
     RollupWatermark.objects.update_or_create(resolution=resolution, defaults={"until": until})

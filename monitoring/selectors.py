@@ -3,10 +3,12 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, FloatField, Max, Min, Q, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from monitoring.models import AVAILABLE, Incident, Node, NodeGroup, Snapshot, SnapshotRollup, Status
+from monitoring.models import AVAILABLE, Incident, MetricRollup, Node, NodeGroup, Snapshot, SnapshotRollup, Status
 from monitoring.rollups import (
     COUNTERS,
     FLOORS,
@@ -260,3 +262,122 @@ def group_statistics(*, tenant: Tenant, start: datetime, end: datetime, bucket: 
         )
     return {"from": start, "to": end, "bucket_seconds": int(bucket.total_seconds()), "results": results}
 
+
+
+# --- Check metrics --------------------------------------------------------------------------
+def _metric_rollup_totals(*, tenant: Tenant, name: str, spans) -> list[tuple]:
+    """(node_id, samples, total, minimum, maximum) of one metric over the spans' rollup rows:
+    one index range per span (UNION ALL, as for uptime), aggregated by the database."""
+    parts, params = [], []
+    for resolution, span_start, span_end in spans:
+        queryset = MetricRollup.objects.filter(
+            tenant=tenant, name=name, resolution=resolution, bucket_start__gte=span_start, bucket_start__lt=span_end
+        ).values_list("node_id", "samples", "total", "minimum", "maximum").order_by()
+        sql, span_params = queryset.query.sql_with_params()
+        parts.append(sql)
+        params.extend(span_params)
+    q = connection.ops.quote_name
+    # Only Django-compiled SQL and quoted model column names are interpolated; values are params.
+    sql = (f"SELECT {q('node_id')}, SUM({q('samples')}), SUM({q('total')}), MIN({q('minimum')}), "  # noqa: S608
+           f"MAX({q('maximum')}) FROM ({' UNION ALL '.join(parts)}) spans GROUP BY {q('node_id')}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    to_pk = Node._meta.pk.to_python
+    return [(to_pk(row[0]), *row[1:]) for row in rows]
+
+
+def _metric_raw_totals(*, tenant: Tenant, name: str, start: datetime, end: datetime) -> list[tuple]:
+    """The same totals over raw snapshots (the part of a window after the hourly watermark)."""
+    value = Cast(KeyTextTransform(name, "metrics"), FloatField())
+    return list(
+        Snapshot.objects.filter(tenant=tenant, checked_at__gte=start, checked_at__lt=end, metrics__has_key=name)
+        .values("node_id")
+        .annotate(samples=Count("pk"), total=Sum(value), minimum=Min(value), maximum=Max(value))
+        .order_by()
+        .values_list("node_id", "samples", "total", "minimum", "maximum")
+    )
+
+
+def _metric_totals_once(*, tenant: Tenant, name: str, start: datetime, end: datetime, marks: dict) -> dict:
+    per_node: dict = {}
+    spans = rollup_spans(start=start, end=end, marks=marks)
+    hour_mark = marks.get(Resolution.HOUR)
+    raw_from = max(start, hour_mark) if hour_mark else start
+    parts = _metric_rollup_totals(tenant=tenant, name=name, spans=spans) if spans else []
+    if raw_from < end:
+        parts += _metric_raw_totals(tenant=tenant, name=name, start=raw_from, end=end)
+    for node_id, samples, total, minimum, maximum in parts:
+        _merge(per_node, node_id, samples, total, minimum, maximum)
+    return per_node
+
+
+def _merge(totals: dict, key, samples: int, total: float, minimum: float, maximum: float) -> None:
+    current = totals.get(key)
+    if current is None:
+        totals[key] = [samples, total, minimum, maximum]
+    else:
+        current[0] += samples
+        current[1] += total
+        current[2] = min(current[2], minimum)
+        current[3] = max(current[3], maximum)
+
+
+def metric_statistics(*, tenant: Tenant, name: str, window: str, group_by: str = "node",
+                      now: datetime | None = None) -> dict:
+    """One metric's latest value, minimum, maximum, average and sample count per node (or per
+    group: over all its members' samples) in the window. Like uptime, a window reads the fewest
+    rollup rows that cover it plus the raw snapshots after the hourly watermark, so 30 days cost
+    about what one hour does.
+
+    `latest` is the node's latest recorded value (null when the window holds no sample); a
+    group's is the largest of its members' (for a queue: the member furthest behind). Nodes
+    appear when they declare the metric or recorded it in the window."""
+    now = now or timezone.now()
+    start = now - UPTIME_WINDOWS[window]
+    if UPTIME_WINDOWS[window] >= timedelta(days=7):
+        start = floor_day(start)  # as uptime: whole daily rollups for long windows
+    marks = watermarks()
+    for _ in range(WATERMARK_ATTEMPTS):
+        per_node = _metric_totals_once(tenant=tenant, name=name, start=start, end=now, marks=marks)
+        current = watermarks()
+        if current == marks:
+            break
+        marks = current
+    nodes = [
+        (pk, node_name, group_id, last.get(name))
+        for pk, node_name, group_id, declared, last in Node.objects.for_tenant(tenant)
+        .values_list("pk", "name", "group_id", "metrics", "last_metrics").order_by("name")
+        if name in declared or pk in per_node
+    ]
+    if group_by == "node":
+        results = [_metric_row("node_id", pk, node_name, per_node.get(pk), latest)
+                   for pk, node_name, _, latest in nodes]
+    else:
+        per_group: dict = {}
+        latest_by_group: dict = {}
+        for pk, _, group_id, latest in nodes:
+            if group_id is None:
+                continue
+            latest_by_group.setdefault(group_id, None)
+            if pk in per_node:
+                _merge(per_group, group_id, *per_node[pk])
+                if latest is not None:
+                    latest_by_group[group_id] = max(latest, latest_by_group[group_id] or latest)
+        groups = NodeGroup.objects.for_tenant(tenant).filter(pk__in=list(latest_by_group)).order_by("name")
+        results = [_metric_row("group_id", group.pk, group.name, per_group.get(group.pk),
+                               latest_by_group[group.pk]) for group in groups.only("pk", "name")]
+    return {"name": name, "window": window, "from": start, "to": now, "results": results}
+
+
+def _metric_row(key: str, pk, label: str, totals, latest) -> dict:
+    samples, total, minimum, maximum = totals or (0, 0.0, None, None)
+    return {
+        key: str(pk),
+        "name": label,
+        "latest": latest if samples else None,
+        "min": minimum,
+        "max": maximum,
+        "avg": round(total / samples, 6) if samples else None,
+        "samples": samples,
+    }

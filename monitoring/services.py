@@ -51,6 +51,11 @@ NODE_CONFIG_FIELDS = (
     "expected_body",
     "expected_json_field",
     "expected_json_value",
+    "rpc_method",
+    "rpc_params",
+    "expected_result",
+    "expected_result_value",
+    "metrics",
     "interval_seconds",
     "timeout_seconds",
     "enabled",
@@ -104,6 +109,8 @@ def node_update(*, node: Node, actor=None, **fields) -> Node:
         node.next_check_at = timezone.now()  # apply a new schedule right away
     if "enabled" in fields and not node.enabled and was_enabled:
         _node_set_unknown(node)
+    if "metrics" in fields:  # a metric no longer declared has no latest value
+        node.last_metrics = {name: value for name, value in node.last_metrics.items() if name in node.metrics}
     save_existing(node)
     audit_record(action="node.update", target=node, actor=actor, tenant=node.tenant, changes=_audit_fields(fields))
     for group in NodeGroup.objects.filter(pk__in={old_group_id, node.group_id} - {None}):

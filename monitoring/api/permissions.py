@@ -22,4 +22,4 @@ NODE_POLICY = CRUD_OPERATE | {
 ALERT_CHANNEL_POLICY = CRUD_OPERATE | {"rotate_secret": Action.OPERATE, "deliveries": Action.READ}
 INCIDENT_POLICY = {"list": Action.READ, "retrieve": Action.READ, "acknowledge": Action.OPERATE}
 READ_ONLY_POLICY = {"list": Action.READ, "retrieve": Action.READ, "summary": Action.READ, "uptime": Action.READ,
-                    "groups": Action.READ}
+                    "groups": Action.READ, "metrics": Action.READ}

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from core import outbound
 from core.api.query import QueryParamsSerializer
+from monitoring import check_config
 from monitoring.models import (
     AlertChannel,
     AlertDelivery,
@@ -15,6 +16,7 @@ from monitoring.models import (
     Node,
     NodeGroup,
     Snapshot,
+    check_consistency,
     timeout_for,
 )
 
@@ -76,15 +78,37 @@ class NodeSerializer(serializers.ModelSerializer):
     timeout_seconds = serializers.IntegerField(min_value=1, max_value=60, required=False)
     port = serializers.IntegerField(min_value=1, max_value=65535, required=False)
     expected_status = serializers.IntegerField(min_value=100, max_value=599, required=False)
+    method = serializers.CharField(source="rpc_method", max_length=check_config.MAX_METHOD, required=False,
+                                   allow_blank=True, validators=[check_config.validate_method],
+                                   help_text="JSON-RPC method of a jsonrpc check, e.g. getStatus.")
+    params = serializers.JSONField(source="rpc_params", required=False, allow_null=True,
+                                   validators=[check_config.validate_params],
+                                   help_text="JSON-RPC params: a list or an object; null: none sent.")
+    expected_result = serializers.CharField(
+        max_length=check_config.MAX_PATH, required=False, allow_blank=True,
+        validators=[check_config.validate_optional_path],
+        help_text="Dotted path that must exist in the JSON-RPC result; empty: any result.",
+    )
+    expected_result_value = serializers.CharField(
+        max_length=200, required=False, allow_blank=True,
+        help_text="Empty: the path must exist; else its value as text (true/false/null as JSON spells them).",
+    )
+    metrics = serializers.JSONField(
+        required=False, validators=[check_config.validate_metrics],
+        help_text='Numbers read from each successful answer: {"name": "dotted.path"}, '
+                  f"at most {check_config.MAX_METRICS}, names up to {check_config.MAX_METRIC_NAME} characters.",
+    )
+    last_metrics = serializers.DictField(child=serializers.FloatField(), read_only=True,
+                                         help_text="Each metric's latest recorded value.")
 
     class Meta:
         model = Node
         fields = [
             "id", "name", "address", "port", "pubkey", "check", "tls", "path", "expected_status",
-            "expected_body", "expected_json_field", "expected_json_value", "interval_seconds",
-            "timeout_seconds", "enabled", "group", "tags", "status", "status_changed_at",
-            "consecutive_failures", "last_checked_at", "last_latency_ms", "last_error", "configuration_error",
-            "created_at", "updated_at",
+            "expected_body", "expected_json_field", "expected_json_value", "method", "params", "expected_result",
+            "expected_result_value", "metrics", "interval_seconds", "timeout_seconds", "enabled", "group", "tags",
+            "status", "status_changed_at", "consecutive_failures", "last_checked_at", "last_latency_ms",
+            "last_error", "configuration_error", "last_metrics", "created_at", "updated_at",
         ]
         read_only_fields = [
             "status", "status_changed_at", "consecutive_failures", "last_checked_at", "last_latency_ms",
@@ -117,6 +141,12 @@ class NodeSerializer(serializers.ModelSerializer):
         timeout = attrs.get("timeout_seconds", getattr(self.instance, "timeout_seconds", None))
         if timeout >= interval:
             raise serializers.ValidationError({"timeout_seconds": ["Must be shorter than interval_seconds."]})
+        current = {name: attrs.get(name, getattr(self.instance, name, default))
+                   for name, default in (("check_type", Node.CheckType.HTTP), ("rpc_method", ""), ("metrics", {}))}
+        errors = check_consistency(current["check_type"], current["rpc_method"], current["metrics"])
+        if errors:
+            public = {"rpc_method": "method", "check_type": "check"}
+            raise serializers.ValidationError({public.get(k, k): [v] for k, v in errors.items()})
         return attrs
 
 
@@ -157,6 +187,17 @@ class HistoryQuerySerializer(QueryParamsSerializer):
 
 class UptimeQuerySerializer(QueryParamsSerializer):
     window = serializers.ChoiceField(choices=["1h", "24h", "7d", "30d"], default="24h")
+
+
+class MetricStatisticsQuerySerializer(QueryParamsSerializer):
+    name = serializers.CharField(max_length=check_config.MAX_METRIC_NAME, trim_whitespace=False)
+    window = serializers.ChoiceField(choices=["1h", "24h", "7d", "30d"], default="24h")
+    group_by = serializers.ChoiceField(choices=["node", "group"], default="node")
+
+    def validate_name(self, value: str) -> str:
+        if not value.isprintable():
+            raise serializers.ValidationError("Use printable characters.")
+        return value
 
 
 class GroupStatisticsQuerySerializer(HistoryQuerySerializer):

@@ -199,12 +199,35 @@ GROUPS_RESPONSE = inline_serializer(
         "results": serializers.ListField(child=serializers.DictField()),
     },
 )
+METRIC_ROW = inline_serializer(
+    "MetricStatisticsRow",
+    {
+        "node_id": serializers.UUIDField(required=False, help_text="With group_by=node."),
+        "group_id": serializers.UUIDField(required=False, help_text="With group_by=group."),
+        "name": serializers.CharField(help_text="The node's or group's name."),
+        "latest": serializers.FloatField(allow_null=True),
+        "min": serializers.FloatField(allow_null=True),
+        "max": serializers.FloatField(allow_null=True),
+        "avg": serializers.FloatField(allow_null=True),
+        "samples": serializers.IntegerField(),
+    },
+)
+METRICS_RESPONSE = inline_serializer(
+    "MetricStatistics",
+    {
+        "name": serializers.CharField(help_text="The metric's name."),
+        "window": serializers.CharField(),
+        "from": serializers.DateTimeField(),
+        "to": serializers.DateTimeField(),
+        "results": serializers.ListField(child=METRIC_ROW),
+    },
+)
 BUCKET_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
 @extend_schema(tags=["monitoring"])
 class StatisticsViewSet(TenantScopedViewSet):
-    """Uptime and latency per node and group; group (bridge) health over time."""
+    """Uptime and latency per node and group; group (bridge) health over time; check metrics."""
 
     queryset = Node.objects.none()
     serializer_class = s.UptimeQuerySerializer
@@ -222,6 +245,21 @@ class StatisticsViewSet(TenantScopedViewSet):
         query = s.UptimeQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return Response(selectors.uptime_statistics(tenant=self.tenant, window=query.validated_data["window"]))
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("name", str, required=True, description="The metric's name, as nodes declare it."),
+            OpenApiParameter("window", str, enum=["1h", "24h", "7d", "30d"], description="Default 24h."),
+            OpenApiParameter("group_by", str, enum=["node", "group"], description="Default node."),
+        ],
+        responses=METRICS_RESPONSE,
+        summary="A check metric's latest, min, max and average per node or group",
+    )
+    @action(detail=False, methods=["get"])
+    def metrics(self, request):
+        query = s.MetricStatisticsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(selectors.metric_statistics(tenant=self.tenant, **query.validated_data))
 
     @extend_schema(
         parameters=[*FROM_TO, OpenApiParameter("bucket", str, description="e.g. 15m, 1h, 1d (default 1h)")],

@@ -58,3 +58,19 @@ def test_a_revoked_key_is_read_only_in_the_admin(console, tenant):
     assert response.status_code in (200, 302)
     key.refresh_from_db()
     assert key.name == "gone"
+
+
+def key_form(key, rate_limit: str) -> dict:
+    return {"name": key.name, "scopes": '["read"]', "rate_limit": rate_limit, "expires_at_0": "", "expires_at_1": ""}
+
+
+def test_the_key_form_accepts_windows_and_buckets_and_refuses_other_rates(console, tenant):
+    key, _secret = make_key(tenant, name="ci")
+    url = f"/admin/apikeys/apikey/{key.pk}/change/"
+    for bad in ("10/s burst", "10/s burst 0", "10/x", "ten/s"):
+        response = console.post(url, key_form(key, bad))
+        assert response.status_code == 200 and "is not a rate like" in response.content.decode(), bad
+    assert ApiKey.objects.get(pk=key.pk).rate_limit == ""
+    assert console.post(url, key_form(key, "10/s  burst 20")).status_code == 302
+    assert ApiKey.objects.get(pk=key.pk).rate_limit == "10/s burst 20"
+

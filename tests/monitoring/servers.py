@@ -99,3 +99,55 @@ def closed_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+class _JsonRpcHandler(BaseHTTPRequestHandler):
+    """A JSON-RPC 2.0 endpoint at any path: `getStatus` answers `server.status`, any other
+    method the standard -32601 error object; `server.raw` (bytes) replaces every answer."""
+
+    server: JsonRpcServer
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        call = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        self.server.calls.append((self.path, self.headers.get("Content-Type"), call))
+        if self.server.raw is not None:
+            body = self.server.raw
+        elif call.get("method") == "getStatus":
+            body = json.dumps({"jsonrpc": "2.0", "id": call.get("id"), "result": self.server.status}).encode()
+        else:
+            body = json.dumps({"jsonrpc": "2.0", "id": call.get("id"),
+                               "error": {"code": -32601, "message": "Method not found"}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class JsonRpcServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _JsonRpcHandler)
+        self.calls: list[tuple[str, str, dict]] = []
+        self.status: object = {"status": "ok", "networks": {"BNB Chain": {"wrapsToSign": 3, "unwrapsToSign": 1}}}
+        self.raw: bytes | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+
+@contextmanager
+def jsonrpc_server():
+    server = JsonRpcServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

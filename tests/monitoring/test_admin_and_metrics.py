@@ -111,3 +111,35 @@ def test_deleting_selected_nodes_in_the_admin_goes_through_the_service(staff_cli
     )
     assert response.status_code == 302 and not Node.objects.filter(pk__in=[n.pk for n in nodes]).exists()
     assert AuditEvent.objects.filter(action="node.delete", tenant_id=tenant.pk).count() == 2
+
+
+def test_a_nodes_change_page_shows_its_latest_metric_values(staff_client, tenant):
+    node = NodeFactory(tenant=tenant, check_type="jsonrpc", rpc_method="getStatus",
+                       metrics={"BNB Chain wraps": "networks.BNB Chain.wrapsToSign", "eth": "networks.Ethereum.x"},
+                       last_metrics={"BNB Chain wraps": 3.0})
+    html = staff_client.get(f"/admin/monitoring/node/{node.pk}/change/").content.decode()
+    table = html.split('<table class="node-metrics">', 1)[1].split("</table>", 1)[0]
+    assert "<td>BNB Chain wraps</td><td><code>networks.BNB Chain.wrapsToSign</code></td><td>3.0</td>" in table
+    assert "<td>eth</td><td><code>networks.Ethereum.x</code></td><td>-</td>" in table
+
+
+def node_form(tenant, **changes) -> dict:
+    return {"tenant": str(tenant.pk), "name": "orchestrator", "address": "10.0.0.9", "port": "8545", "pubkey": "",
+            "check_type": "jsonrpc", "path": "/", "expected_status": "200", "expected_body": "",
+            "expected_json_field": "", "expected_json_value": "", "rpc_method": "getStatus", "rpc_params": "[]",
+            "expected_result": "status", "expected_result_value": "", "metrics": '{"wraps": "networks.BNB Chain.w"}',
+            "interval_seconds": "60", "timeout_seconds": "5", "enabled": "on", "group": "", "tags": "[]", **changes}
+
+
+def test_the_node_form_validates_jsonrpc_and_metric_settings(staff_client, tenant):
+    from monitoring.models import Node
+
+    for bad in ({"metrics": '{"wraps": "networks..w"}'}, {"metrics": '["a"]'}, {"rpc_params": '"x"'},
+                {"rpc_method": ""}, {"check_type": "tcp"}, {"expected_result": "a..b"}):
+        response = staff_client.post("/admin/monitoring/node/add/", node_form(tenant, **bad))
+        assert response.status_code == 200 and "errorlist" in response.content.decode(), bad
+    assert not Node.objects.exists()
+    response = staff_client.post("/admin/monitoring/node/add/", node_form(tenant))
+    assert response.status_code == 302, response.content[:2000]
+    node = Node.objects.get(name="orchestrator")
+    assert (node.check_type, node.rpc_params, node.metrics) == ("jsonrpc", [], {"wraps": "networks.BNB Chain.w"})

@@ -10,18 +10,30 @@ nothing. Idempotent: nodes are matched by name within the tenant, so re-running 
 import os
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from rest_framework import serializers
 
-from monitoring import seed_sources, services
+from monitoring import check_config, seed_sources, services
 from monitoring.api.serializers import validate_address
-from monitoring.models import Node, NodeGroup
+from monitoring.models import Node, NodeGroup, check_consistency
 from tenants.models import Tenant
 
 OPTIONAL = ("port", "path", "expected_status", "interval_seconds", "timeout_seconds", "tags", "tls", "enabled")
 DEFAULT_CHECK = Node.CheckType.TCP
 DEFAULT_PORT = 80
+DEFAULT_METHOD = "getStatus"
+# A declared check's keys (`"check": {"type": "jsonrpc", "method": …}`) → node fields, with their validators.
+CHECK_KEYS = {
+    "path": ("path", None),
+    "expected_status": ("expected_status", None),
+    "method": ("rpc_method", check_config.validate_method),
+    "params": ("rpc_params", check_config.validate_params),
+    "expected_result": ("expected_result", check_config.validate_optional_path),
+    "expected_result_value": ("expected_result_value", None),
+    "metrics": ("metrics", check_config.validate_metrics),
+}
 
 
 class Command(BaseCommand):
@@ -29,7 +41,8 @@ class Command(BaseCommand):
         "Import nodes into a tenant from a seeds-style nodes.json, the status page's Python mapping "
         "file, or NODE_<n>_* environment variables (re-running updates them by name). An entry that "
         f"names no check or port of its own is checked with --check (default {DEFAULT_CHECK}) on "
-        f"--port (default {DEFAULT_PORT})."
+        f"--port (default {DEFAULT_PORT}); a jsonrpc check that names no method calls --method "
+        f"(default {DEFAULT_METHOD})."
     )
 
     def add_arguments(self, parser):
@@ -48,8 +61,12 @@ class Command(BaseCommand):
             "--port", type=int, default=DEFAULT_PORT,
             help=f"Port for entries that name none (default {DEFAULT_PORT})",
         )
+        parser.add_argument(
+            "--method", default=DEFAULT_METHOD,
+            help=f"JSON-RPC method of jsonrpc checks that name none (default {DEFAULT_METHOD})",
+        )
 
-    def handle(self, *args, tenant: str, group: str, check: str, port: int, **options):
+    def handle(self, *args, tenant: str, group: str, check: str, port: int, method: str, **options):
         found = Tenant.objects.filter(slug=tenant).first()
         if found is None:
             raise CommandError(f"No tenant with slug {tenant!r}.")
@@ -59,7 +76,11 @@ class Command(BaseCommand):
             entries = self._entries(options)
         except seed_sources.SourceError as exc:
             raise CommandError(str(exc)) from None
-        rows = [self._row(label, entry, check=check, port=port) for label, entry in entries]
+        try:
+            check_config.validate_method(method)
+        except ValidationError as exc:
+            raise CommandError(f"--method: {exc.messages[0]}") from None
+        rows = [self._row(label, entry, check=check, port=port, method=method) for label, entry in entries]
         self._refuse_repeated_names(rows, entries)
         created, updated = self._write(found, rows, group)
         self.stdout.write(self.style.SUCCESS(f"{created} created, {updated} updated in tenant {found.slug}"))
@@ -103,7 +124,7 @@ class Command(BaseCommand):
             seen[row["name"]] = label
 
     @staticmethod
-    def _row(label: str, entry, *, check: str, port: int) -> dict:
+    def _row(label: str, entry, *, check: str, port: int, method: str) -> dict:
         if not isinstance(entry, dict):
             raise CommandError(f"{label}: expected an object.")
         name = str(entry.get("name") or "").strip()
@@ -116,13 +137,26 @@ class Command(BaseCommand):
             raise CommandError(f"{label} ({name}): invalid ip/address {address!r}: {exc.detail[0]}") from None
         row = {"name": name[:100], "address": address, "pubkey": str(entry.get("pubkey") or ""), "check_type": check}
         declared = entry.get("check")
-        if isinstance(declared, dict):  # {"type": "http", "path": "/health", "expected_status": 200}
+        if isinstance(declared, dict):  # {"type": "jsonrpc", "method": "getStatus", "metrics": {…}}
             row["check_type"] = declared.get("type", Node.CheckType.HTTP)
-            row.update({k: declared[k] for k in ("path", "expected_status") if k in declared})
+            for key, (field, validate) in CHECK_KEYS.items():
+                if key not in declared:
+                    continue
+                try:
+                    if validate is not None:
+                        validate(declared[key])
+                except ValidationError as exc:
+                    raise CommandError(f"{label} ({name}): check {key}: {exc.messages[0]}") from None
+                row[field] = declared[key]
         elif declared is not None:
             row["check_type"] = declared
         if row["check_type"] not in Node.CheckType.values:
             raise CommandError(f"{label} ({name}): check must be one of {', '.join(Node.CheckType.values)}.")
+        if row["check_type"] == Node.CheckType.JSONRPC:
+            row.setdefault("rpc_method", method)
+        errors = check_consistency(row["check_type"], row.get("rpc_method", ""), row.get("metrics"))
+        if errors:
+            raise CommandError(f"{label} ({name}): " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
         row.update({k: entry[k] for k in OPTIONAL if k in entry})
         row.setdefault("port", port)
         if not isinstance(row["port"], int) or isinstance(row["port"], bool) or not 0 < row["port"] < 65536:
