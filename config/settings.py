@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "recommendations.apps.RecommendationsConfig",
     "billing.apps.BillingConfig",
     "files.apps.FilesConfig",
+    "deployments.apps.DeploymentsConfig",
 ]
 
 MIDDLEWARE = [
@@ -269,6 +270,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "files-purge-expired-uploads": {"task": "files.tasks.purge_expired_uploads", "schedule": 600.0},
     # Buffered download rows → the files' access log, in bulk (the download never INSERTs).
     "files-flush-access-log": {"task": "files.tasks.flush_access_log", "schedule": 5.0},
+    # Deploys past their timeout fail and open an incident; deployments follow runs they missed.
+    "deployments-sweep": {"task": "deployments.sweep", "schedule": 30.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -397,6 +400,10 @@ REQUEST_BODY_LIMITS = {
     "/api/v1/files": FILES_MAX_SIMPLE_UPLOAD_BYTES + 64 * 1024,
     "/api/v1/uploads": FILES_MAX_UPLOAD_BYTES,
 }
+
+# --- Deployments (docs/deployments.md) -----------------------------------------------------
+# A project's deploy limit unless it sets `timeout_seconds`: past it the deploy fails and opens an incident.
+DEPLOYMENTS_DEFAULT_TIMEOUT_SECONDS = env.int("DEPLOYMENTS_DEFAULT_TIMEOUT_SECONDS", default=900)
 
 # --- Monitoring -----------------------------------------------------------------------------
 MONITORING_MIN_INTERVAL_SECONDS = 10  # the API's floor for a node's interval

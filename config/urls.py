@@ -14,7 +14,7 @@ admin.site.site_title = "Groundstation"
 admin.site.index_title = "Operators' console"
 
 API_APPS = ("accounts", "tenants", "apikeys", "monitoring", "orchestration", "recommendations", "billing",
-            "files")
+            "files", "deployments")
 
 
 def _collect(attribute: str) -> list:

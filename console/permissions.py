@@ -10,11 +10,11 @@ OPERATOR_GROUPS = (READ_ONLY_GROUP, OPERATORS_GROUP)
 # their own privileges or read sessions.
 CONSOLE_APPS = frozenset(
     {"core", "notifications", "accounts", "tenants", "apikeys", "monitoring", "orchestration", "recommendations",
-     "billing", "files", "django_celery_beat"}
+     "billing", "files", "deployments", "django_celery_beat"}
 )
 
 # Day-to-day work: operators create, change and delete these.
-MANAGED_APPS = frozenset({"monitoring", "orchestration", "django_celery_beat"})
+MANAGED_APPS = frozenset({"monitoring", "orchestration", "deployments", "django_celery_beat"})
 
 # Records and history: nobody edits them in the console, operators included.
 RECORD_MODELS = frozenset({
@@ -34,6 +34,8 @@ RECORD_MODELS = frozenset({
     ("billing", "invoicesequence"),
     ("files", "fileaccesslog"),
     ("files", "fileuploadpart"),
+    ("deployments", "deployment"),
+    ("deployments", "deploykey"),
 })
 
 DEFAULT_ACTIONS = ("view", "add", "change", "delete")

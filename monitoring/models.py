@@ -383,7 +383,7 @@ class Incident(TenantOwnedModel):
 
     @property
     def subject(self) -> str:
-        return "group" if self.group_id else "node"
+        return "group" if self.group_id else "node" if self.node_id else "other"
 
 
 class AlertChannel(TenantOwnedModel):

@@ -458,6 +458,31 @@ def _incident_open(*, now: datetime, cause: str, node: Node | None = None, group
     return incident
 
 
+def incident_open_for(*, tenant_id, title: str, cause: str) -> Incident:
+    """An incident of something other than a node or a group (a deploy that timed out, say),
+    delivered to the tenant's alert channels like any other; it stays open until resolved."""
+    now = timezone.now()
+    incident = Incident.objects.create(tenant_id=tenant_id, title=title[:300], cause=cause[:500], opened_at=now,
+                                       last_notified_at=now)
+    live.publish_on_commit(tenant_id=incident.tenant_id, event="incident.opened", data=_incident_payload(incident))
+    alerts.alerts_enqueue(incident=incident, event=AlertDelivery.Event.OPENED)
+    metrics.record_incident_opened(count=1)
+    return incident
+
+
+def incident_resolve_for(*, incident_id, now: datetime | None = None) -> Incident | None:
+    """Resolve an incident opened by `incident_open_for` (the thing came right again)."""
+    incident = Incident.objects.select_for_update().filter(
+        pk=incident_id, state=Incident.State.OPEN, node__isnull=True, group__isnull=True).first()
+    if incident is None:
+        return None
+    incident.state, incident.resolved_at = Incident.State.RESOLVED, now or timezone.now()
+    incident.save(update_fields=["state", "resolved_at"])
+    live.publish_on_commit(tenant_id=incident.tenant_id, event="incident.resolved", data=_incident_payload(incident))
+    alerts.alerts_enqueue(incident=incident, event=AlertDelivery.Event.RESOLVED)
+    return incident
+
+
 def _incident_resolve(*, now: datetime, reason: str, node: Node | None = None, group: NodeGroup | None = None):
     lookup = {"node": node} if node is not None else {"group": group}
     incident = Incident.objects.select_for_update().filter(state=Incident.State.OPEN, **lookup).first()

@@ -35,6 +35,11 @@ class Action(StrEnum):
     ADMINISTER = "administer"  # members, invitations, API keys, tenant settings
     MANAGE_BILLING = "manage_billing"  # change the plan, cancel the subscription
     OWN = "own"  # delete or transfer the tenant
+    # Deployments (SPEC §4, itsUP's roles): viewers read and see status (READ); operators also
+    # read remote logs and restart services; admins also deploy and configure hosts and projects.
+    OPERATE_STACKS = "operate_stacks"  # remote logs, restarts
+    DEPLOY = "deploy"  # deploy a project, reconcile
+    CONFIGURE_DEPLOYMENTS = "configure_deployments"  # hosts, projects, the deploy key
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,9 @@ POLICY: dict[Action, Rule] = {
     Action.ADMINISTER: Rule(Role.ADMIN, Scope.ADMIN),
     Action.MANAGE_BILLING: Rule(Role.ADMIN, Scope.ADMIN),
     Action.OWN: Rule(Role.OWNER, None),
+    Action.OPERATE_STACKS: Rule(Role.OPERATOR, Scope.EXECUTE),
+    Action.DEPLOY: Rule(Role.ADMIN, Scope.EXECUTE),
+    Action.CONFIGURE_DEPLOYMENTS: Rule(Role.ADMIN, Scope.ADMIN),
 }
 
 

@@ -223,7 +223,7 @@ def _run_satellite(
     except (TemplateError, vault.SecretUnreadable, BudgetExceeded) as exc:
         return Outcome(StepStatus.FAILED, error=str(exc), retryable=False)
     except SatelliteError as exc:
-        return Outcome(StepStatus.FAILED, error=str(exc) or "failed")
+        return Outcome(StepStatus.FAILED, error=str(exc) or "failed", retryable=exc.retryable)
     except Exception as exc:  # a satellite bug must fail the step, not the worker
         logger.exception("satellite raised", extra={"satellite": spec["satellite"]})
         return Outcome(StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")

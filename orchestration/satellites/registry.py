@@ -16,7 +16,10 @@ from jsonschema import Draft202012Validator
 
 
 class SatelliteError(Exception):
-    """The satellite failed; the message is what the step's `error` shows. Retryable."""
+    """The satellite failed; the message is what the step's `error` shows. Retryable, unless a
+    subclass knows another attempt cannot help (`retryable = False`)."""
+
+    retryable = True
 
 
 class StepCancelled(Exception):
