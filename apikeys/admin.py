@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from apikeys import services
 from apikeys.models import ApiCall, ApiKey, UsageRollup
-from apikeys.rates import parse_rate
 from core.admin import CappedPaginator, confirm_first, secrets_once_response
+from core.rates import parse_rate
 
 
 class ApiKeyForm(forms.ModelForm):

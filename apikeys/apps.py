@@ -16,7 +16,7 @@ class ApikeysConfig(AppConfig):
 
 def _validate_configured_rates() -> None:
     """A mistyped rate in the environment fails at start-up, not as a 500 on the first request."""
-    from apikeys.rates import parse_rates
+    from core.rates import parse_rates
 
     configured = {
         **{f"API_USER_RATE_LIMITS[{role!r}]": rates for role, rates in settings.API_USER_RATE_LIMITS.items()},

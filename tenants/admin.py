@@ -12,6 +12,7 @@ from rest_framework.exceptions import APIException
 
 from core.admin import CappedPaginator, RecordAdmin, apply_each, confirm_first
 from core.models import AuditEvent
+from core.rates import parse_rates
 from tenants import services
 from tenants.billing import clean_billing_account
 from tenants.models import Invitation, Membership, Plan, Tenant
@@ -225,8 +226,15 @@ class InvitationAdmin(admin.ModelAdmin):
                   lambda invitation: services.invitation_revoke(invitation=invitation, actor=request.user))
 
 
+class PlanForm(forms.ModelForm):
+    def clean_rates(self) -> list[str]:
+        """Windows (`1000/m`) and buckets (`100/s burst 200`), as the API accepts; stored normalised."""
+        return [rate.text for rate in parse_rates(self.cleaned_data["rates"])]
+
+
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
+    form = PlanForm
     list_display = ("name", "slug", "rates", "price_cents", "currency", "interval", "included_requests",
                     "overage_cents_per_1000", "storage_bytes", "created_at")
     list_filter = ("currency", "interval")

@@ -4,8 +4,8 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from apikeys.models import ApiCall, ApiKey
-from apikeys.rates import parse_rate, parse_rates
 from core.api.query import QueryParamsSerializer
+from core.rates import parse_rate, parse_rates
 from tenants.models import Plan
 from tenants.policy import Scope
 

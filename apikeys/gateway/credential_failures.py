@@ -12,7 +12,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from apikeys.rates import parse_rate
+from core.rates import parse_rate
 
 logger = logging.getLogger("groundstation.gateway")
 PREFIX = "gs:credfail:"

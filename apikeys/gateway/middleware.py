@@ -36,12 +36,12 @@ from apikeys.gateway import invalidation, metering, snapshots
 from apikeys.gateway.credential_failures import CredentialFailures, TooManyFailures
 from apikeys.gateway.store import CheckResult, StoreUnavailable, get_store
 from apikeys.models import ApiKey
-from apikeys.rates import parse_rate
 from core import credentials
 from core.api.client_ip import client_ip
 from core.api.credential import MalformedAuthorization, presented_credential
 from core.api.errors import error_response
 from core.api.routes import route_pattern
+from core.rates import parse_rate
 
 logger = logging.getLogger("groundstation.gateway")
 

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from apikeys.rates import parse_rate
+from core.rates import parse_rate
 from core.rows import row_of
 from tenants.models import DEFAULT_PLAN_RATES, Membership, Tenant
 

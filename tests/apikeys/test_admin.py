@@ -74,3 +74,18 @@ def test_the_key_form_accepts_windows_and_buckets_and_refuses_other_rates(consol
     assert console.post(url, key_form(key, "10/s  burst 20")).status_code == 302
     assert ApiKey.objects.get(pk=key.pk).rate_limit == "10/s burst 20"
 
+
+
+def test_the_plan_form_accepts_windows_and_buckets_and_refuses_other_rates(console):
+    from tenants.models import Plan
+
+    prices = {"price_cents": "0", "currency": "eur", "interval": "month", "included_requests": "0",
+              "overage_cents_per_1000": "0", "stripe_price_id": "", "storage_bytes": ""}
+    for bad in ('["10/s burst"]', '"100/s"', '["100/m", "200/m"]'):
+        response = console.post("/admin/tenants/plan/add/", {"name": "Team", "slug": "team", "rates": bad, **prices})
+        assert response.status_code == 200 and "errorlist" in response.content.decode(), bad
+    assert not Plan.objects.filter(slug="team").exists()
+    response = console.post("/admin/tenants/plan/add/",
+                            {"name": "Team", "slug": "team", "rates": '["100/s  burst 200", "1000/m"]', **prices})
+    assert response.status_code == 302, response.content[:800]
+    assert Plan.objects.get(slug="team").rates == ["100/s burst 200", "1000/m"]

@@ -9,7 +9,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import ValidationError
 
 from apikeys.gateway.store import LocalStore, get_store
-from apikeys.rates import Rate, parse_rate, parse_rates
+from core.rates import Rate, parse_rate, parse_rates
 
 T0 = 1_800_000_001.0
 

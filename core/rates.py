@@ -1,5 +1,8 @@
 """Rates written `N/s`, `N/m`, `N/h`, `N/d` (fixed windows) or `N/<unit> burst M` (a token
-bucket refilled at N per unit, holding at most M); see docs/apikeys-and-usage.md."""
+bucket refilled at N per unit, holding at most M); see docs/apikeys-and-usage.md.
+
+In core because two floors read them: tenants (a plan's rates, validated in its admin form) and
+apikeys (the limiter, key rates, role and route-class limits)."""
 import re
 from dataclasses import dataclass
 
