@@ -3,11 +3,11 @@ with the vault that keeps tenant secrets (`orchestration.vault`)."""
 from __future__ import annotations
 
 import base64
-import hashlib
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from deployments import remote
 from orchestration import vault
 
 
@@ -18,8 +18,7 @@ def generate(comment: str) -> tuple[str, str, str]:
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
     ).decode()
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-    blob = base64.b64decode(public.split()[1])
-    fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    fingerprint = remote.fingerprint(base64.b64decode(public.split()[1]))
     return f"{public} {comment}", fingerprint, vault.encrypt(private)
 
 

@@ -215,19 +215,20 @@ def deployment_request(*, project: Project, actor=None, trigger: str = Deploymen
     project = Project.objects.select_for_update(of=("self",)).select_related("cluster", "host").get(pk=project.pk)
     active = list(Deployment.objects.filter(project=project, status__in=ACTIVE_STATUSES))
     follow_up = next((d for d in active if d.run_id is None), None)
-    if follow_up is not None:
+    if follow_up is not None:  # join the waiting follow-up
         Deployment.objects.filter(pk=follow_up.pk).update(requests=follow_up.requests + 1)
         follow_up.requests += 1
-        return follow_up
-    deployment = Deployment(tenant_id=project.tenant_id, project=project, config_hash=project.config_hash,
-                            requested_by=actor_label(actor), created_by=_user(actor), trigger=trigger)
-    if active:  # one is under way: this becomes the follow-up
-        deployment.save()
+        deployment = follow_up
     else:
-        _start(deployment, project, actor=actor)
+        deployment = Deployment(tenant_id=project.tenant_id, project=project, config_hash=project.config_hash,
+                                requested_by=actor_label(actor), created_by=_user(actor), trigger=trigger)
+        if active:  # one is under way: this becomes the follow-up
+            deployment.save()
+        else:
+            _start(deployment, project, actor=actor)
     audit_record(action="project.deploy", target=project, actor=actor, tenant=project.tenant,
-                 changes={"deployment": str(deployment.pk), "config_hash": deployment.config_hash,
-                          "follow_up": bool(active)})
+                 changes={"deployment": str(deployment.pk), "config_hash": project.config_hash,
+                          "follow_up": bool(active), "trigger": trigger})
     return deployment
 
 
@@ -238,6 +239,8 @@ def _start(deployment: Deployment, project: Project, *, actor) -> None:
     deployment.started_at = stamp
     deployment.deadline_at = stamp + timedelta(seconds=project.timeout_seconds)
     deployment.save()
+    if project.cluster_id is None:  # someone deleted the generated cluster: write it again
+        _sync(project, actor=actor)
     trigger = Run.Trigger.ADMIN if deployment.trigger == Deployment.Trigger.ADMIN else Run.Trigger.API
     run = orchestration_services.run_trigger(cluster=project.cluster, inputs={}, actor=actor, trigger=trigger)
     # The run may have started (and reported `running`) already; take its status as it is now.
@@ -248,6 +251,8 @@ def _start(deployment: Deployment, project: Project, *, actor) -> None:
 def deployment_follow_run(*, run: Run) -> None:
     """The engine reported a run's status (in its transaction): move the deployment along; when
     it ended, start the project's follow-up. Runs of other clusters cost one indexed lookup."""
+    if run.cluster_id is None:
+        return  # a single-satellite execution is never a deploy
     deployment = (Deployment.objects.select_for_update(of=("self",)).select_related("project")
                   .filter(run_id=run.pk, status__in=ACTIVE_STATUSES).first())
     if deployment is None:

@@ -62,7 +62,9 @@ def test_a_bad_host_field_is_400_and_saves_nothing(client, field, value):
 
 def test_trust_on_first_use_cannot_be_set_through_the_api(client, tenant):
     response = client.post("/api/v1/hosts", {**HOST, "trust_on_first_use": True}, format="json")
-    assert response.status_code in (201, 400)
+    assert response.status_code == 201 and response.json()["trust_on_first_use"] is False
+    response = client.patch(f"/api/v1/hosts/{response.json()['id']}", {"trust_on_first_use": True}, format="json")
+    assert response.status_code == 200 and response.json()["trust_on_first_use"] is False
     assert not Host.objects.filter(trust_on_first_use=True).exists()
 
 
@@ -153,7 +155,19 @@ def test_a_deploy_is_a_run_of_the_project_cluster_and_later_requests_fold_into_o
     assert [d["id"] for d in history["results"]] == [str(follow_up.pk), body["id"]]
     detail = client.get(f"/api/v1/projects/app/deployments/{follow_up.pk}").json()
     assert detail["run_id"] == str(follow_up.run_id)
-    assert AuditEvent.objects.filter(action="project.deploy").count() == 2  # the start and the follow-up
+    audits = AuditEvent.objects.filter(action="project.deploy").order_by("created_at")
+    assert [(a.changes["follow_up"], a.changes["config_hash"]) for a in audits] == [
+        (False, project.config_hash), (True, project.config_hash), (True, project.config_hash)]
+    assert {a.actor_id for a in audits} == {admin.pk}
+
+
+def test_a_deleted_deploy_cluster_is_written_again_at_the_next_deploy(client, tenant):
+    project = make_project(tenant, make_host(tenant), deploy_steps=[["true"]])
+    orchestration_services.cluster_delete(cluster=project.cluster)
+    response = client.post("/api/v1/projects/app/deploy")
+    assert response.status_code == 202, response.content
+    project.refresh_from_db()
+    assert Run.objects.get(pk=response.json()["run_id"]).cluster_id == project.cluster_id is not None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -222,3 +236,9 @@ def test_a_deploy_past_its_timeout_fails_and_opens_an_incident(tenant):
     assert incident.state == "open" and incident.tenant_id == tenant.pk and "app" in incident.title
     follow_up.refresh_from_db()
     assert follow_up.status == "running" and follow_up.run_id
+    # The follow-up succeeds (its run told so, late: the sweep catches up): the incident is resolved.
+    Run.objects.filter(pk=follow_up.run_id).update(status="succeeded", finished_at=timezone.now())
+    assert services.deployments_follow_ended() == 1
+    follow_up.refresh_from_db()
+    incident.refresh_from_db()
+    assert follow_up.status == "succeeded" and incident.state == "resolved"

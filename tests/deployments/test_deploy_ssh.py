@@ -6,11 +6,13 @@ import pytest
 
 from deployments import services
 from deployments.models import Deployment, Host
+from orchestration import services as orchestration_services
 from orchestration.models import StepRun
 from tenants.policy import Role
 from tests.conftest import bearer_client
 from tests.deployments.factories import OTHER_HOST_KEY, make_host, make_project
-from tests.orchestration.helpers import wait_for
+from tests.orchestration.factories import make_cluster
+from tests.orchestration.helpers import wait_for, wait_for_run
 
 pytestmark = pytest.mark.worker
 
@@ -103,3 +105,22 @@ def test_trust_on_first_use_pins_the_first_key_seen(live_worker, tenant, admin_c
     assert deployment.status == "succeeded", deployment.error
     host.refresh_from_db()
     assert host.host_key == sshd.host_key and host.trust_on_first_use is False
+
+
+def test_ssh_exec_in_any_cluster_is_not_retried_after_a_host_key_mismatch(live_worker, tenant, sshd):
+    make_host(tenant, sshd=sshd, host_key=OTHER_HOST_KEY)
+    cluster = make_cluster(tenant, RETRIED)
+    run = wait_for_run(orchestration_services.run_trigger(cluster=cluster, inputs={}).pk)
+    assert run.status == "failed"
+    step = StepRun.objects.get(run=run, step_id="remote")
+    assert step.attempts == 1 and "host key check failed for web" in step.error
+
+
+RETRIED = """
+name: remote-check
+steps:
+  - id: remote
+    satellite: ssh.exec
+    retries: {count: 3, backoff: fixed, delay_seconds: 0}
+    inputs: {host: web, argv: ["true"]}
+"""
