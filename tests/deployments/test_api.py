@@ -218,6 +218,35 @@ def test_reconcile_deploys_what_changed_since_the_last_good_deploy(client, tenan
     assert Deployment.objects.filter(project=changed).count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reconciles_run_one_at_a_time_and_deploy_each_change_once(tenant):
+    host = make_host(tenant)
+    names = [f"p{i}" for i in range(3)]
+    for name in names:
+        make_project(tenant, host, name=name, deploy_steps=[["true"]])
+    barrier, results, errors = threading.Barrier(4), [], []
+
+    def reconcile():
+        try:
+            barrier.wait()
+            results.append(services.reconcile(tenant=tenant))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=reconcile) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    deployed = sorted(d.project.name for result in results for d in result["deployments"])
+    assert deployed == names  # each change deployed by exactly one of the reconciles
+    assert Deployment.objects.filter(project__tenant=tenant).count() == 3
+    assert not Deployment.objects.filter(run__isnull=True).exists()  # and no follow-up
+
+
 def test_a_deploy_past_its_timeout_fails_and_opens_an_incident(tenant):
     from datetime import timedelta
 
