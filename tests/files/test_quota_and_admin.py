@@ -6,7 +6,7 @@ from django.db import connection
 from django.test import Client
 
 from core.api.exceptions import PayloadTooLarge
-from files import services
+from files import access_log, selectors, services
 from files.models import FileShare, StorageUsage
 from tests.factories import PlanFactory, UserFactory
 from tests.files.conftest import concurrent_writers
@@ -66,6 +66,19 @@ def test_the_admin_pages_render_and_never_show_a_share_digest(console, tenant):
         page = response.content.decode()
         assert share.token_digest not in page and token not in page
     assert "14\xa0bytes" in console.get("/admin/files/file/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_files_page_counts_served_downloads_only(console, tenant):
+    file = make_file(tenant, b"%PDF-1.7 counted")
+    for status in (200, 206, 200, 304, 416, 499):
+        access_log.record(tenant_id=tenant.pk, file_id=file.pk, via="member", status=status, sent=1, ip=None)
+    services.access_log_flush()
+    assert selectors.files_with_downloads().get(pk=file.pk).download_count == 3
+    assert make_file(tenant, b"never downloaded").pk in {
+        f.pk for f in selectors.files_with_downloads().filter(download_count=0)}
+    page = console.get("/admin/files/file/?o=5").content.decode()  # ordered by downloads
+    assert '<td class="field-downloads">3</td>' in page
 
 
 @pytest.mark.django_db
