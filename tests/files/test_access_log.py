@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apikeys.gateway.store import redis_client
-from files import access_log, services
+from files import access_log, services, tasks
 from files.models import FileAccessLog
 from tests.conftest import bearer_client
 from tests.files.factories import make_file
@@ -121,3 +121,12 @@ def test_a_normal_shutdown_ships_the_buffer(tenant, file):
     assert redis_client().llen(access_log.BUFFER_KEY) == 1
     assert services.access_log_flush() == 1
     assert FileAccessLog.objects.get().ip == "198.51.100.7"
+
+
+def test_beat_flushes_the_buffer_every_five_seconds(settings, tenant, file):
+    entry = settings.CELERY_BEAT_SCHEDULE["files-flush-access-log"]
+    assert entry == {"task": "files.tasks.flush_access_log", "schedule": 5.0}
+    access_log.record(tenant_id=tenant.pk, file_id=file.pk, via="member", status=200, sent=3, ip=None)
+    assert tasks.flush_access_log.name == entry["task"]
+    assert tasks.flush_access_log.apply().get() == 1
+    assert FileAccessLog.objects.get().bytes == 3
