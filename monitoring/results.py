@@ -25,10 +25,12 @@ SPEC_FIELDS = ("id", "check_type", "address", "port", "tls", "path", "expected_s
                "expected_json_field", "expected_json_value", "timeout_seconds", "rpc_method", "rpc_params",
                "expected_result", "expected_result_value", "metrics")
 STATE_FIELDS = ("id", "tenant_id", "group_id", "name", "status", "status_changed_at", "consecutive_failures",
-                "configuration_error", "last_metrics")
-# What a recorded check writes back to the node row (one UPDATE per batch).
+                "configuration_error")
+# What a recorded check writes back to the node row (one UPDATE per batch). The latest metric
+# values are merged into `last_metrics` by the database (merge_last_metrics), only for the
+# nodes whose answer carried some: the rest of the fleet costs no JSON either way.
 WRITTEN_FIELDS = ("status", "status_changed_at", "consecutive_failures", "last_checked_at", "last_latency_ms",
-                  "last_error", "configuration_error", "last_metrics", "updated_at")
+                  "last_error", "configuration_error", "updated_at")
 # What a snapshot row carries from its check; other columns get their defaults once per batch.
 SNAPSHOT_FIELDS = ("tenant_id", "node_id", "checked_at", "status", "latency_ms", "http_status", "error",
                    "configuration_error", "metrics")
@@ -47,7 +49,6 @@ class NodeState:
     status_changed_at: datetime | None
     consecutive_failures: int
     configuration_error: bool
-    last_metrics: dict
     last_checked_at: datetime | None = None
     last_latency_ms: float | None = None
     last_error: str = ""
@@ -107,8 +108,6 @@ def apply_results(*, results: list[CheckResult], states: dict[str, NodeState], t
         outcome = result.snapshot_status(degraded_ms)
         rows.append((node.tenant_id, node.id, result.checked_at, outcome, result.latency_ms, result.http_status,
                      result.error, result.configuration_error, result.metrics))
-        if result.metrics:  # each metric keeps its latest value until an answer brings a new one
-            node.last_metrics = {**node.last_metrics, **result.metrics}
         old = node.status
         node.configuration_error = result.configuration_error
         if result.configuration_error:
@@ -170,8 +169,6 @@ def write_states(states: list[NodeState], now: datetime) -> None:
     fields = [meta.get_field(name) for name in WRITTEN_FIELDS]
     columns = [[getattr(state, field.attname) if field.attname != "updated_at" else now for state in states]
                for field in fields]
-    metrics_at = WRITTEN_FIELDS.index("last_metrics")
-    columns[metrics_at] = [fields[metrics_at].get_db_prep_save(value, connection) for value in columns[metrics_at]]
     table, pk = quote(meta.db_table), quote(meta.pk.column)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -186,8 +183,32 @@ def write_states(states: list[NodeState], now: datetime) -> None:
             )
             return
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-        prepared = [values if index == metrics_at else [field.get_db_prep_save(value, connection) for value in values]
-                    for index, (field, values) in enumerate(zip(fields, columns, strict=True))]
+        prepared = [[field.get_db_prep_save(value, connection) for value in values]
+                    for field, values in zip(fields, columns, strict=True)]
         ids = [meta.pk.get_db_prep_value(state.id, connection) for state in states]
         cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {pk} = %s",  # noqa: S608
                            [[*row, pk_value] for *row, pk_value in zip(*prepared, ids, strict=True)])
+
+
+def merge_last_metrics(rows: list[tuple]) -> None:
+    """Merge the metrics of the batch's snapshot rows into their nodes' `last_metrics` (each
+    metric keeps its latest value until an answer brings a new one): one statement for the
+    nodes that recorded any, merged by the database, so the node rows need not be read."""
+    found = [(row[1], row[METRICS_AT]) for row in rows if row[METRICS_AT]]
+    if not found:
+        return
+    meta = Node._meta
+    quote = connection.ops.quote_name
+    table, pk, column = quote(meta.db_table), quote(meta.pk.column), quote(meta.get_field("last_metrics").column)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Only quoted identifiers from the model are interpolated.
+            cursor.execute(
+                f"UPDATE {table} AS n SET {column} = n.{column} || v.m "  # noqa: S608
+                f"FROM unnest(%s::{meta.pk.db_type(connection)}[], %s::jsonb[]) AS v(id, m) WHERE n.{pk} = v.id",
+                [[node_id for node_id, _ in found], [json.dumps(metrics) for _, metrics in found]],
+            )
+            return
+        cursor.executemany(f"UPDATE {table} SET {column} = json_patch({column}, %s) WHERE {pk} = %s",  # noqa: S608
+                           [(json.dumps(metrics), meta.pk.get_db_prep_value(node_id, connection))
+                            for node_id, metrics in found])

@@ -35,6 +35,7 @@ from monitoring.results import (
     apply_results,
     claimed_nodes,
     insert_snapshots,
+    merge_last_metrics,
     write_states,
 )
 from tenants.models import Tenant
@@ -215,6 +216,7 @@ def _record(*, checked: list[CheckResult], states: dict, now: datetime) -> list[
         degraded_ms=settings.MONITORING_DEGRADED_LATENCY_MS, now=now,
     )
     write_states(written, now)
+    merge_last_metrics(rows)
     if transitions:
         _nodes_transitioned(transitions=transitions, now=now)
     group_ids = {node.group_id for node in written if node.group_id}

@@ -138,8 +138,8 @@ def test_the_sweep_writes_metrics_in_bulk(tenant, allow_private, rpc, django_ass
     nodes = [rpc_node(tenant, rpc, metrics=METRICS) for _ in range(3)]
     NodeFactory(tenant=tenant, port=1, path="/", check_type=Node.CheckType.TCP)
     token, claimed = services.nodes_claim_due()
-    # As many statements for 4 nodes as for 1: the SELECT, the state UPDATE, the group stamp
-    # (none here), the snapshots' COPY, the transaction.
+    # As many statements for 4 nodes as for 1: the SELECT, the state UPDATE, one merge of the
+    # latest metrics, the snapshots' COPY, the transaction.
     with django_assert_max_num_queries(8):
         services.nodes_run_claimed(token=token, node_ids=claimed)
     assert sorted(Snapshot.objects.filter(node__in=nodes).values_list("metrics", flat=True),
