@@ -362,8 +362,9 @@ def metric_statistics(*, tenant: Tenant, name: str, window: str, group_by: str =
             latest_by_group.setdefault(group_id, None)
             if pk in per_node:
                 _merge(per_group, group_id, *per_node[pk])
-                if latest is not None:
-                    latest_by_group[group_id] = max(latest, latest_by_group[group_id] or latest)
+                current = latest_by_group[group_id]
+                if latest is not None and (current is None or latest > current):
+                    latest_by_group[group_id] = latest
         groups = NodeGroup.objects.for_tenant(tenant).filter(pk__in=list(latest_by_group)).order_by("name")
         results = [_metric_row("group_id", group.pk, group.name, per_group.get(group.pk),
                                latest_by_group[group.pk]) for group in groups.only("pk", "name")]

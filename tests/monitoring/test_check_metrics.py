@@ -114,6 +114,15 @@ def test_the_endpoint_answers_per_node_and_per_group_across_the_rollup_boundary(
     ]
 
 
+def test_a_groups_latest_is_its_largest_members_even_below_zero(tenant):
+    group = NodeGroupFactory(tenant=tenant)
+    for name, latest in (("a", 0.0), ("b", -2.0)):  # in this order (nodes are read by name)
+        node = NodeFactory(tenant=tenant, name=name, group=group, metrics=METRICS, last_metrics={NAME: latest})
+        fill(node, start=timezone.now() - timedelta(minutes=30), hours=1, value=lambda i, v=latest: v)
+    (row,) = metric_statistics(tenant=tenant, name=NAME, window="1h", group_by="group")["results"]
+    assert (row["latest"], row["min"], row["max"]) == (0.0, -2.0, 0.0)
+
+
 @pytest.mark.parametrize(
     "query",
     [{}, {"name": ""}, {"name": "x" * 65}, {"name": NAME, "window": "90d"}, {"name": NAME, "group_by": "tag"},
