@@ -17,6 +17,7 @@ COMPOSE_UP = ["docker", "compose", "up", "-d", "--remove-orphans"]
 HEALTH_RETRIES = 5
 HEALTH_DELAY_SECONDS = 3
 MAX_STEP_SECONDS = 3600  # the engine's ceiling for one step
+MAX_STEP_ID = 64  # the engine's longest step id
 
 
 def cluster_name(project) -> str:
@@ -65,10 +66,13 @@ def steps(project) -> list[dict]:
         out.append({"id": "compose_up", "satellite": "ssh.exec", "timeout_seconds": seconds,
                     "inputs": {**remote, "argv": COMPOSE_UP, "cwd": project.directory,
                                "timeout_seconds": seconds - 5}})
-    for service in project.services:
+    for index, service in enumerate(project.services):
         if service.get("healthcheck_url"):
+            step_id = f"health_{service['name']}"
+            if len(step_id) > MAX_STEP_ID:  # a long name: by position ("health-" cannot clash with "health_")
+                step_id = f"health-{index}"
             out.append({
-                "id": f"health_{service['name']}",
+                "id": step_id,
                 "satellite": "http.request",
                 "inputs": {"method": "GET", "url": service["healthcheck_url"], "timeout_seconds": 10},
                 "retries": {"count": HEALTH_RETRIES, "backoff": "fixed", "delay_seconds": HEALTH_DELAY_SECONDS},

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from core.api.tenancy import TenantScopedViewSet
 from deployments import selectors, services
 from deployments.api import serializers as s
+from deployments.api.filters import DeploymentFilter, ProjectFilter
 from deployments.api.permissions import DEPLOYMENT_ACTIONS, HOST_ACTIONS, PROJECT_ACTIONS, RECONCILE_ACTIONS
 from deployments.models import Deployment, Host, Project
 from deployments.validation import DNS_LABEL_RE
@@ -88,6 +89,7 @@ class ProjectViewSet(ExecutionRateLimited, IdempotentMixin, _CrudViewSet):
     action_policy = PROJECT_ACTIONS
     lookup_field = "name"
     lookup_value_regex = NAME
+    filterset_class = ProjectFilter
     ordering_fields = ["name", "created_at"]
 
     def get_queryset(self):
@@ -130,6 +132,7 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     queryset = Deployment.objects.select_related("project")
     serializer_class = s.DeploymentSerializer
     action_policy = DEPLOYMENT_ACTIONS
+    filterset_class = DeploymentFilter
     ordering_fields = ["created_at", "status"]
     lookup_value_regex = r"[0-9a-fA-F-]{36}"
 

@@ -97,6 +97,16 @@ def test_a_project_gets_a_generated_deploy_cluster_and_a_config_hash(client, ten
     assert all(changes["config_hash"] for _, changes in audits)
 
 
+def test_a_service_with_the_longest_name_gets_a_health_step(client, tenant):
+    make_host(tenant)
+    services_ = [{"name": "x" * 63, "healthcheck_url": "https://a.example/health"},
+                 {"name": "api", "healthcheck_url": "https://b.example/health"}]
+    body = {"name": "shop", "host": "web", "directory": "/srv/shop", "services": services_}
+    assert client.post("/api/v1/projects", body, format="json").status_code == 201
+    steps = [s["id"] for s in Project.objects.get(name="shop").cluster.spec["steps"]]
+    assert steps == ["compose_up", "health-0", "health_api"]
+
+
 @pytest.mark.parametrize("field, value", [
     ("name", "Shop"), ("directory", "srv/shop"), ("directory", "/srv/../etc"), ("host", "nowhere"),
     ("services", [{"name": "api", "log_file": "../../etc/passwd"}]), ("services", [{"name": "api", "log_file": "/x"}]),
@@ -153,6 +163,11 @@ def test_a_deploy_is_a_run_of_the_project_cluster_and_later_requests_fold_into_o
     assert follow_up.status == "running" and follow_up.run_id not in (None, run.pk) and follow_up.requests == 2
     history = client.get("/api/v1/projects/app/deployments").json()
     assert [d["id"] for d in history["results"]] == [str(follow_up.pk), body["id"]]
+    assert [d["id"] for d in client.get("/api/v1/projects/app/deployments?status=cancelled").json()["results"]] == [
+        body["id"]]
+    assert client.get("/api/v1/projects/app/deployments?status=nope").status_code == 400
+    assert client.get("/api/v1/projects?host=web").json()["count"] == 1
+    assert client.get("/api/v1/projects?host=other&enabled=true").json()["count"] == 0
     detail = client.get(f"/api/v1/projects/app/deployments/{follow_up.pk}").json()
     assert detail["run_id"] == str(follow_up.run_id)
     audits = AuditEvent.objects.filter(action="project.deploy").order_by("created_at")
