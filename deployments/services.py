@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from core.api.exceptions import Conflict
@@ -109,7 +110,11 @@ def _unique(model, *, tenant, name: str, exclude=None) -> None:
 def host_create(*, tenant, actor=None, **fields) -> Host:
     _unique(Host, tenant=tenant, name=fields["name"])
     deploy_key_get_or_create(tenant=tenant)
-    host = Host.objects.create(tenant=tenant, created_by=_user(actor), **fields)
+    try:
+        with transaction.atomic():  # a racing create of the same name meets the unique constraint
+            host = Host.objects.create(tenant=tenant, created_by=_user(actor), **fields)
+    except IntegrityError:
+        raise Conflict(f"A host named {fields['name']!r} already exists.") from None
     audit_record(action="host.create", target=host, actor=actor, tenant=tenant,
                  changes={field: getattr(host, field) for field in HOST_FIELDS})
     return host
@@ -123,7 +128,11 @@ def host_update(*, host: Host, actor=None, **fields) -> Host:
     changes = {k: [getattr(host, k), v] for k, v in fields.items() if getattr(host, k) != v}
     for field, value in fields.items():
         setattr(host, field, value)
-    host.save()
+    try:
+        with transaction.atomic():
+            host.save()
+    except IntegrityError:
+        raise Conflict(f"A host named {host.name!r} already exists.") from None
     if changes:
         audit_record(action="host.update", target=host, actor=actor, tenant=host.tenant, changes=changes)
         _projects_regenerate(host=host, actor=actor)
@@ -132,10 +141,15 @@ def host_update(*, host: Host, actor=None, **fields) -> Host:
 
 @transaction.atomic
 def host_delete(*, host: Host, actor=None) -> None:
+    in_use = Conflict("Projects still deploy to this host; move or delete them first.")
     if Project.objects.filter(host=host).exists():
-        raise Conflict("Projects still deploy to this host; move or delete them first.")
+        raise in_use
     audit_record(action="host.delete", target=host, actor=actor, tenant=host.tenant, changes={"name": host.name})
-    host.delete()
+    try:
+        with transaction.atomic():
+            host.delete()
+    except ProtectedError:  # a project named it meanwhile
+        raise in_use from None
 
 
 def _projects_regenerate(*, host: Host, actor) -> None:
@@ -160,7 +174,11 @@ def _sync(project: Project, *, actor) -> None:
         project.cluster = cluster
     elif cluster.definition != definition:
         orchestration_services.cluster_update(cluster=cluster, definition=definition, actor=actor)
-    project.save()
+    try:
+        with transaction.atomic():  # a racing create or rename to the same name meets the constraint
+            project.save()
+    except IntegrityError:
+        raise Conflict(f"A project named {project.name!r} already exists.") from None
 
 
 @transaction.atomic
