@@ -6,6 +6,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 class ApikeysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apikeys"
+    verbose_name = "API keys and usage"
 
     def ready(self) -> None:
         from apikeys import signals  # noqa: F401  (connects the cache-invalidation receivers)

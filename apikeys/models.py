@@ -24,6 +24,7 @@ class ApiKey(CredentialModel, TenantOwnedModel):
     updated_at = None
 
     class Meta:
+        verbose_name = "API key"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["tenant", "-created_at"], name="apikeys_key_tenant_recent")]
 
@@ -61,6 +62,7 @@ class ApiCall(models.Model):
     rolled_up = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = "API call"
         ordering = ["-created_at"]
         indexes = [
             # analytics: a tenant's recent calls

@@ -26,6 +26,7 @@ RECORD_MODELS = frozenset({
     ("monitoring", "heartbeat"),
     ("monitoring", "snapshot"),
     ("monitoring", "snapshotrollup"),
+    ("monitoring", "metricrollup"),
     ("monitoring", "rollupwatermark"),
     ("monitoring", "alertdelivery"),
     ("orchestration", "steplog"),

@@ -5,7 +5,8 @@
   per-row refusals; `DeleteThroughService` routes admin deletes through the app's service;
 - `secrets_once_response` shows freshly minted secrets on a page that is never stored (not in
   the messages cookie, not in the session, not in a log);
-- `CappedPaginator` for big tables; `relative_time` for "3 minutes ago" columns.
+- `CappedPaginator` for big tables; `relative_time` for "3 minutes ago" columns; `badge`,
+  `short_id` and `truncated` for states, long ids and long text that keep a row on one line.
 
 Generic over models: nothing here knows a domain, so every app's `admin.py` imports it.
 """
@@ -168,3 +169,28 @@ def may_change(request: HttpRequest, model) -> bool:
     (their `has_change_permission` is False because the form edits nothing)."""
     opts = model._meta
     return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+
+def badge(label: str, colour: str, *, title: str = "") -> SafeString:
+    """A state as a coloured pill that carries its word (readable without the colour)."""
+    return format_html('<span class="console-badge" style="background:{}" title="{}">{}</span>', colour,
+                       title or label, label)
+
+
+def short_id(value, *, length: int = 8) -> SafeString | str:
+    """The first characters of a long id, the whole id on hover (and for copying)."""
+    if value in (None, ""):
+        return "—"
+    text = str(value)
+    if len(text) <= length + 1:
+        return format_html("<code>{}</code>", text)
+    return format_html('<code class="console-id" title="{}">{}…</code>', text, text[:length])
+
+
+def truncated(text: str, *, length: int = 60) -> SafeString | str:
+    """Long free text cut to `length` characters (and by CSS to its column), the full text on hover."""
+    if not text:
+        return ""
+    if len(text) <= length:
+        return format_html('<span class="console-ellipsis">{}</span>', text)
+    return format_html('<span class="console-ellipsis" title="{}">{}…</span>', text, text[: length - 1])

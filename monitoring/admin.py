@@ -3,8 +3,16 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils.html import format_html, format_html_join
 
-from core.admin import CappedPaginator, DeleteThroughService, ReadOnlyAdmin, relative_time, secrets_once_response
-from monitoring import alerts, services
+from core.admin import (
+    CappedPaginator,
+    DeleteThroughService,
+    ReadOnlyAdmin,
+    badge,
+    relative_time,
+    secrets_once_response,
+    truncated,
+)
+from monitoring import admin_charts, admin_pages, alerts, history, services
 from monitoring.models import (
     AVAILABLE,
     AlertChannel,
@@ -12,6 +20,7 @@ from monitoring.models import (
     Heartbeat,
     Incident,
     MaintenanceWindow,
+    MetricRollup,
     Node,
     NodeGroup,
     Snapshot,
@@ -19,19 +28,29 @@ from monitoring.models import (
     Status,
 )
 
-STATUS_COLOURS = {Status.UP: "#1a7f37", Status.DEGRADED: "#b7791f", Status.DOWN: "#cf222e", Status.UNKNOWN: "#6e7781"}
+DELIVERY_COLOURS = {"pending": admin_charts.colour(Status.UNKNOWN), "delivered": admin_charts.colour(Status.UP),
+                    "failed": admin_charts.colour(Status.DOWN)}
 
 
 def status_badge(status: str):
-    return format_html(
-        '<span style="background:{};color:#fff;padding:2px 8px;border-radius:8px;font-weight:600">{}</span>',
-        STATUS_COLOURS.get(status, "#6e7781"),
-        status,
-    )
+    return badge(status, admin_charts.colour(status))
+
+
+class FleetPage:
+    """The node and group pages: their history above the change form (see admin_pages.py)."""
+
+    page_context = None  # the admin_pages function for this model
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None and self.has_view_or_change_permission(request, obj):
+            extra_context = {**(extra_context or {}), "fleet_page": type(self).page_context(obj)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(NodeGroup)
-class NodeGroupAdmin(DeleteThroughService, admin.ModelAdmin):
+class NodeGroupAdmin(FleetPage, DeleteThroughService, admin.ModelAdmin):
+    page_context = admin_pages.group_page
     list_display = ["name", "tenant", "coloured_status", "min_online", "members_up", "members", "last_checked_at"]
     list_filter = ["status", "tenant"]
     search_fields = ["name", "tenant__slug"]
@@ -72,9 +91,11 @@ class NodeGroupAdmin(DeleteThroughService, admin.ModelAdmin):
 
 
 @admin.register(Node)
-class NodeAdmin(DeleteThroughService, admin.ModelAdmin):
-    list_display = ["name", "tenant", "group", "target_display", "coloured_status", "last_checked",
-                    "latency", "enabled"]
+class NodeAdmin(FleetPage, DeleteThroughService, admin.ModelAdmin):
+    page_context = admin_pages.node_page
+    # Narrow enough for 1440 px beside the filters: paused shows in the status column, the
+    # latency beside the last check's time.
+    list_display = ["name", "tenant", "group", "target_display", "coloured_status", "recent_checks", "last_checked"]
     list_filter = ["status", "enabled", "check_type", "group", "tenant"]
     search_fields = ["name", "address", "tenant__slug", "pubkey"]
     list_select_related = ["tenant", "group"]
@@ -86,19 +107,34 @@ class NodeAdmin(DeleteThroughService, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def coloured_status(self, obj):
+        if not obj.enabled:
+            return badge("paused", admin_charts.PAUSED_COLOUR, title=f"paused (last status: {obj.status})")
         return status_badge(obj.status)
 
     @admin.display(description="target")
     def target_display(self, obj) -> str:
-        return obj.target
+        return truncated(obj.target, length=32)
 
-    @admin.display(description="last checked", ordering="last_checked_at")
+    def get_changelist_instance(self, request):
+        """The page's rows get their latest checks in one statement (history.nodes_recent_checks),
+        read before the rows render: the template iterates the same evaluated queryset."""
+        changelist = super().get_changelist_instance(request)
+        nodes = list(changelist.result_list)
+        recent = history.nodes_recent_checks(node_ids=[node.pk for node in nodes])
+        for node in nodes:
+            node.recent_checks = recent.get(node.pk, [])
+        return changelist
+
+    @admin.display(description=f"last {history.LIST_CHECKS} checks")
+    def recent_checks(self, obj):
+        return admin_charts.check_bar(getattr(obj, "recent_checks", []), slots=history.LIST_CHECKS, cell=4, gap=1,
+                                      height=18)
+
+    @admin.display(description="last check", ordering="last_checked_at")
     def last_checked(self, obj):
-        return relative_time(obj.last_checked_at)
-
-    @admin.display(description="latency", ordering="last_latency_ms")
-    def latency(self, obj) -> str:
-        return "-" if obj.last_latency_ms is None else f"{obj.last_latency_ms:.0f} ms"
+        if obj.last_latency_ms is None:
+            return relative_time(obj.last_checked_at)
+        return format_html("{}, {} ms", relative_time(obj.last_checked_at), f"{obj.last_latency_ms:.0f}")
 
     @admin.display(description="latest metric values")
     def latest_metrics(self, obj) -> str:
@@ -124,9 +160,14 @@ class NodeAdmin(DeleteThroughService, admin.ModelAdmin):
 
     @admin.action(description="Check now", permissions=["change"])
     def check_now(self, request, queryset):
-        snapshots = services.nodes_check_now(nodes=list(queryset))
-        failed = sum(1 for s in snapshots if s.status == Status.DOWN)
-        self.message_user(request, f"Checked {len(snapshots)} node(s); {failed} failed.",
+        nodes = list(queryset)
+        snapshots = services.nodes_check_now(nodes=nodes)
+        names = {node.pk: node.name for node in nodes}
+        # Down, or refused by the outbound guard (unknown, why in the error).
+        failed = [f"{names.get(s.node_id, s.node_id)} ({s.error or s.status})" for s in snapshots
+                  if s.status == Status.DOWN or s.configuration_error]
+        message = f"Checked {len(snapshots)} node(s); {len(failed)} failed"
+        self.message_user(request, f"{message}: {'; '.join(failed)}." if failed else f"{message}.",
                           messages.WARNING if failed else messages.SUCCESS)
 
     @admin.action(description="Pause monitoring", permissions=["change"])
@@ -144,10 +185,13 @@ class NodeAdmin(DeleteThroughService, admin.ModelAdmin):
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
-    list_display = ["title", "tenant", "state", "opened", "resolved_at", "acknowledged_at", "acknowledged_by"]
+    # Narrow enough for 1440 px beside the filters: the cause under the title (one line, the
+    # whole text on hover), who acknowledged on the state badge's hover.
+    list_display = ["state_badge", "short_title", "subject_name", "tenant", "opened", "resolved"]
+    list_display_links = ["short_title"]
     list_filter = ["state", ("acknowledged_at", admin.EmptyFieldListFilter), "tenant"]
     search_fields = ["title", "cause", "tenant__slug"]
-    list_select_related = ["tenant", "acknowledged_by"]
+    list_select_related = ["tenant", "acknowledged_by", "node", "group"]
     date_hierarchy = "opened_at"
     actions = ["acknowledge"]
     show_full_result_count = False
@@ -158,9 +202,32 @@ class IncidentAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj):
+        state = admin_charts.incident_state(obj)
+        title = state
+        if obj.acknowledged_at:
+            title = f"acknowledged by {obj.acknowledged_by or 'someone'}, {obj.acknowledged_at:%Y-%m-%d %H:%M} UTC"
+        return badge(state, admin_charts.INCIDENT_COLOURS[state], title=title)
+
+    @admin.display(description="incident", ordering="title")
+    def short_title(self, obj):
+        if not obj.cause:
+            return truncated(obj.title, length=50)
+        return format_html('{}<br><span class="console-quiet">{}</span>', truncated(obj.title, length=50),
+                           truncated(obj.cause, length=60))
+
+    @admin.display(description="node or group")
+    def subject_name(self, obj) -> str:
+        return obj.group.name if obj.group_id else obj.node.name if obj.node_id else "—"
+
     @admin.display(description="opened", ordering="opened_at")
     def opened(self, obj):
         return relative_time(obj.opened_at)
+
+    @admin.display(description="resolved", ordering="resolved_at")
+    def resolved(self, obj):
+        return relative_time(obj.resolved_at)
 
     def has_acknowledge_permission(self, request) -> bool:
         """Incident pages are read-only; acknowledging needs the model's change permission."""
@@ -201,6 +268,16 @@ class SnapshotRollupAdmin(ReadOnlyAdmin):
     raw_id_fields = ["node", "tenant"]
 
 
+@admin.register(MetricRollup)
+class MetricRollupAdmin(ReadOnlyAdmin):
+    list_display = ["node", "name", "resolution", "bucket_start", "samples", "minimum", "maximum", "last"]
+    list_filter = ["resolution", "name"]
+    list_select_related = ["node"]
+    show_full_result_count = False
+    paginator = CappedPaginator
+    raw_id_fields = ["node", "tenant"]
+
+
 @admin.register(AlertChannel)
 class AlertChannelAdmin(DeleteThroughService, admin.ModelAdmin):
     list_display = ["name", "tenant", "kind", "enabled", "remind_every_minutes", "created_at"]
@@ -235,10 +312,26 @@ class AlertChannelAdmin(DeleteThroughService, admin.ModelAdmin):
 
 @admin.register(AlertDelivery)
 class AlertDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["event", "channel", "incident", "state", "attempt_count", "created_at", "delivered_at"]
+    list_display = ["event", "channel", "short_incident", "state_badge", "attempt_count", "created", "delivered"]
     list_filter = ["state", "event"]
     list_select_related = ["channel", "incident"]
     show_full_result_count = False
+
+    @admin.display(description="incident", ordering="incident__opened_at")
+    def short_incident(self, obj):
+        return truncated(obj.incident.title, length=50)
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj):
+        return badge(obj.state, DELIVERY_COLOURS.get(obj.state, admin_charts.colour(Status.UNKNOWN)))
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return relative_time(obj.created_at)
+
+    @admin.display(description="delivered", ordering="delivered_at")
+    def delivered(self, obj):
+        return relative_time(obj.delivered_at)
 
     @admin.display(description="attempts")
     def attempt_count(self, obj) -> int:

@@ -439,6 +439,7 @@ class AlertDelivery(TenantOwnedModel):
     updated_at = None
 
     class Meta(TenantOwnedModel.Meta):
+        verbose_name_plural = "alert deliveries"
         indexes = [
             models.Index(fields=["channel", "-created_at"], name="monitoring_delivery_channel"),
             # The re-send sweep: pending deliveries whose attempt is due (a small set).

@@ -4,14 +4,13 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import Truncator
 from rest_framework.exceptions import APIException
 
-from core.admin import CappedPaginator, RecordAdmin, apply_each, confirm_first
-from core.models import AuditEvent
+from core.admin import apply_each, confirm_first
 from core.rates import parse_rates
 from tenants import services
 from tenants.billing import clean_billing_account
@@ -264,37 +263,3 @@ class PlanAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         for plan in queryset:
             self.delete_model(request, plan)
-
-
-class AuditTenantFilter(admin.SimpleListFilter):
-    """The audit log keeps a tenant's id (core knows no tenants); this lists them by name."""
-
-    title = "tenant"
-    parameter_name = "tenant_id"
-
-    def lookups(self, request, model_admin):
-        return [(str(pk), name) for pk, name in Tenant.objects.order_by("name").values_list("pk", "name")]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(tenant_id=self.value()) if self.value() else queryset
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(RecordAdmin):
-    """The platform's audit log (`core.AuditEvent`), shown here where tenants have names."""
-
-    list_display = ("created_at", "action", "tenant", "actor", "actor_api_key_id", "target_type", "target_id")
-    list_filter = ("action", AuditTenantFilter)
-    search_fields = ("action", "target_id", "actor__email", "request_id")
-    list_select_related = ("actor",)
-    date_hierarchy = "created_at"
-    show_full_result_count = False
-    paginator = CappedPaginator
-
-    def get_queryset(self, request):
-        tenant_name = Tenant.objects.filter(pk=OuterRef("tenant_id")).values("name")[:1]
-        return super().get_queryset(request).annotate(tenant_name=Subquery(tenant_name))
-
-    @admin.display(description="tenant", ordering="tenant_name")
-    def tenant(self, event: AuditEvent) -> str:
-        return event.tenant_name or (str(event.tenant_id) if event.tenant_id else "—")

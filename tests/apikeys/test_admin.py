@@ -61,7 +61,7 @@ def test_a_revoked_key_is_read_only_in_the_admin(console, tenant):
 
 
 def key_form(key, rate_limit: str) -> dict:
-    return {"name": key.name, "scopes": '["read"]', "rate_limit": rate_limit, "expires_at_0": "", "expires_at_1": ""}
+    return {"name": key.name, "scopes": ["read"], "rate_limit": rate_limit, "expires_at_0": "", "expires_at_1": ""}
 
 
 def test_the_key_form_accepts_windows_and_buckets_and_refuses_other_rates(console, tenant):
