@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from deployments import remote, selectors, services
 from deployments.validation import BRANCH_RE, DNS_LABEL_RE, MAX_ARG_CHARS, MAX_ARGS, REPOSITORY_RE
-from orchestration.satellites import SatelliteError, StepContext, satellite
+from orchestration.satellites import SatelliteError, StepContext, StepTimedOut, satellite
 
 MAX_OUTPUT_BYTES = 64 * 1024
 HOST = {"type": "string", "pattern": DNS_LABEL_RE.pattern, "description": "The host's name in this tenant."}
@@ -41,6 +41,9 @@ def _run(ctx: StepContext, target: remote.SSHTarget, host_name: str, argv: list[
     timeout = max(1.0, min(timeout, ctx.remaining() - 3))
     try:
         result = remote.run(target, argv, cwd=cwd, timeout=timeout, max_output_bytes=max_output_bytes)
+    except remote.RemoteTimeout as exc:  # the step's own limit: a timeout, as the engine reports them
+        ctx.log(f"{host_name}: {exc}", "error")
+        raise StepTimedOut() from exc
     except remote.HostKeyMismatch as exc:
         ctx.log(f"host key check failed for {host_name}: {exc}; nothing was run", "error")
         raise HostKeyRefused(f"host key check failed for {host_name}: {exc}") from exc

@@ -124,3 +124,35 @@ steps:
     retries: {count: 3, backoff: fixed, delay_seconds: 0}
     inputs: {host: web, argv: ["true"]}
 """
+
+
+def test_requests_during_a_deploy_fold_into_one_follow_up_that_runs_after_it(live_worker, tenant, admin_client,
+                                                                            sshd, workdir):
+    host = make_host(tenant, sshd=sshd)
+    make_project(tenant, host, directory=str(workdir), deploy_steps=[
+        ["sh", "-c", "echo start >> runs; sleep 2; echo end >> runs"]])
+    first = admin_client.post("/api/v1/projects/app/deploy").json()
+    wait_for(lambda: (workdir / "runs").exists(), timeout=30, what="the first deploy's command")
+    answers = [admin_client.post("/api/v1/projects/app/deploy").json() for _ in range(5)]
+    assert {a["id"] for a in answers} == {answers[0]["id"]} and answers[0]["id"] != first["id"]
+    follow_up = wait_for(lambda: Deployment.objects.filter(pk=answers[0]["id"], status="succeeded").first(),
+                         timeout=60, what="the follow-up")
+    assert Deployment.objects.get(pk=first["id"]).status == "succeeded"
+    assert follow_up.requests == 5 and Deployment.objects.filter(project__name="app").count() == 2
+    # One after the other, never overlapping.
+    assert (workdir / "runs").read_text().split() == ["start", "end", "start", "end"]
+
+
+def test_a_deploy_step_past_its_limit_times_out_and_opens_an_incident(live_worker, tenant, admin_client, sshd,
+                                                                      workdir):
+    from monitoring.models import Incident
+
+    host = make_host(tenant, sshd=sshd)
+    make_project(tenant, host, directory=str(workdir), deploy_steps=[["sleep", "57"]], timeout_seconds=12)
+    deployment = deploy_and_wait(admin_client, timeout=40)
+    assert deployment.status == "failed" and "timeout" in deployment.error
+    step = StepRun.objects.get(run_id=deployment.run_id, step_id="step_1")
+    assert step.status == "timed_out"
+    incident = Incident.objects.get(pk=deployment.incident_id)
+    assert incident.state == "open" and incident.title == "Deploy of app timed out"
+    assert not subprocess.run(["pgrep", "-f", "sleep 57"], capture_output=True).stdout  # stopped on the host
