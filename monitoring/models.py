@@ -449,7 +449,7 @@ class AlertDelivery(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event} → {self.channel_id} ({self.state})"
+        return f"{self.event} ({self.state})"  # the channel's id says nothing to an operator
 
 
 class LiveEvent(models.Model):

@@ -209,3 +209,20 @@ def test_the_incident_list_reads_at_a_glance(wide, live_server, screenshot):
     opened = wide.find_element(By.CSS_SELECTOR, "td.field-opened span")
     assert opened.get_attribute("title").endswith(" UTC") and opened.text.endswith("ago")
     assert no_horizontal_scroll(wide)
+
+
+def test_the_dashboard_keeps_long_incidents_inside_their_card(wide, live_server):
+    tenant = TenantFactory(name="Acme", slug="acme")
+    for index in range(3):
+        IncidentFactory(tenant=tenant, node=NodeFactory(tenant=tenant), title="edge-" + "x" * 120 + f"-{index}",
+                        cause=LONG_CAUSE)
+
+    wide.get(f"{live_server.url}/admin/dashboard/")
+
+    card = wide.find_element(By.ID, "incidents")
+    table = card.find_element(By.TAG_NAME, "table")
+    card_right = card.rect["x"] + card.rect["width"]
+    assert table.rect["x"] + table.rect["width"] <= card_right + 0.5
+    link = table.find_element(By.CSS_SELECTOR, "tbody a")
+    assert link.get_attribute("title").startswith("edge-xxx") and len(link.text) <= 60
+    assert no_horizontal_scroll(wide)
