@@ -262,22 +262,32 @@ def test_concurrent_reconciles_run_one_at_a_time_and_deploy_each_change_once(ten
     assert not Deployment.objects.filter(run__isnull=True).exists()  # and no follow-up
 
 
-def test_a_deploy_past_its_timeout_fails_and_opens_an_incident(tenant):
+def test_a_deploy_past_its_timeout_fails_and_opens_an_incident_the_alert_channels_deliver(
+        tenant, settings, django_capture_on_commit_callbacks):
     from datetime import timedelta
 
+    from django.core import mail
     from django.utils import timezone
 
-    from monitoring.models import Incident
+    from monitoring import alerts
+    from monitoring.models import AlertDelivery, Incident
 
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    alerts.alert_channel_create(tenant=tenant, name="oncall", kind="email", email="oncall@example.com")
     project = make_project(tenant, make_host(tenant), deploy_steps=[["sleep", "600"]], timeout_seconds=60)
     first = services.deployment_request(project=project)
     follow_up = services.deployment_request(project=project)
-    assert services.deployments_expire(now=timezone.now() + timedelta(seconds=61)) == 1
+    with django_capture_on_commit_callbacks(execute=False):  # deliver in-process below, not via the broker
+        assert services.deployments_expire(now=timezone.now() + timedelta(seconds=61)) == 1
     first.refresh_from_db()
     assert first.status == "failed" and "timeout of 60s" in first.error
     assert Run.objects.get(pk=first.run_id).status == "cancelled"
     incident = Incident.objects.get(pk=first.incident_id)
-    assert incident.state == "open" and incident.tenant_id == tenant.pk and "app" in incident.title
+    assert incident.state == "open" and incident.tenant_id == tenant.pk and incident.subject == "other"
+    for delivery in AlertDelivery.objects.filter(incident=incident):
+        assert alerts.alert_delivery_attempt(delivery_id=delivery.pk) is True
+    assert [m.subject for m in mail.outbox] == ["[Groundstation] OPEN: Deploy of app timed out"]
+    assert "timeout of 60s" in mail.outbox[0].body
     follow_up.refresh_from_db()
     assert follow_up.status == "running" and follow_up.run_id
     # The follow-up succeeds (its run told so, late: the sweep catches up): the incident is resolved.
