@@ -296,3 +296,14 @@ def test_a_deploy_past_its_timeout_fails_and_opens_an_incident_the_alert_channel
     follow_up.refresh_from_db()
     incident.refresh_from_db()
     assert follow_up.status == "succeeded" and incident.state == "resolved"
+
+
+def test_a_deploy_with_the_same_idempotency_key_is_replayed_not_folded(client, tenant):
+    make_project(tenant, make_host(tenant), deploy_steps=[["true"]])
+    first = client.post("/api/v1/projects/app/deploy", HTTP_IDEMPOTENCY_KEY="deploy-1")
+    again = client.post("/api/v1/projects/app/deploy", HTTP_IDEMPOTENCY_KEY="deploy-1")
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert Deployment.objects.count() == 1
+    other = client.post("/api/v1/projects/app/deploy", HTTP_IDEMPOTENCY_KEY="deploy-2")
+    assert other.json()["id"] != first.json()["id"] and other.json()["run_id"] is None  # the follow-up
