@@ -1,15 +1,11 @@
 """Reads of the deployments app (scoped to a tenant)."""
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from deployments.models import DeployKey, Deployment, Host, Project
+from deployments.models import Deployment, Host, Project
 
 
 def host_get(*, tenant_id, name: str) -> Host | None:
     return Host.objects.filter(tenant_id=tenant_id, name=name).select_related("tenant").first()
-
-
-def deploy_key_get(*, tenant) -> DeployKey | None:
-    return DeployKey.objects.filter(tenant=tenant).first()
 
 
 def _with_last_deployment(projects: QuerySet) -> QuerySet:
@@ -28,5 +24,9 @@ def project_list_all() -> QuerySet:
     return _with_last_deployment(Project.objects.select_related("tenant"))
 
 
-def deployment_list(*, project) -> QuerySet:
-    return Deployment.objects.filter(project=project).select_related("run")
+def deployment_list(*, tenant, project_name: str) -> QuerySet | None:
+    """A project's deployments, newest first; None when the tenant has no such project."""
+    project = Project.objects.for_tenant(tenant).filter(name=project_name).first()
+    if project is None:
+        return None
+    return Deployment.objects.filter(project=project).select_related("project")
