@@ -1,6 +1,7 @@
 """Views of the deployments API: thin — check, call a service or a selector, answer."""
 from django.http import Http404
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -11,10 +12,9 @@ from deployments.api import serializers as s
 from deployments.api.filters import DeploymentFilter, ProjectFilter
 from deployments.api.permissions import DEPLOYMENT_ACTIONS, HOST_ACTIONS, PROJECT_ACTIONS, RECONCILE_ACTIONS
 from deployments.models import Deployment, Host, Project
-from deployments.validation import DNS_LABEL_RE
 from orchestration.api.views import IDEMPOTENCY_HEADER, ExecutionRateLimited, IdempotentMixin
 
-NAME = DNS_LABEL_RE.pattern.strip("^$")
+NAME = r"[^/.]+"  # a project's name in a path, as the router's own lookup pattern
 
 
 class _CrudViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
@@ -89,8 +89,7 @@ class ProjectViewSet(ExecutionRateLimited, IdempotentMixin, _CrudViewSet):
     queryset = Project.objects.all()
     serializer_class = s.ProjectSerializer
     action_policy = PROJECT_ACTIONS
-    lookup_field = "name"
-    lookup_value_regex = NAME
+    lookup_field = "name"  # any segment: a name that cannot exist is 404 (or 403) like one that does not
     filterset_class = ProjectFilter
     ordering_fields = ["name", "created_at"]
 
@@ -129,7 +128,8 @@ class ProjectViewSet(ExecutionRateLimited, IdempotentMixin, _CrudViewSet):
     list=extend_schema(summary="A project's deployments, newest first"),
     retrieve=extend_schema(summary="One deployment: who, when, config hash, status, run"),
 )
-@extend_schema(tags=["deployments"])
+@extend_schema(tags=["deployments"], parameters=[
+    OpenApiParameter("project_name", OpenApiTypes.STR, OpenApiParameter.PATH, description="The project's name.")])
 class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     queryset = Deployment.objects.none()  # get_queryset: the named project's, in the caller's tenant
     serializer_class = s.DeploymentSerializer

@@ -1,6 +1,6 @@
 """Hosts and projects for the deployments tests, made through the app's services."""
 from deployments import services
-from tests.deployments.conftest import ed25519_pair
+from tests.deployments.sshd import ed25519_pair
 
 OTHER_HOST_KEY = " ".join(ed25519_pair("not-the-host")[1].split()[:2])
 

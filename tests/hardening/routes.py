@@ -19,6 +19,7 @@ from rest_framework.permissions import SAFE_METHODS
 
 from core.api.tenancy import TenantScopedViewSet
 from tenants.policy import Action
+from tests.deployments.factories import OTHER_HOST_KEY
 
 PARAM = re.compile(r"{(\w+)}")
 
@@ -152,6 +153,12 @@ def sample_body(route: Route, n: int = 0) -> dict | RawBody | None:
         ("POST", "/api/v1/uploads/"): RawBody(b"", "", {"HTTP_UPLOAD_LENGTH": "4"}),
         ("PATCH", "/api/v1/uploads/{pk}/"): RawBody(b"ab", "application/offset+octet-stream",
                                                      {"HTTP_UPLOAD_OFFSET": "0"}),
+        ("POST", "/api/v1/hosts/"): {"name": f"nh-{n}", "address": "192.0.2.31", "username": "deploy",
+                                     "host_key": OTHER_HOST_KEY},
+        ("PATCH", "/api/v1/hosts/{pk}/"): {"port": 2222},
+        ("POST", "/api/v1/projects/"): {"name": f"np-{n}", "host": "{host}", "directory": "/srv/new"},
+        ("PATCH", "/api/v1/projects/{name}/"): {"enabled": False},
+        ("POST", "/api/v1/reconcile/"): {},
     }
     no_body = {"DELETE", "GET", "HEAD", "OPTIONS"}
     if route.method in no_body:

@@ -44,6 +44,8 @@ def param_values(route: Route, side: Side, *, missing: bool = False) -> dict:
                 values[name] = str(getattr(obj, getattr(route.view, "lookup_field", name) or name))
         elif name == "file_pk":  # the file whose shares these are
             values[name] = str(uuid.uuid4()) if missing else str(side.objects["files.File"].pk)
+        elif name == "project_name":  # the project whose deployments these are
+            values[name] = f"missing-{uuid.uuid4().hex[:8]}" if missing else side.objects["deployments.Project"].name
         elif name == "name":  # a built-in satellite
             values[name] = "echo"
         else:
@@ -68,7 +70,8 @@ def resolve_body(route: Route, own: Side, n: int, outsider: Side):
         return body
     replacements = {"{agent}": str(own.objects["orchestration.Agent"].pk),
                     "{outsider}": str(outsider.principals["viewer"].user.pk),
-                    "{item}": own.objects["recommendations.Item"].external_id}
+                    "{item}": own.objects["recommendations.Item"].external_id,
+                    "{host}": own.objects["deployments.Host"].name}
 
     def resolve(value):
         if isinstance(value, str):

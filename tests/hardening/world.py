@@ -20,6 +20,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from apikeys import services as apikey_services
 from apikeys.models import ApiCall
 from billing import services as billing_services
+from deployments import services as deployment_services
 from files import services as file_services
 from files import uploads as file_uploads
 from monitoring import alerts
@@ -31,6 +32,7 @@ from recommendations import training
 from recommendations.models import Item
 from tenants import services as tenant_services
 from tenants.policy import Role
+from tests.deployments.factories import OTHER_HOST_KEY
 from tests.factories import MembershipFactory, PlanFactory, TenantFactory, UserFactory
 from tests.matrix import ROLES, SCOPES
 from tests.monitoring.factories import IncidentFactory
@@ -133,6 +135,7 @@ def _populate(side: Side) -> None:
     }])
     membership = tenant.memberships.get(user=side.principals["member"].user)
     side.objects.update(_populate_second_wave(side, owner, now))
+    side.objects.update(_populate_deployments(side, owner))
     side.objects.update({
         "monitoring.NodeGroup": group, "monitoring.Node": node, "monitoring.AlertChannel": channel,
         "monitoring.MaintenanceWindow": window, "monitoring.Incident": incident, "orchestration.Cluster": cluster,
@@ -173,6 +176,18 @@ def _populate_second_wave(side: Side, owner, now) -> dict:
         "billing.Invoice": invoice, "billing.Payment": payment, "files.File": file, "files.FileShare": share,
         "files.FileUploadSession": upload_session,
     }
+
+
+def _populate_deployments(side: Side, owner) -> dict:
+    """A host (names carry the slug: DNS labels), a project on it with a deploy under way, the deploy key."""
+    tenant, tag = side.tenant, side.tenant.slug
+    host = deployment_services.host_create(tenant=tenant, actor=owner, name=f"h-{tag}", address="192.0.2.30",
+                                           port=22, username="deploy", host_key=OTHER_HOST_KEY)
+    project = deployment_services.project_create(tenant=tenant, actor=owner, name=f"p-{tag}", host=host,
+                                                 directory="/srv/app", deploy_steps=[["true"]])
+    deployment = deployment_services.deployment_request(project=project, actor=owner)
+    return {"deployments.Host": host, "deployments.Project": project, "deployments.Deployment": deployment,
+            "deployments.DeployKey": deployment_services.deploy_key_get_or_create(tenant=tenant)}
 
 
 @dataclass
