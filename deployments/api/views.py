@@ -14,7 +14,9 @@ from deployments.api.permissions import DEPLOYMENT_ACTIONS, HOST_ACTIONS, PROJEC
 from deployments.models import Deployment, Host, Project
 from orchestration.api.views import IDEMPOTENCY_HEADER, ExecutionRateLimited, IdempotentMixin
 
-NAME = r"[^/.]+"  # a project's name in a path, as the router's own lookup pattern
+# A project's name in a path: wider than a DNS label, so a name that cannot exist answers as one
+# that does not (403 to a refused caller, else 404); never NUL or other controls (PostgreSQL text).
+NAME = r"[-\w]+"
 
 
 class _CrudViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
@@ -89,7 +91,8 @@ class ProjectViewSet(ExecutionRateLimited, IdempotentMixin, _CrudViewSet):
     queryset = Project.objects.all()
     serializer_class = s.ProjectSerializer
     action_policy = PROJECT_ACTIONS
-    lookup_field = "name"  # any segment: a name that cannot exist is 404 (or 403) like one that does not
+    lookup_field = "name"
+    lookup_value_regex = NAME
     filterset_class = ProjectFilter
     ordering_fields = ["name", "created_at"]
 

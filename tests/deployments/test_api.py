@@ -307,3 +307,14 @@ def test_a_deploy_with_the_same_idempotency_key_is_replayed_not_folded(client, t
     assert Deployment.objects.count() == 1
     other = client.post("/api/v1/projects/app/deploy", HTTP_IDEMPOTENCY_KEY="deploy-2")
     assert other.json()["id"] != first.json()["id"] and other.json()["run_id"] is None  # the follow-up
+
+
+@pytest.mark.parametrize("path", ["/api/v1/hosts/------------------------------------",
+                                  "/api/v1/projects/%00", "/api/v1/projects/%C3%BC/deployments",
+                                  "/api/v1/projects/app/deployments/zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz",
+                                  "/api/v1/projects/app/deployments/------------------------------------"])
+def test_an_id_or_name_that_cannot_exist_is_404(client, tenant, path):
+    make_project(tenant, make_host(tenant))
+    response = client.get(path)
+    assert response.status_code == 404, response.content
+    assert response.json()["error"]["code"] == "NOT_FOUND"
