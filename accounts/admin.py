@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from accounts import services
 from accounts.addresses import normalize_email
 from accounts.models import PersonalAccessToken, User
-from core.admin import apply_each, confirm_first
+from core.admin import apply_each, confirm_first, state_badge
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -38,7 +38,7 @@ class UserChangeForm(DjangoUserChangeForm):
 class UserAdmin(DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
-    list_display = ("email", "name", "type", "status", "verification_status", "is_staff", "created_at", "last_login")
+    list_display = ("email", "name", "type", "state", "verification", "is_staff", "created_at", "last_login")
     list_filter = ("status", "verification_status", "type", "is_staff")
     search_fields = ("email", "name")
     ordering = ("email",)
@@ -58,6 +58,14 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
     actions = ("block_users", "unblock_users", "mark_verified")
+
+    @admin.display(description="status", ordering="status")
+    def state(self, user):
+        return state_badge(user.status)
+
+    @admin.display(description="e-mail", ordering="verification_status")
+    def verification(self, user):
+        return state_badge(user.verification_status)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Deleting a row would skip the services: the last-owner rule, ending sessions, the
@@ -124,7 +132,7 @@ class UserAdmin(DjangoUserAdmin):
 class PersonalAccessTokenAdmin(admin.ModelAdmin):
     """Tokens are read-only here (the digest is never shown); revoke them with the action."""
 
-    list_display = ("name", "display_prefix", "user", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_display = ("name", "display_prefix", "user", "state", "created_at", "expires_at", "last_used_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("name", "public_id", "user__email")
     list_select_related = ("user",)
@@ -138,6 +146,12 @@ class PersonalAccessTokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="state", ordering="revoked_at")
+    def state(self, token):
+        if token.is_revoked:
+            return state_badge("revoked", title=f"revoked {token.revoked_at:%Y-%m-%d %H:%M} UTC")
+        return state_badge("active" if token.is_usable() else "expired")
 
     def has_revoke_permission(self, request) -> bool:
         """The form is read-only for everyone; revoking needs the model's change permission."""

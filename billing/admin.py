@@ -8,12 +8,12 @@ from django.utils.html import format_html
 
 from billing import services, webhooks
 from billing.models import Invoice, InvoiceLine, Payment, Subscription, WebhookEvent
+from core.admin import state_badge, truncated
 
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ("tenant", "status", "current_period_start", "current_period_end", "cancel_at_period_end",
-                    "past_due_since", "stripe_customer_id")
+    list_display = ("tenant", "state", "period", "cancel_at_period_end", "past_due_since", "stripe_customer_id")
     list_filter = ("status", "cancel_at_period_end", "suspended_for_nonpayment")
     list_select_related = ("tenant",)
     search_fields = ("tenant__slug", "tenant__name", "stripe_customer_id", "stripe_subscription_id")
@@ -22,6 +22,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # started by the billing services, one per tenant
+
+    @admin.display(description="status", ordering="status")
+    def state(self, obj):
+        return state_badge(obj.status)
+
+    @admin.display(description="current period (UTC)", ordering="current_period_end")
+    def period(self, obj) -> str:
+        return f"{obj.current_period_start:%Y-%m-%d} → {obj.current_period_end:%Y-%m-%d}"
 
     @admin.action(description="Close the period now if it has ended", permissions=["change"])
     def close_due_period(self, request, queryset) -> None:
@@ -42,8 +50,7 @@ class InvoiceLineInline(admin.TabularInline):
 
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
-    list_display = ("number", "tenant", "status", "collection", "period_start", "period_end", "total_cents",
-                    "currency", "printable")
+    list_display = ("number", "tenant", "state", "collection", "period", "total", "printable")
     list_filter = ("status", "collection", "currency")
     list_select_related = ("tenant",)
     search_fields = ("number", "tenant__slug", "stripe_invoice_id")
@@ -57,6 +64,18 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # invoices are void, never deleted (their numbers must stay)
+
+    @admin.display(description="status", ordering="status")
+    def state(self, obj):
+        return state_badge(obj.status)
+
+    @admin.display(description="period (UTC)", ordering="period_start")
+    def period(self, obj) -> str:
+        return f"{obj.period_start:%Y-%m-%d} → {obj.period_end:%Y-%m-%d}"
+
+    @admin.display(description="total", ordering="total_cents")
+    def total(self, obj) -> str:
+        return f"{obj.total_cents / 100:,.2f} {obj.currency.upper()}"
 
     @admin.display(description="print")
     def printable(self, obj) -> str:
@@ -76,17 +95,23 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark paid (a manual payment received for the total)", permissions=["change"])
     def mark_paid(self, request, queryset) -> None:
-        done = 0
-        for invoice in queryset.filter(status__in=[Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE]):
+        done, skipped = 0, []
+        for invoice in queryset:
+            if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
+                skipped.append(f"{invoice.number or invoice.pk} ({invoice.status})")
+                continue
             services.invoice_record_payment(invoice=invoice, amount_cents=invoice.total_cents,
                                             currency=invoice.currency, actor=request.user)
             done += 1
         self.message_user(request, f"Marked {done} of {queryset.count()} invoices paid.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"Not marked, neither open nor uncollectible: {', '.join(skipped)}.",
+                              messages.WARNING)
 
 
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "tenant", "invoice", "amount_cents", "currency", "status", "failure_message")
+    list_display = ("created_at", "tenant", "invoice", "amount", "state", "failure")
     list_filter = ("status", "currency")
     list_select_related = ("tenant", "invoice")
     search_fields = ("tenant__slug", "invoice__number", "stripe_event_id")
@@ -95,6 +120,18 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.display(description="amount", ordering="amount_cents")
+    def amount(self, obj) -> str:
+        return f"{obj.amount_cents / 100:,.2f} {obj.currency.upper()}"
+
+    @admin.display(description="status", ordering="status")
+    def state(self, obj):
+        return state_badge(obj.status)
+
+    @admin.display(description="failure")
+    def failure(self, obj):
+        return truncated(obj.failure_message, length=80)
 
 
 @admin.register(WebhookEvent)

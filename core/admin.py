@@ -177,6 +177,22 @@ def badge(label: str, colour: str, *, title: str = "") -> SafeString:
                        title or label, label)
 
 
+# One palette for the states the lists show, so "revoked" looks the same on every page.
+GOOD, WAITING, BAD, QUIET = "#2e7d32", "#ef6c00", "#c62828", "#6e7781"
+STATE_COLOURS = {
+    **dict.fromkeys(("active", "accepted", "verified", "paid", "ready", "succeeded", "completed", "open"), GOOD),
+    **dict.fromkeys(("pending", "expired", "trialing", "past_due", "training", "draft", "not_verified",
+                     "inactive", "processing"), WAITING),
+    **dict.fromkeys(("revoked", "blocked", "suspended", "deleted", "failed", "void", "uncollectible", "canceled",
+                     "exhausted"), BAD),
+}
+
+
+def state_badge(state: str, *, title: str = "") -> SafeString:
+    """`badge` with the console's colour for a state word (grey for one it does not know)."""
+    return badge(state.replace("_", " "), STATE_COLOURS.get(state, QUIET), title=title)
+
+
 def short_id(value, *, length: int = 8) -> SafeString | str:
     """The first characters of a long id, the whole id on hover (and for copying)."""
     if value in (None, ""):

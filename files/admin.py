@@ -3,7 +3,7 @@ upload sessions, the access log (read-only, capped count) and each tenant's quot
 from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
 
-from core.admin import CappedPaginator, ReadOnlyAdmin, RecordAdmin, may_change
+from core.admin import CappedPaginator, ReadOnlyAdmin, RecordAdmin, may_change, state_badge
 from files import selectors, services, uploads
 from files.models import File, FileAccessLog, FileShare, FileUploadSession, StorageUsage
 
@@ -39,7 +39,7 @@ class FileAdmin(ReadOnlyAdmin):
 
 @admin.register(FileShare)
 class FileShareAdmin(ReadOnlyAdmin):
-    list_display = ("file", "tenant", "state", "downloads", "max_downloads", "expires_at", "revoked_at", "created_at")
+    list_display = ("file", "tenant", "state", "downloads", "max_downloads", "expires_at", "created_at")
     list_select_related = ("file", "tenant")
     search_fields = ("file__name", "tenant__slug", "id")
     readonly_fields = ("id", "tenant", "file", "expires_at", "max_downloads", "downloads", "revoked_at",
@@ -48,19 +48,24 @@ class FileShareAdmin(ReadOnlyAdmin):
     actions = ["revoke"]
 
     @admin.display(description="state")
-    def state(self, obj: FileShare) -> str:
-        return services.share_state(obj)
+    def state(self, obj: FileShare):
+        return state_badge(services.share_state(obj))
 
     def has_revoke_permission(self, request) -> bool:
         return may_change(request, self.model)
 
     @admin.action(description="Revoke the selected shares", permissions=["revoke"])
     def revoke(self, request, queryset) -> None:
-        count = 0
-        for share in queryset.filter(revoked_at__isnull=True):
+        count, already = 0, []
+        for share in queryset:
+            if share.revoked_at is not None:
+                already.append(f"{share.pk} of {share.file}")
+                continue
             services.share_revoke(share=share, actor=request.user)
             count += 1
         self.message_user(request, f"{count} share(s) revoked.", messages.SUCCESS)
+        if already:
+            self.message_user(request, f"Already revoked: {', '.join(already)}.", messages.WARNING)
 
 
 @admin.register(FileUploadSession)

@@ -9,7 +9,8 @@ from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
-from core.admin import DeleteThroughService, confirm_first
+from core.admin import DeleteThroughService, confirm_first, short_id
+from core.admin import badge as core_badge
 from core.api.exceptions import Conflict
 from orchestration import admin_charts, clock, selectors, services
 from orchestration.admin_charts import COLOURS
@@ -30,14 +31,13 @@ from orchestration.models import (
 )
 
 RECENT_LOG_LINES = 200
+RETRYABLE = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED})
 
 
 def badge(status: str):
-    return format_html(
-        '<span style="background:{};color:#fff;padding:2px 8px;border-radius:8px;font-weight:600">{}</span>',
-        COLOURS.get(status, "#6e7781"),
-        status.replace("_", " "),
-    )
+    """The status as a word on its colour, with its glyph (readable without the colour)."""
+    glyph = admin_charts.GLYPHS.get(status, "")
+    return core_badge(f"{glyph} {status.replace('_', ' ')}".strip(), COLOURS.get(status, "#6e7781"))
 
 
 def duration(started, finished) -> str:
@@ -223,6 +223,10 @@ class RunAdminBase(admin.ModelAdmin):
     def took(self, obj) -> str:
         return duration(obj.started_at, obj.finished_at)
 
+    @admin.display(description="id", ordering="id")
+    def short(self, obj):
+        return short_id(obj.pk)
+
     @admin.display(description=f"log (last {RECENT_LOG_LINES} lines)")
     def recent_logs(self, obj):
         lines = reversed(StepLog.objects.filter(run=obj).order_by("-id")[:RECENT_LOG_LINES])
@@ -245,27 +249,39 @@ class RunAdminBase(admin.ModelAdmin):
     @admin.action(description="Cancel the selected runs", permissions=["operate"])
     @confirm_first("Cancel these runs? Running steps stop and nothing more is queued.", verb="cancel them")
     def cancel_runs(self, request, queryset):
-        done = 0
-        for run in queryset.active():
+        done, finished = 0, []
+        for run in queryset:
+            if run.is_terminal:
+                finished.append(f"{run.pk} ({run.status})")
+                continue
             services.run_cancel(run=run, actor=request.user)
             done += 1
         messages.success(request, f"Cancelled {done} run(s).")
+        if finished:
+            messages.warning(request, f"Not cancelled, already finished: {', '.join(finished)}.")
 
     @admin.action(description="Retry the selected runs from their failed steps", permissions=["operate"])
     def retry_runs(self, request, queryset):
-        done = 0
-        for run in queryset.filter(status__in=[RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED]):
+        done, skipped = 0, []
+        for run in queryset:
+            if run.status not in RETRYABLE:
+                skipped.append(f"{run.pk} ({run.status})")
+                continue
             try:
                 services.run_retry(run=run, actor=request.user)
                 done += 1
             except Conflict as exc:
                 messages.error(request, f"{run.pk}: {exc.detail}")
         messages.success(request, f"Retrying {done} run(s).")
+        if skipped:
+            messages.warning(
+                request, f"Not retried, neither failed, timed out nor cancelled: {', '.join(skipped)}."
+            )
 
 
 @admin.register(Run)
 class RunAdmin(RunAdminBase):
-    list_display = ["id", "cluster", "version", "tenant", "coloured_status", "trigger", "created_at", "took"]
+    list_display = ["short", "cluster", "version", "tenant", "coloured_status", "trigger", "created_at", "took"]
     search_fields = ["id", "cluster__name"]
     readonly_fields = [
         "tenant",
@@ -289,7 +305,7 @@ class RunAdmin(RunAdminBase):
 
 @admin.register(Execution)
 class ExecutionAdmin(RunAdminBase):
-    list_display = ["id", "satellite", "tenant", "coloured_status", "created_at", "took"]
+    list_display = ["short", "satellite", "tenant", "coloured_status", "created_at", "took"]
     list_filter = ["status", "satellite", "tenant"]
     search_fields = ["id", "satellite"]
     readonly_fields = [
@@ -368,7 +384,7 @@ class AgentTaskAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def coloured_status(self, obj):
         colour = {"completed": "#1a7f37", "failed": "#cf222e", "processing": "#0969da"}.get(obj.status, "#6e7781")
-        return format_html('<span style="color:{};font-weight:600">{}</span>', colour, obj.status)
+        return core_badge(obj.status, colour)
 
 
 class SecretForm(forms.ModelForm):

@@ -2,14 +2,14 @@
 "train now" action that goes through `training` like the API."""
 from django.contrib import admin, messages
 
-from core.admin import CappedPaginator, may_change
+from core.admin import CappedPaginator, may_change, state_badge, truncated
 from recommendations import services, training
 from recommendations.models import Interaction, Item, RecommendationModel
 
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "title", "tenant", "hidden", "updated_at"]
+    list_display = ["external_id", "short_title", "tenant", "hidden", "updated_at"]
     list_filter = ["hidden", "tenant"]
     search_fields = ["external_id", "title", "tenant__slug"]
     list_select_related = ["tenant"]
@@ -22,6 +22,10 @@ class ItemAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # items come from the tenant's uploads
+
+    @admin.display(description="title", ordering="title")
+    def short_title(self, obj):
+        return truncated(obj.title, length=60)
 
     def save_model(self, request, obj, form, change):
         services.item_update(item=obj, **{name: form.cleaned_data[name] for name in form.changed_data})
@@ -65,8 +69,8 @@ class InteractionAdmin(admin.ModelAdmin):
 
 @admin.register(RecommendationModel)
 class RecommendationModelAdmin(admin.ModelAdmin):
-    list_display = ["tenant", "version", "status", "algorithm", "ndcg", "popularity_ndcg", "recall",
-                    "interactions", "items", "duration_ms", "trained_at"]
+    list_display = ["tenant", "version", "state", "algorithm", "ndcg", "popularity_ndcg", "recall",
+                    "trained_on", "trained_at"]
     list_filter = ["status", "algorithm", "tenant"]
     search_fields = ["tenant__slug"]
     list_select_related = ["tenant"]
@@ -78,6 +82,15 @@ class RecommendationModelAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="status", ordering="status")
+    def state(self, obj):
+        return state_badge(obj.status, title=obj.error[:300])
+
+    @admin.display(description="trained on")
+    def trained_on(self, obj) -> str:
+        took = f" in {obj.duration_ms / 1000:.1f} s" if obj.duration_ms else ""
+        return f"{obj.interactions:,} interactions, {obj.items:,} items{took}"
 
     @admin.display(description="NDCG@10")
     def ndcg(self, obj):
@@ -97,12 +110,13 @@ class RecommendationModelAdmin(admin.ModelAdmin):
     @admin.action(description="Train a new version of these tenants' models now", permissions=["train"])
     def train_now(self, request, queryset):
         tenants = {model.tenant_id: model.tenant for model in queryset}.values()
-        started, busy = 0, 0
+        started, busy = 0, []
         for tenant in tenants:
             try:
                 training.model_train_request(tenant=tenant, actor=request.user)
                 started += 1
             except training.TrainingInProgress:
-                busy += 1
-        self.message_user(request, f"Training {started} tenant(s); {busy} already training.",
+                busy.append(tenant.slug)
+        names = ", ".join(sorted(busy)) if busy else ""
+        self.message_user(request, f"Training {started} tenant(s)" + (f"; already training: {names}." if busy else "."),
                           messages.WARNING if busy else messages.SUCCESS)

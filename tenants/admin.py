@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 from rest_framework.exceptions import APIException
 
-from core.admin import apply_each, confirm_first
+from core.admin import apply_each, confirm_first, state_badge
 from core.rates import parse_rates
 from tenants import services
 from tenants.billing import clean_billing_account
@@ -76,7 +76,7 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     form = TenantForm
-    list_display = ("name", "slug", "status", "plan", "member_count", "country", "created_at")
+    list_display = ("name", "slug", "state", "plan", "member_count", "country", "created_at")
     list_filter = ("status", "plan")
     search_fields = ("name", "slug", "billing_account__company_name")
     list_select_related = ("plan",)
@@ -97,6 +97,10 @@ class TenantAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+
+    @admin.display(description="status", ordering="status")
+    def state(self, tenant):
+        return state_badge(tenant.status)
 
     @admin.display(description="members", ordering="_member_count")
     def member_count(self, tenant) -> int:
@@ -216,8 +220,8 @@ class InvitationAdmin(admin.ModelAdmin):
         return False
 
     @admin.display(description="state")
-    def state(self, invitation) -> str:
-        return invitation.status_at(timezone.now())
+    def state(self, invitation):
+        return state_badge(invitation.status_at(timezone.now()))
 
     @admin.action(description="Revoke selected invitations", permissions=["change"])
     def revoke(self, request, queryset):

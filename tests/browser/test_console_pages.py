@@ -137,3 +137,54 @@ def test_log_out_is_a_link_to_a_confirmation_page_and_first_forms_do_not_sign_ou
     wide.get(f"{live_server.url}/admin/")
     assert "/admin/login/" in wide.current_url
 
+
+MAIN_LISTS = [
+    "orchestration/run", "orchestration/execution", "orchestration/cluster", "orchestration/agenttask",
+    "django_celery_beat/periodictask", "tenants/tenant", "tenants/membership", "tenants/invitation",
+    "accounts/user", "accounts/personalaccesstoken",
+    "recommendations/recommendationmodel", "recommendations/item", "recommendations/interaction",
+    "billing/invoice", "billing/subscription", "billing/payment",
+    "files/file", "files/fileshare", "files/fileuploadsession",
+]
+
+
+def seed_lists():
+    """Rows with long names and ids on every main list: what made them scroll sideways."""
+    from accounts.services import personal_token_create
+    from recommendations.models import Interaction, Item
+    from tenants.services import invitation_create
+    from tests.console.factories import RunFactory, seed_tenant_page
+    from tests.factories import PlanFactory, UserFactory
+    from tests.files.factories import make_file
+
+    long = "a-rather-long-tenant-name-for-an-operator-to-read"
+    tenant = TenantFactory(name=long.title().replace("-", " "), slug=long, plan=PlanFactory(storage_bytes=10**9))
+    seed_run(tenant, middle=3)
+    RunFactory.create_batch(3, tenant=tenant, satellite="http-request-with-a-long-satellite-name")
+    seed_tenant_page(tenant, days=3, keys=3, members=3)
+    invitation_create(tenant=tenant, email="someone.with.a.very.long.address@example-company.com", role="member")
+    personal_token_create(user=UserFactory(email="operator.with.a.long.address@example-company.com",
+                                           name="Operator With A Long Name"), name="deploy token for the nightly job")
+    item = Item.objects.create(tenant=tenant, external_id="sku-" + "9" * 40, title="A title " * 12)
+    Interaction.objects.create(tenant=tenant, user_id="user-" + "7" * 40, item=item, type="view",
+                               timestamp=item.created_at, received_at=item.created_at, event_id="evt-" + "1" * 40)
+    make_file(tenant, name="quarterly-report-with-a-very-long-file-name-2026-q4-final-v2.pdf")
+
+
+def test_the_main_lists_need_no_horizontal_scroll_at_1440_px(wide, live_server, screenshot):
+    seed_lists()
+    scrolling = []
+    for name in MAIN_LISTS:
+        wide.get(f"{live_server.url}/admin/{name}/")
+        assert wide.find_element(By.ID, "changelist"), name
+        # The page itself, and the results box (Django lets a wide table scroll inside it).
+        table = wide.execute_script(
+            "const r = document.querySelector('#changelist .results');"
+            "return r ? [r.scrollWidth, r.clientWidth] : [0, 0]"
+        )
+        if not no_horizontal_scroll(wide) or table[0] > table[1]:
+            scrolling.append((name, wide.execute_script("return document.documentElement.scrollWidth"), *table))
+            screenshot(f"-{name.replace('/', '-')}")  # to see what pushes it
+        if name == "orchestration/run":
+            screenshot("-runs")
+    assert scrolling == [], "\n".join(map(str, scrolling))
