@@ -1,7 +1,7 @@
 """A tenant's page in the console: its change form, with what an operator asks about a tenant
 beside it — requests and errors per day over the last 30 days (the usage rollups), its keys
 with their state, its members with their roles, its plan, and the summaries of the apps it
-uses (recommendation models and their metrics, invoices, storage used).
+uses (recommendation models and their metrics, invoices, storage used, deployment projects).
 
 The tenants app cannot draw this itself: those apps sit above it (tests/core/
 test_architecture.py), so the console, which may import them all, registers this subclass of
@@ -20,6 +20,7 @@ from apikeys.models import ApiKey
 from apikeys.selectors import usage_summary
 from billing.selectors import invoice_list, subscription_of
 from console import charts
+from deployments.selectors import project_list
 from files.selectors import storage_used
 from recommendations.selectors import model_list
 from tenants.admin import TenantAdmin
@@ -62,6 +63,7 @@ def tenant_overview(tenant: Tenant, *, now: datetime | None = None) -> dict:
     )
     models, more_models = _first(model_list(tenant=tenant).order_by("-version"), 5)
     invoices, more_invoices = _first(invoice_list(tenant=tenant).prefetch_related(None).order_by("-period_start"), 5)
+    projects, more_projects = _first(project_list(tenant=tenant).order_by("name"))
     plan = tenant.plan
     used = storage_used(tenant=tenant)
     quota = plan.storage_bytes if plan else None
@@ -84,6 +86,8 @@ def tenant_overview(tenant: Tenant, *, now: datetime | None = None) -> dict:
         "more_invoices": more_invoices,
         "rec_models": models,
         "more_rec_models": more_models,
+        "projects": projects,
+        "more_projects": more_projects,
         "storage": {"used": used, "quota": quota, "share": round(used / quota * 100, 1) if quota else None},
     }
 

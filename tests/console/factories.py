@@ -149,3 +149,7 @@ def seed_tenant_page(tenant, *, days: int = 30, keys: int = 3, members: int = 2)
         RecommendationModel.objects.create(tenant=tenant, version=version, status=status,
                                            metrics={"ndcg_at_10": 0.4211, "recall_at_10": 0.3})
     StorageUsage.objects.update_or_create(tenant=tenant, defaults={"bytes_used": 5 * 1024 * 1024})
+    from deployments.models import Host, Project
+
+    host = Host.objects.create(tenant=tenant, name="edge-host", address="127.0.0.1", username="deploy")
+    Project.objects.create(tenant=tenant, name="web-shop", host=host, directory="/srv/web-shop", config_hash="0" * 64)

@@ -39,11 +39,13 @@ def test_it_shows_usage_per_day_keys_with_state_members_plan_and_the_apps(admin_
     assert "<strong>Pro</strong>" in html
     assert "5.0\xa0MB used of 50.0\xa0MB (10.0 %)" in html
     assert "0.421" in html and "GS-" in html
+    assert "<td>web-shop</td><td>edge-host</td>" in html
     assert html.count("<tr><td>") >= 2  # members
 
 
 def test_a_tenant_with_nothing_yet_renders(admin_site_client):
     html = page(admin_site_client, TenantFactory()).content.decode()
+    assert "No deployment projects." in html
     assert "No API keys." in html and "No models trained." in html and "No invoices." in html
     assert "0\xa0bytes used, no quota" in html
 
