@@ -370,6 +370,15 @@ ORCHESTRATION_MAX_REDELIVERIES = env.int("ORCHESTRATION_MAX_REDELIVERIES", defau
 # Concurrent SSE log streams (GET /runs/{id}/logs, text/event-stream): 429 above these.
 SSE_MAX_STREAMS_PER_CREDENTIAL = env.int("SSE_MAX_STREAMS_PER_CREDENTIAL", default=5)
 SSE_MAX_STREAMS_PER_TENANT = env.int("SSE_MAX_STREAMS_PER_TENANT", default=50)
+# Remote logs (GET /projects/{name}/logs, docs/deployments.md): a tail's most `lines`, and the
+# bounds of a follow (text/event-stream; they count against the SSE caps above).
+DEPLOYMENTS_LOG_TAIL_MAX_LINES = env.int("DEPLOYMENTS_LOG_TAIL_MAX_LINES", default=10_000)
+DEPLOYMENTS_LOG_MAX_LINES = env.int("DEPLOYMENTS_LOG_MAX_LINES", default=100_000)
+DEPLOYMENTS_LOG_MAX_BYTES = env.int("DEPLOYMENTS_LOG_MAX_BYTES", default=16 * 1024 * 1024)
+DEPLOYMENTS_LOG_MAX_SECONDS = env.float("DEPLOYMENTS_LOG_MAX_SECONDS", default=3600.0)
+DEPLOYMENTS_LOG_IDLE_SECONDS = env.float("DEPLOYMENTS_LOG_IDLE_SECONDS", default=300.0)
+# A status query, a log tail or one service's restart on a host, at most.
+DEPLOYMENTS_COMMAND_TIMEOUT_SECONDS = env.float("DEPLOYMENTS_COMMAND_TIMEOUT_SECONDS", default=120.0)
 
 # --- Recommendations (docs/recommendations.md) -----------------------------------------------
 # (RECOMMENDER_TRAIN_INTERVAL_MINUTES is with the beat schedule above.)
