@@ -6,6 +6,8 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -63,4 +65,7 @@ def signed_in(browser, live_server, operator):
     browser.find_element(By.NAME, "username").send_keys(operator.email)
     browser.find_element(By.NAME, "password").send_keys(DEFAULT_PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # Wait for the signed-in page: a test's next get() would otherwise abort the login POST
+    # before its session cookie is set and land on the login form instead.
+    WebDriverWait(browser, 15).until(expected_conditions.presence_of_element_located((By.ID, "user-tools")))
     return browser
