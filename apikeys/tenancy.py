@@ -1,7 +1,8 @@
 """The tenant a request acts in and the caller's rights there (`settings.TENANT_CONTEXT_RESOLVER`).
 
 An API key carries its tenant; a person names it with `X-Tenant` (or the path's slug) or has
-exactly one membership (docs/api.md, "Tenant context"). A read takes tenant and role from the
+exactly one membership (docs/api.md, "Tenant context"). A read (a safe method, or an action the
+policy table calls a read, such as asking for recommendations) takes tenant and role from the
 credential snapshot the gateway already read for this request (`apikeys.gateway.snapshots`,
 dropped whenever a key, tenant, plan or membership changes), so a hot list costs no lookup.
 Writes, and callers without such a snapshot (long-lived connections checked by
@@ -19,8 +20,9 @@ from tenants.models import Membership, Tenant
 
 
 def _snapshot(request, principal) -> dict | None:
-    """The gateway's snapshot of this request's credential, when the request is a read."""
-    if getattr(request, "method", None) not in SAFE_METHODS:
+    """The gateway's snapshot of this request's credential, when the request is a read: a safe
+    method, or a view action the policy table calls a read (`reads_only`, set by the viewset)."""
+    if getattr(request, "method", None) not in SAFE_METHODS and not getattr(request, "reads_only", False):
         return None
     state = getattr(getattr(request, "_request", None), "gateway", None)
     snapshot = getattr(state, "snapshot", None) or {}

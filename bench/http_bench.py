@@ -114,8 +114,11 @@ WRK_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, connections: int, duration: int, headers: dict) -> dict:
+def wrk(url: str, connections: int, duration: int, headers: dict, script: Path | None = None) -> dict:
+    """`script`: a wrk Lua file that makes the requests (e.g. POST bodies varying per request)."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if script is not None:
+        command += ["-s", str(script)]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
@@ -132,11 +135,36 @@ def wrk(url: str, connections: int, duration: int, headers: dict) -> dict:
     }
 
 
-def platform_env(tmp: Path) -> dict:
+class Processes:
+    """Servers started in their own sessions, output in `tmp/<name>.log`; stopped together."""
+
+    def __init__(self, tmp: Path):
+        self.tmp, self.started = tmp, []
+
+    def start(self, command: list, environment: dict, name: str) -> tuple[subprocess.Popen, Path]:
+        log = self.tmp / f"{name}.log"
+        with log.open("w") as sink:
+            self.started.append(subprocess.Popen(command, cwd=ROOT, env=environment, stdout=sink,
+                                                 stderr=subprocess.STDOUT, start_new_session=True))
+        return self.started[-1], log
+
+    def stop(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        print(f"logs: {self.tmp}")
+
+
+def platform_env(tmp: Path, *, database: str = PLATFORM_DB, redis_url: str = REDIS_URL) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "CELERY_", "WEB_"))}
     env.update(
         DEBUG="false", SECRET_KEY="bench-secret-key-not-for-production-0123456789abcdef",
-        ALLOWED_HOSTS="127.0.0.1", DATABASE_URL=f"{PG}/{PLATFORM_DB}?application_name=platform", REDIS_URL=REDIS_URL,
+        ALLOWED_HOSTS="127.0.0.1", DATABASE_URL=f"{PG}/{database}?application_name=platform", REDIS_URL=redis_url,
         # No TLS proxy in front of the benchmark: plain HTTP must not be redirected.
         SECURE_SSL_REDIRECT="false", LOG_LEVEL="WARNING", ENV_FILE=str(tmp / "empty.env"),
     )
@@ -203,15 +231,8 @@ def main() -> None:
     web_command = readme_web_command(port=platform_port, workers=args.workers)
     ref_command = [str(BIN / "gunicorn"), "bench.reference.wsgi:application", "-w", str(args.workers), "-b",
                    f"127.0.0.1:{reference_port}", "--log-level", "warning"]
-    processes = []
-
-    def start(command, environment, name):
-        log = tmp / f"{name}.log"
-        with log.open("w") as sink:
-            processes.append(subprocess.Popen(command, cwd=ROOT, env=environment, stdout=sink,
-                                              stderr=subprocess.STDOUT, start_new_session=True))
-        return processes[-1], log
-
+    processes = Processes(tmp)
+    start = processes.start
     try:
         web, web_log = start(web_command, named(env, "platform-web"), "web")
         start([str(BIN / "celery"), "-A", "config", "worker", "--concurrency", "2", "--loglevel", "WARNING"],
@@ -308,15 +329,7 @@ def main() -> None:
               f"all databases (other users of the server included): {sampler.overall_peak}; "
               f"max_connections = {sampler.admin.execute('SHOW max_connections').fetchone()[0]}")
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        print(f"logs: {tmp}")
+        processes.stop()
 
 
 if __name__ == "__main__":

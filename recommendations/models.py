@@ -31,6 +31,21 @@ class Item(TenantOwnedModel):
         return self.external_id
 
 
+class CatalogueVersion(models.Model):
+    """A counter every catalogue write moves, in its own transaction (`services`). Each web
+    process keeps the served model's items (ids, titles, hidden, categories) in memory and reads
+    this number with the user's history on every request (`serving.py`): when it moved, the
+    process rebuilds its copy first, so a hide or a delete counts at once in every process."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    version = models.BigIntegerField(default=0)
+
+    objects = TenantOwnedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} catalogue v{self.version}"
+
+
 class ItemCategory(models.Model):
     """One row per (item, category): the exact, portable `?category=` filter (JSON containment
     is not available on SQLite, and its LIKE ignores case)."""

@@ -18,7 +18,14 @@ from django.utils.dateparse import parse_datetime
 
 from core.api.strict_types import EARLIEST, LATEST
 from recommendations import training
-from recommendations.models import EXTERNAL_ID_MAX, Interaction, InteractionType, Item, ItemCategory
+from recommendations.models import (
+    EXTERNAL_ID_MAX,
+    CatalogueVersion,
+    Interaction,
+    InteractionType,
+    Item,
+    ItemCategory,
+)
 
 MAX_ITEMS_PER_CALL = 1000
 MAX_INTERACTIONS_PER_CALL = 10_000
@@ -40,6 +47,21 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict] = field(default_factory=list)
+
+
+def _catalogue_changed(tenant) -> None:
+    """Move the tenant's catalogue version in the writing transaction: every web process sees
+    the new number with its next answer and rebuilds its copy of the items first (serving.py)."""
+    meta = CatalogueVersion._meta
+    table = connection.ops.quote_name(meta.db_table)
+    tenant_column = connection.ops.quote_name(meta.get_field("tenant").column)
+    version = connection.ops.quote_name(meta.get_field("version").column)
+    tenant_key = meta.get_field("tenant").target_field.get_db_prep_value(tenant.pk, connection)
+    with connection.cursor() as cursor:
+        # One statement whether or not the row exists yet; names come from the model.
+        cursor.execute(f"INSERT INTO {table} ({tenant_column}, {version}) VALUES (%s, 1) "  # noqa: S608
+                       f"ON CONFLICT ({tenant_column}) DO UPDATE SET {version} = {table}.{version} + 1",
+                       [tenant_key])
 
 
 def _set_categories(*, tenant, items: Iterable[Item]) -> None:
@@ -78,6 +100,7 @@ def item_upsert_many(*, tenant, items: list[dict], actor=None) -> UpsertResult:
     Item.objects.bulk_update(changed, [*ITEM_FIELDS, "updated_at"])
     stored = Item.objects.for_tenant(tenant).filter(external_id__in=ids).only("pk", "categories")
     _set_categories(tenant=tenant, items=stored)
+    _catalogue_changed(tenant)
     return UpsertResult(created=len(new), updated=len(changed))
 
 
@@ -88,13 +111,15 @@ def item_update(*, item: Item, **fields) -> Item:
     item.save()
     if "categories" in fields:
         _set_categories(tenant=item.tenant, items=[item])
+    _catalogue_changed(item.tenant)
     return item
 
 
 @transaction.atomic
 def item_delete(*, item: Item) -> None:
-    """The item and its interactions go; serving reads visibility from the table, so no answer
-    contains it from now on, with or without a retrained model."""
+    """The item and its interactions go; the catalogue version moves with them, so no answer
+    of any process contains it from now on, with or without a retrained model."""
+    _catalogue_changed(item.tenant)
     item.delete()
 
 

@@ -77,6 +77,9 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
         return [*super().get_permissions(), *policy]
 
     def get_tenant_context(self) -> TenantContext:
+        # A POST that only reads (the policy's READ, e.g. asking for recommendations) may take
+        # its tenant from the credential snapshot, as a GET does (TENANT_CONTEXT_RESOLVER).
+        self.request.reads_only = self.required_action() == READ
         return resolve_tenant_context(self.request)
 
     @property
