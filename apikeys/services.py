@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import bisect
-import json
 import logging
-import time
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -17,7 +15,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apikeys.gateway import invalidation, metering
-from apikeys.gateway.store import redis_client
 from apikeys.models import LATENCY_BUCKETS_MS, ApiCall, ApiKey, UsageRollup
 from core.api.exceptions import Conflict
 from core.audit import audit_record
@@ -132,16 +129,16 @@ def _call_row(call: dict) -> ApiCall:
 
 
 @transaction.atomic
-def usage_calls_store(*, calls: list[dict]) -> int:
+def usage_calls_store(*, rows: list[dict]) -> int:
     """Insert buffered call records; replays of the same record are ignored (unique id).
 
     Also keeps `ApiKey.last_used_at`: one conditional UPDATE per key and batch, which writes
     only when the stored value is more than a minute old.
     """
-    rows = [_call_row(call) for call in calls]
-    ApiCall.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    calls = [_call_row(row) for row in rows]
+    ApiCall.objects.bulk_create(calls, ignore_conflicts=True, batch_size=1000)
     last_use: dict = {}
-    for row in rows:
+    for row in calls:
         if row.api_key_id and row.status != 401:
             last_use[row.api_key_id] = max(last_use.get(row.api_key_id, row.created_at), row.created_at)
     for key_id, used_at in last_use.items():
@@ -151,44 +148,9 @@ def usage_calls_store(*, calls: list[dict]) -> int:
     return len(rows)
 
 
-def _drain_list(client, name: str) -> int:
-    stored = 0
-    while True:
-        raw = client.lrange(name, 0, metering.SHIP_BATCH - 1)
-        if not raw:
-            break
-        usage_calls_store(calls=[json.loads(item) for item in raw])
-        client.ltrim(name, len(raw), -1)  # only after the rows are committed: at-least-once
-        stored += len(raw)
-    client.delete(name)
-    return stored
-
-
 def usage_flush(*, stale_after_seconds: int = 120) -> int:
-    """Move buffered call records into the database, then roll them up. Idempotent.
-
-    The Redis list is renamed to a private processing list first, so concurrent flushes never
-    share a batch; a processing list left behind by a worker that died is picked up again once
-    it is older than `stale_after_seconds` (replays insert nothing twice).
-    """
-    shipped = metering.ship()  # this process's own buffer (the embedded default ships to the database)
-    client = redis_client()
-    stored = 0 if client is not None else shipped
-    if client is not None:
-        now = int(time.time())
-        for name in client.scan_iter(match=f"{metering.PROCESSING_PREFIX}*", count=100):
-            name = name.decode() if isinstance(name, bytes) else name
-            started = int(name[len(metering.PROCESSING_PREFIX):].split(":", 1)[0])
-            if now - started > stale_after_seconds:
-                stored += _drain_list(client, name)
-        processing = f"{metering.PROCESSING_PREFIX}{now}:{uuid.uuid4().hex}"
-        try:
-            client.rename(metering.BUFFER_KEY, processing)
-        except Exception as exc:  # "no such key": nothing buffered
-            if "no such key" not in str(exc).lower():
-                raise
-        else:
-            stored += _drain_list(client, processing)
+    """Move buffered call records into the database (`core.shipping`), then roll them up. Idempotent."""
+    stored = metering.meter.flush(stale_after_seconds=stale_after_seconds)
     usage_rollup()
     return stored
 

@@ -7,11 +7,8 @@ quota is reserved first, with one conditional UPDATE, and freed again if storing
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import secrets
-import time
-import uuid
 from datetime import datetime
 
 from django.conf import settings
@@ -20,7 +17,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from apikeys.gateway.store import redis_client
 from apikeys.models import ApiKey
 from core.api.exceptions import PayloadTooLarge
 from core.audit import audit_record
@@ -193,46 +189,9 @@ def access_log_store(*, rows: list[dict]) -> int:
     return len(objects)
 
 
-def _drain_list(client, name: str) -> int:
-    stored = 0
-    while True:
-        raw = client.lrange(name, 0, access_log.SHIP_BATCH - 1)
-        if not raw:
-            break
-        access_log_store(rows=[json.loads(item) for item in raw])
-        client.ltrim(name, len(raw), -1)  # only after the rows are committed: at-least-once
-        stored += len(raw)
-    client.delete(name)
-    return stored
-
-
 def access_log_flush(*, stale_after_seconds: int = 120) -> int:
-    """Move buffered access-log rows into the table (beat, every 5 s). Idempotent.
-
-    The Redis list is renamed to a private processing list first, so concurrent flushes never
-    share a batch; a processing list left behind by a flush that died is picked up again once
-    it is older than `stale_after_seconds` (replays insert nothing twice).
-    """
-    shipped = access_log.ship()  # this process's own buffer (embedded: straight to the table)
-    client = redis_client()
-    if client is None:
-        return shipped
-    stored = 0
-    now = int(time.time())
-    for name in client.scan_iter(match=f"{access_log.PROCESSING_PREFIX}*", count=100):
-        name = name.decode() if isinstance(name, bytes) else name
-        started = int(name[len(access_log.PROCESSING_PREFIX):].split(":", 1)[0])
-        if now - started > stale_after_seconds:
-            stored += _drain_list(client, name)
-    processing = f"{access_log.PROCESSING_PREFIX}{now}:{uuid.uuid4().hex}"
-    try:
-        client.rename(access_log.BUFFER_KEY, processing)
-    except Exception as exc:  # "no such key": nothing buffered
-        if "no such key" not in str(exc).lower():
-            raise
-    else:
-        stored += _drain_list(client, processing)
-    return stored
+    """Move buffered access-log rows into the table (`core.shipping`; beat, every 5 s). Idempotent."""
+    return access_log.buffer.flush(stale_after_seconds=stale_after_seconds)
 
 
 def access_log_catch_up() -> None:

@@ -8,11 +8,11 @@ from apikeys.gateway import middleware as gateway
 @pytest.fixture(autouse=True)
 def _fresh_gateway():
     """Each test starts with an empty usage buffer and a limiter that believes its store is up."""
-    metering.clear()
+    metering.meter.clear()
     gateway.health.down_since = None
     gateway.health.retry_at = 0.0
     yield
-    metering.clear()
+    metering.meter.clear()
 
 
 def key_client(secret: str, *, header: str = "bearer") -> APIClient:

@@ -84,12 +84,12 @@ def test_replayed_batches_never_double_count(tenant, owner):
     client = key_client(secret)
     for _ in range(3):
         client.get("/api/v1/api-keys")
-    calls = list(metering._buffer)
+    calls = metering.meter.buffered()
     assert len(calls) == 3
-    services.usage_calls_store(calls=calls)
-    services.usage_calls_store(calls=calls)  # at-least-once delivery: a replay
+    services.usage_calls_store(rows=calls)
+    services.usage_calls_store(rows=calls)  # at-least-once delivery: a replay
     _flush()  # ships the same three a third time
-    services.usage_calls_store(calls=calls)
+    services.usage_calls_store(rows=calls)
     _flush()
     assert ApiCall.objects.filter(tenant=tenant).count() == 3
     assert sum(UsageRollup.objects.filter(tenant=tenant).values_list("requests", flat=True)) == 3
@@ -165,7 +165,7 @@ def test_the_celery_worker_flushes_buffered_calls(tenant, live_worker):
     client = key_client(secret)
     for _ in range(5):
         assert client.get("/api/v1/api-keys").status_code == 200
-    metering.ship()  # what the web process's shipper thread does every half second
+    metering.meter.ship()  # what the web process's shipper thread does every half second
     usage_flush.delay()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -183,7 +183,7 @@ def test_the_celery_worker_flushes_buffered_calls(tenant, live_worker):
 def test_a_record_is_json_serialisable_and_carries_no_secret(tenant):
     _, secret = make_key(tenant)
     key_client(secret).get("/api/v1/api-keys")
-    (call,) = list(metering._buffer)
+    (call,) = metering.meter.buffered()
     assert secret not in json.dumps(call)
     assert call["route"] == "/api/v1/api-keys" and call["status"] == 200
 
@@ -193,7 +193,7 @@ def test_a_process_drains_its_buffer_when_it_exits():
     from apikeys.gateway.store import redis_client
 
     client = redis_client()
-    before = client.llen(metering.BUFFER_KEY)
+    before = client.llen(metering.meter.buffer_key)
     call_id = str(uuid.uuid4())
     script = (
         "import django; django.setup()\n"
@@ -203,9 +203,9 @@ def test_a_process_drains_its_buffer_when_it_exits():
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "USAGE_BUFFER_AUTOFLUSH": "false"}
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
-    shipped = [json.loads(item) for item in client.lrange(metering.BUFFER_KEY, before, -1)]
+    shipped = [json.loads(item) for item in client.lrange(metering.meter.buffer_key, before, -1)]
     assert call_id in {call["id"] for call in shipped}
-    client.lrem(metering.BUFFER_KEY, 0, next(i for i in client.lrange(metering.BUFFER_KEY, 0, -1)
+    client.lrem(metering.meter.buffer_key, 0, next(i for i in client.lrange(metering.meter.buffer_key, 0, -1)
                                              if call_id in i.decode()))
 
 

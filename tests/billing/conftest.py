@@ -17,7 +17,7 @@ def priced_plan(**fields) -> Plan:
 
 def meter_calls(tenant, at: datetime, count: int, *, status: int = 200) -> None:
     """Known traffic in the meter: `count` calls at `at`, stored and rolled up as the gateway's are."""
-    apikey_services.usage_calls_store(calls=[
+    apikey_services.usage_calls_store(rows=[
         {"id": str(uuid.uuid4()), "tenant_id": str(tenant.pk), "route": "/api/v1/nodes", "method": "GET",
          "status": status, "duration_ms": 3.0, "at": (at + timedelta(microseconds=i)).isoformat()}
         for i in range(count)

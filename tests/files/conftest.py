@@ -25,10 +25,10 @@ def _empty_access_log_buffer():
     """No buffered download row leaks from one test into another (process buffer and Redis)."""
 
     def empty():
-        access_log.clear()
+        access_log.buffer.clear()
         client = redis_client()
         if client is not None:
-            client.delete(access_log.BUFFER_KEY, *client.keys(f"{access_log.PROCESSING_PREFIX}*"))
+            client.delete(access_log.buffer.buffer_key, *client.keys(f"{access_log.buffer.processing_prefix}*"))
 
     empty()
     yield

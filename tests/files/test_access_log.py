@@ -44,12 +44,12 @@ def test_a_download_queues_its_row_and_inserts_nothing(owner, tenant, file):
     with CaptureQueriesContext(connection) as queries:
         assert download(client, file) == CONTENT
     assert not [q["sql"] for q in queries if "files_fileaccesslog" in q["sql"]]
-    assert access_log.pending() == 1 and not FileAccessLog.objects.exists()
+    assert access_log.buffer.pending() == 1 and not FileAccessLog.objects.exists()
     assert services.access_log_flush() == 1
     row = FileAccessLog.objects.get()
     assert (row.via, row.user_id, row.bytes, row.status, row.tenant_id) == ("member", owner.pk, len(CONTENT), 200,
                                                                             tenant.pk)
-    assert access_log.pending() == 0
+    assert access_log.buffer.pending() == 0
 
 
 def test_the_listing_shows_downloads_still_buffered(owner, tenant, file):
@@ -66,21 +66,21 @@ def test_with_redis_rows_wait_in_one_list_until_the_flush(owner, tenant, file):
     client = bearer_client(owner, tenant)
     download(client, file)
     download(client, file)
-    assert access_log.ship() == 2  # what the web process's shipper thread does every half second
-    assert redis_client().llen(access_log.BUFFER_KEY) == 2 and not FileAccessLog.objects.exists()
+    assert access_log.buffer.ship() == 2  # what the web process's shipper thread does every half second
+    assert redis_client().llen(access_log.buffer.buffer_key) == 2 and not FileAccessLog.objects.exists()
     assert services.access_log_flush() == 2
-    assert FileAccessLog.objects.count() == 2 and not redis_client().exists(access_log.BUFFER_KEY)
+    assert FileAccessLog.objects.count() == 2 and not redis_client().exists(access_log.buffer.buffer_key)
 
 
 def test_embedded_rows_ship_straight_to_the_table(embedded, owner, tenant, file):
     download(bearer_client(owner, tenant), file)
-    assert access_log.ship() == 1
+    assert access_log.buffer.ship() == 1
     assert FileAccessLog.objects.count() == 1
 
 
 def test_a_replayed_batch_is_stored_once(tenant, file):
     access_log.record(tenant_id=tenant.pk, file_id=file.pk, via="share", status=200, sent=5, ip="192.0.2.1")
-    [row] = list(access_log._buffer)
+    [row] = access_log.buffer.buffered()
     services.access_log_store(rows=[row])
     services.access_log_store(rows=[row])  # a flush that died after its INSERT, replayed
     assert FileAccessLog.objects.count() == 1
@@ -94,7 +94,7 @@ def test_a_row_of_a_file_deleted_since_is_dropped_not_a_stuck_batch(owner, tenan
     services.file_delete(file=file)
     assert services.access_log_flush() >= 1
     assert list(FileAccessLog.objects.values_list("file_id", flat=True)) == [other.pk]
-    assert access_log.pending() == 0
+    assert access_log.buffer.pending() == 0
 
 
 def test_rows_buffered_when_the_store_is_down_stay_queued(settings, tenant, file):
@@ -103,7 +103,7 @@ def test_rows_buffered_when_the_store_is_down_stay_queued(settings, tenant, file
         "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
     }}
     access_log.record(tenant_id=tenant.pk, file_id=file.pk, via="member", status=200, sent=1, ip=None)
-    assert access_log.ship() == 0 and access_log.pending() == 1  # kept, retried on the next tick
+    assert access_log.buffer.ship() == 0 and access_log.buffer.pending() == 1  # kept, retried on the next tick
 
 
 @uses_redis
@@ -118,7 +118,7 @@ def test_a_normal_shutdown_ships_the_buffer(tenant, file):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "REDIS_URL": django_settings.REDIS_URL,
            "USAGE_BUFFER_AUTOFLUSH": "false"}  # no shipper thread: only the exit hook can ship it
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=60)
-    assert redis_client().llen(access_log.BUFFER_KEY) == 1
+    assert redis_client().llen(access_log.buffer.buffer_key) == 1
     assert services.access_log_flush() == 1
     assert FileAccessLog.objects.get().ip == "198.51.100.7"
 

@@ -11,7 +11,7 @@ def world(db, settings, tmp_path):
     settings.RATELIMIT_ENABLE = False
     # The files' bytes go to this test's own folder (the filesystem backend).
     settings.STORAGES = {**settings.STORAGES, "files": storage_from_url("", default_location=tmp_path / "files")}
-    metering.clear()
+    metering.meter.clear()
     built = build_world()
     yield built
-    metering.clear()
+    metering.meter.clear()

@@ -35,11 +35,11 @@ def private_redis(tmp_path, settings):
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
-    metering.clear()
+    metering.meter.clear()
     reset_store_health()
     yield server
     server.stop()
-    metering.clear()
+    metering.meter.clear()
     reset_store_health()
     gateway_store._redis_stores.clear()
 
@@ -75,7 +75,7 @@ def test_redis_stopped_mid_traffic_loses_no_usage_record(private_redis, tenant, 
         assert all(r.json()["error"]["code"] == "SERVICE_UNAVAILABLE" and r["Retry-After"] for r in during)
     ready = client.get("/health/ready")
     assert ready.status_code == 503 and ready.json()["checks"]["cache"] == "unavailable"
-    assert metering.ship() == 0 and metering.pending() == len(during)  # kept in the process, not dropped
+    assert metering.meter.ship() == 0 and metering.meter.pending() == len(during)  # kept in the process, not dropped
 
     private_redis.start()  # an empty Redis, as after a restart without persistence
     reset_store_health()  # skip the 1 s back-off the gateway keeps after a failure

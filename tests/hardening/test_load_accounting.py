@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_unknown_urls_are_limited_and_metered_for_the_calling_key(tenant, settings):
     """A key probing paths that do not exist spends its budget and shows up in its usage."""
     settings.USAGE_BUFFER_AUTOFLUSH = False
-    metering.clear()
+    metering.meter.clear()
     key, secret = apikey_services.api_key_create(tenant=tenant, name="prober", scopes=["read"], rate_limit="2/m")
     client = key_client(secret)
     statuses = [client.get(f"/api/v1/no-such-route-{i}").status_code for i in range(3)]

@@ -128,7 +128,7 @@ def _populate(side: Side) -> None:
     side.secrets.append(tenant_services.invitation_token(invitation))
     key, key_secret = apikey_services.api_key_create(tenant=tenant, name=f"victim-key-{tag}", scopes=["read"])
     side.secrets.append(key_secret)
-    apikey_services.usage_calls_store(calls=[{
+    apikey_services.usage_calls_store(rows=[{
         "id": str(uuid.uuid4()), "request_id": uuid.uuid4().hex, "tenant_id": str(tenant.pk),
         "api_key_id": str(key.pk), "user_id": None, "route": "/api/v1/nodes", "method": "GET", "status": 200,
         "duration_ms": 3.0, "at": now.isoformat(),
