@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from core import outbound
+from core import addresses, outbound
 from tests.monitoring.servers import closed_port, http_server, tcp_listener
 
 
@@ -72,10 +72,10 @@ def test_it_normalises_encoded_loopback_before_vetting(settings, host):
 
 
 def test_encoded_forms_parse_to_the_address_they_mean():
-    assert outbound.parse_ip_literal("2130706433") == ipaddress.IPv4Address("127.0.0.1")
-    assert outbound.parse_ip_literal("0177.0.0.1") == ipaddress.IPv4Address("127.0.0.1")
-    assert outbound.parse_ip_literal("example.com") is None
-    assert outbound.normalise(ipaddress.ip_address("::ffff:10.0.0.1")) == ipaddress.IPv4Address("10.0.0.1")
+    assert addresses.parse_ip_literal("2130706433") == ipaddress.IPv4Address("127.0.0.1")
+    assert addresses.parse_ip_literal("0177.0.0.1") == ipaddress.IPv4Address("127.0.0.1")
+    assert addresses.parse_ip_literal("example.com") is None
+    assert addresses.normalise(ipaddress.ip_address("::ffff:10.0.0.1")) == ipaddress.IPv4Address("10.0.0.1")
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/", "gopher://x/", "//no-scheme", "http://"])
@@ -236,5 +236,5 @@ def test_tunnelled_private_addresses_are_refused_by_default(settings, address):
 
 
 def test_tunnelled_public_addresses_are_allowed():
-    assert outbound.refusal_reason(ipaddress.ip_address("2002:808:808::1"), allow_private=False) is None
-    assert outbound.refusal_reason(ipaddress.ip_address("64:ff9b::808:808"), allow_private=False) is None
+    assert addresses.refusal_reason(ipaddress.ip_address("2002:808:808::1"), allow_private=False) is None
+    assert addresses.refusal_reason(ipaddress.ip_address("64:ff9b::808:808"), allow_private=False) is None
