@@ -33,6 +33,8 @@ class Subscription(models.Model):
     canceled_at = models.DateTimeField(null=True, blank=True)
     # Dunning: when the first failed payment not yet recovered was reported.
     past_due_since = models.DateTimeField(null=True, blank=True)
+    # When this dunning episode's "suspension coming" e-mail was enqueued (once per episode).
+    suspension_warned_at = models.DateTimeField(null=True, blank=True)
     # True only when billing suspended the tenant, so a payment reactivates only those.
     suspended_for_nonpayment = models.BooleanField(default=False)
     stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)

@@ -6,10 +6,16 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from accounts.models import User
 from apikeys.selectors import usage_summary
 from billing import pricing
 from billing.models import Invoice, Payment, Subscription
-from tenants.models import Tenant
+from tenants.models import Membership, Tenant
+from tenants.policy import Role
+
+# Billing e-mail goes to the people who may change the plan (`manage_billing`): never to
+# operators, members or viewers.
+BILLING_RECIPIENT_ROLES = (Role.OWNER, Role.ADMIN)
 
 
 def metered_requests(*, tenant: Tenant, start: datetime, end: datetime) -> int:
@@ -72,4 +78,24 @@ def subscriptions_due(*, now: datetime, delay) -> QuerySet[Subscription]:
     the period have been rolled up by then). Index billing_sub_due."""
     return Subscription.objects.exclude(status=Subscription.Status.CANCELED).filter(
         current_period_end__lte=now - delay
+    )
+
+
+def billing_recipients(*, tenant: Tenant) -> list[str]:
+    """The addresses of the tenant's active human owners and admins, oldest members first."""
+    return list(
+        Membership.objects.for_tenant(tenant)
+        .filter(role__in=BILLING_RECIPIENT_ROLES, user__status=User.Status.ACTIVE, user__type=User.Type.HUMAN)
+        .order_by("joined_at").values_list("user__email", flat=True)
+    )
+
+
+def subscriptions_to_warn(*, now: datetime, grace_days: int, warning_days: int) -> QuerySet[Subscription]:
+    """Past-due subscriptions whose suspension is due within `warning_days` and not yet,
+    not warned in this dunning episode (index billing_sub_past_due)."""
+    suspend_cutoff = now - timezone.timedelta(days=grace_days)
+    return Subscription.objects.filter(
+        status=Subscription.Status.PAST_DUE, suspended_for_nonpayment=False, suspension_warned_at=None,
+        past_due_since__lte=now - timezone.timedelta(days=max(grace_days - warning_days, 0)),
+        past_due_since__gt=suspend_cutoff,
     )

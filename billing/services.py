@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from billing import pricing
 from billing.models import Invoice, InvoiceLine, InvoiceSequence, Payment, Subscription
-from billing.selectors import metered_requests
+from billing.selectors import metered_requests, subscriptions_to_warn
 from core.audit import audit_record
 from tenants import services as tenant_services
 from tenants.models import Plan, Tenant
@@ -209,6 +209,8 @@ def subscription_close_period(*, subscription_id, now: datetime | None = None) -
                 invoice = invoice_finalize(invoice=invoice, now=now)
                 audit_record(action="invoice.finalize", target=invoice, tenant=subscription.tenant,
                              changes={"number": invoice.number, "total_cents": invoice.total_cents})
+                if invoice.status == Invoice.Status.OPEN:  # a zero total is paid: nothing to tell
+                    _enqueue("send_invoice_finalized", str(invoice.pk))
                 if invoice.collection == Invoice.Collection.STRIPE and invoice.status == Invoice.Status.OPEN:
                     _enqueue("stripe_invoice_push", str(invoice.pk))
         _advance(subscription=subscription, start=start, now=now)
@@ -269,10 +271,12 @@ def _recover(*, subscription: Subscription, actor=None) -> None:
     if subscription.status == Subscription.Status.PAST_DUE:
         subscription.status = Subscription.Status.ACTIVE
     subscription.past_due_since = None
+    subscription.suspension_warned_at = None
     if subscription.suspended_for_nonpayment:
         subscription.suspended_for_nonpayment = False
         tenant_services.tenant_reactivate(tenant=subscription.tenant, actor=actor)
-    subscription.save(update_fields=["status", "past_due_since", "suspended_for_nonpayment", "updated_at"])
+    subscription.save(update_fields=["status", "past_due_since", "suspension_warned_at", "suspended_for_nonpayment",
+                                     "updated_at"])
 
 
 @transaction.atomic
@@ -295,7 +299,27 @@ def invoice_record_failure(
         subscription.past_due_since = subscription.past_due_since or now
         subscription.save(update_fields=["status", "past_due_since", "updated_at"])
         audit_record(action="subscription.past_due", target=subscription, tenant=invoice.tenant, changes=changes)
+        _enqueue("send_payment_failed", str(payment.pk))
     return payment
+
+
+def subscriptions_warn_before_suspension(*, now: datetime | None = None) -> int:
+    """Dunning's notice: owners and admins of a tenant whose suspension is due within
+    BILLING_SUSPENSION_WARNING_DAYS are told once per episode (a conditional update claims it,
+    so two beats enqueue one e-mail; the e-mail's key also stops a retried task)."""
+    if settings.BILLING_SUSPENSION_WARNING_DAYS <= 0:
+        return 0
+    now = now or timezone.now()
+    due = subscriptions_to_warn(now=now, grace_days=settings.BILLING_GRACE_DAYS,
+                                warning_days=settings.BILLING_SUSPENSION_WARNING_DAYS).values_list("pk", flat=True)
+    warned = 0
+    for subscription_id in due:
+        with transaction.atomic():
+            if Subscription.objects.filter(pk=subscription_id, suspension_warned_at=None,
+                                           status=Subscription.Status.PAST_DUE).update(suspension_warned_at=now):
+                _enqueue("send_suspension_warning", str(subscription_id))
+                warned += 1
+    return warned
 
 
 def subscriptions_suspend_overdue(*, now: datetime | None = None) -> int:

@@ -2,7 +2,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from billing import services, stripe_sync, webhooks
+from billing import notices, services, stripe_sync, webhooks
 
 # Stripe calls retry on network trouble with backoff; the creates carry idempotency keys.
 STRIPE_RETRYING = {"ignore_result": True, "max_retries": 5, "retry_backoff": True, "retry_jitter": True}
@@ -16,7 +16,30 @@ def close_periods() -> int:
 
 @shared_task(name="billing.suspend_overdue", ignore_result=True)
 def suspend_overdue() -> int:
+    """Dunning's hourly tick: warn those whose suspension is near, suspend those past the grace."""
+    services.subscriptions_warn_before_suspension()
     return services.subscriptions_suspend_overdue()
+
+
+# Billing e-mails: ids in, the notice reloads; SMTP trouble retries, and the keyed log makes a
+# retry send only what did not go out.
+MAIL_RETRYING = {"ignore_result": True, "max_retries": 5, "autoretry_for": (OSError, OperationalError),
+                 "retry_backoff": True, "retry_jitter": True}
+
+
+@shared_task(name="billing.send_invoice_finalized", **MAIL_RETRYING)
+def send_invoice_finalized(invoice_id: str) -> int:
+    return notices.invoice_finalized_notify(invoice_id=invoice_id)
+
+
+@shared_task(name="billing.send_payment_failed", **MAIL_RETRYING)
+def send_payment_failed(payment_id: str) -> int:
+    return notices.payment_failed_notify(payment_id=payment_id)
+
+
+@shared_task(name="billing.send_suspension_warning", **MAIL_RETRYING)
+def send_suspension_warning(subscription_id: str) -> int:
+    return notices.suspension_warning_notify(subscription_id=subscription_id)
 
 
 @shared_task(name="billing.stripe_subscription_sync", autoretry_for=(OSError, OperationalError,

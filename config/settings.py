@@ -262,7 +262,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Ended billing periods → finalised invoices, next period started (idempotent: a row lock,
     # one invoice per period by constraint, a conditional advance; a no-op between periods).
     "billing-close-periods": {"task": "billing.close_periods", "schedule": 300.0},
-    # Dunning: tenants past due longer than BILLING_GRACE_DAYS are suspended.
+    # Dunning: owners and admins warned BILLING_SUSPENSION_WARNING_DAYS before the end of the
+    # grace; tenants past due longer than BILLING_GRACE_DAYS are suspended.
     "billing-suspend-overdue": {"task": "billing.suspend_overdue", "schedule": 3600.0},
     # Stripe events whose processing task was lost or failed.
     "billing-webhooks-retry": {"task": "billing.webhooks_retry", "schedule": 60.0},
@@ -339,6 +340,8 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 STRIPE_WEBHOOK_SECRET = env_secret("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
 BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=14)
+# Owners and admins are e-mailed this many days before the grace runs out (0: no warning).
+BILLING_SUSPENSION_WARNING_DAYS = env.int("BILLING_SUSPENSION_WARNING_DAYS", default=3)
 BILLING_TRIAL_DAYS = env.int("BILLING_TRIAL_DAYS", default=0)
 # A period is closed this long after it ended, once the meter has rolled its last calls up.
 BILLING_CLOSE_DELAY_MINUTES = env.int("BILLING_CLOSE_DELAY_MINUTES", default=10)

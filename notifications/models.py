@@ -81,9 +81,14 @@ class EmailTemplate(models.Model):
 
 
 class EmailNotification(models.Model):
-    """One row per e-mail the platform sent, failed to send, or did not send by preference."""
+    """One row per e-mail the platform sent, failed to send, or did not send by preference.
+
+    A sender that must never send the same e-mail twice (billing's notices, sent from tasks
+    that retry and beats that repeat) gives it a `key`: one row per (key, recipient), claimed
+    before the send, so a second send of that key finds the row and sends nothing."""
 
     class Status(models.TextChoices):
+        SENDING = "sending"  # claimed by a keyed send that has not finished (a lost worker leaves it)
         SENT = "sent"
         FAILED = "failed"
         SUPPRESSED = "suppressed"  # the recipient turned the category off
@@ -93,6 +98,8 @@ class EmailNotification(models.Model):
     category = models.CharField(max_length=16, choices=Category.choices)
     to = models.EmailField(max_length=254)
     subject = models.CharField(max_length=255, blank=True)
+    key = models.CharField(max_length=200, blank=True, help_text="What the e-mail is about, e.g. "
+                           "invoice_finalized:<invoice id>; sent at most once per key and recipient.")
     status = models.CharField(max_length=16, choices=Status.choices)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -100,6 +107,9 @@ class EmailNotification(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "to"], condition=~models.Q(key=""), name="notifications_log_once"),
+        ]
         indexes = [
             models.Index(fields=["-created_at"], name="notifications_log_recent"),
             # Support's question: what did we send this person?

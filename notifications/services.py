@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -99,24 +99,54 @@ def _message(*, template: str, category: str, to: str, context: dict) -> EmailMu
     return message
 
 
-def email_send(*, template: str, to: str, context: dict) -> EmailNotification:
+def _claim(*, template: str, category: str, to: str, key: str) -> EmailNotification | None:
+    """The log row a keyed send owns, or None when a send of the same key and recipient has
+    finished (sent or suppressed) or is under way. Only a failed one is claimed again."""
+    try:
+        with transaction.atomic():
+            return EmailNotification.objects.create(template=template, category=category, to=to, key=key,
+                                                    status=EmailNotification.Status.SENDING)
+    except IntegrityError:
+        claimed = EmailNotification.objects.filter(key=key, to=to, status=EmailNotification.Status.FAILED).update(
+            status=EmailNotification.Status.SENDING, error="")
+        return EmailNotification.objects.get(key=key, to=to) if claimed else None
+
+
+def _log(row: EmailNotification | None, **fields) -> EmailNotification:
+    if row is None:
+        return EmailNotification.objects.create(**fields)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.save()
+    return row
+
+
+def email_send(*, template: str, to: str, context: dict, key: str = "") -> EmailNotification | None:
     """Send one e-mail (on a worker), unless the recipient opted out of its category; logged
-    either way. A failure to send is logged and raised again, so the caller's task retries."""
+    either way. A failure to send is logged and raised again, so the caller's task retries.
+
+    With a `key` the e-mail goes at most once per key and recipient: a retried task or a
+    repeated beat finds the first send's row, sends nothing and returns None. A
+    worker lost in the middle of a send leaves its row `sending`, and the e-mail is not sent
+    again: a missing notice is better than a doubled one about money."""
     category = KINDS[template].category
+    row = None
+    if key:
+        row = _claim(template=template, category=category, to=to, key=key)
+        if row is None:
+            return None
+    log = {"template": template, "category": category, "to": to, "key": key}
     if not selectors.wants_email(address=to, category=category):
-        return EmailNotification.objects.create(template=template, category=category, to=to,
-                                                status=EmailNotification.Status.SUPPRESSED)
+        return _log(row, **log, status=EmailNotification.Status.SUPPRESSED)
     message = _message(template=template, category=category, to=to, context=context)
     try:
         message.send()
     except Exception as exc:  # SMTP trouble is an OSError; anything else is logged as well
-        EmailNotification.objects.create(template=template, category=category, to=to, subject=message.subject[:255],
-                                         status=EmailNotification.Status.FAILED,
-                                         error=f"{type(exc).__name__}: {exc}"[:2000])
+        _log(row, **log, subject=message.subject[:255], status=EmailNotification.Status.FAILED,
+             error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
-    return EmailNotification.objects.create(template=template, category=category, to=to,
-                                            subject=message.subject[:255], status=EmailNotification.Status.SENT,
-                                            sent_at=timezone.now())
+    return _log(row, **log, subject=message.subject[:255], status=EmailNotification.Status.SENT,
+                sent_at=timezone.now())
 
 
 # --- Templates --------------------------------------------------------------------------------

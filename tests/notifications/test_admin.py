@@ -62,3 +62,19 @@ def test_the_log_lists_and_nobody_edits_it(admin_site_client):
 def test_staff_without_the_permission_cannot_preview(client, template):
     client.force_login(StaffFactory())
     assert client.get(f"/admin/notifications/emailtemplate/{template.pk}/preview/").status_code == 403
+
+
+@pytest.mark.parametrize("name,words", [
+    ("invoice_finalized", "Invoice GS-000042 for Acme: 29.50 EUR"),
+    ("payment_failed", "Your card was declined."),
+    ("suspension_warning", "Acme will be suspended on 2026-12-16"),
+])
+def test_the_billing_templates_are_seeded_and_preview_with_their_unsubscribe_link(admin_site_client, name, words):
+    services.email_templates_seed()
+    row = EmailTemplate.objects.get(name=name)
+    response = admin_site_client.get(f"/admin/notifications/emailtemplate/{row.pk}/preview/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert words in page and "notifications/unsubscribe/sample" in page
+    listing = admin_site_client.get("/admin/notifications/emailtemplate/").content.decode()
+    assert name in listing and "billing" in listing

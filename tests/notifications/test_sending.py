@@ -109,3 +109,21 @@ def test_seeding_adds_missing_templates_and_keeps_edited_ones(db):
     assert services.email_templates_seed() == 1
     assert EmailTemplate.objects.get(name="invitation").subject == "mine"
     assert EmailTemplate.objects.filter(name="payment_failed").exists()
+
+
+def test_a_keyed_mail_goes_once_and_a_failed_one_is_retried_into_the_same_row(db, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2  # nothing listens on 1
+    with pytest.raises(OSError):
+        services.email_send(template="invitation", to="x@example.com", context=INVITATION, key="invite:1")
+    assert EmailNotification.objects.get().status == "failed"
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    mail.outbox = []
+    row = services.email_send(template="invitation", to="x@example.com", context=INVITATION, key="invite:1")
+    assert (row.status, row.error, row.key) == ("sent", "", "invite:1")
+    assert services.email_send(template="invitation", to="x@example.com", context=INVITATION, key="invite:1") is None
+    assert len(mail.outbox) == 1 and EmailNotification.objects.get().pk == row.pk
+    # The same key to someone else is their own e-mail.
+    services.email_send(template="invitation", to="y@example.com", context=INVITATION, key="invite:1")
+    assert len(mail.outbox) == 2 and EmailNotification.objects.count() == 2
