@@ -1,5 +1,7 @@
 """The operators' billing pages: subscriptions, invoices (with lines and a printable page),
 payments and Stripe's webhook events (payload read-only, "reprocess")."""
+import json
+
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -136,15 +138,26 @@ class PaymentAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
-    list_display = ("received_at", "type", "stripe_id", "status", "attempts", "processed_at")
+    list_display = ("received_at", "type", "stripe_id", "state", "attempts", "processed_at")
     list_filter = ("status", "type")
     search_fields = ("stripe_id", "type")
-    readonly_fields = [field.name for field in WebhookEvent._meta.fields]
+    fields = ("stripe_id", "type", "status", "attempts", "received_at", "processed_at", "error", "payload_json")
+    readonly_fields = fields
     show_full_result_count = False
     actions = ["reprocess"]
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.display(description="status", ordering="status")
+    def state(self, obj):
+        return state_badge(obj.status)
+
+    @admin.display(description="payload (as Stripe sent it)")
+    def payload_json(self, obj) -> str:
+        # Indented for reading; escaped by format_html, since the payload is whatever was signed.
+        return format_html("<pre style=\"white-space: pre-wrap\">{}</pre>",
+                           json.dumps(obj.payload, indent=2, sort_keys=True, ensure_ascii=False))
 
     @admin.action(description="Reprocess (idempotent: a payment is recorded once per event)", permissions=["change"])
     def reprocess(self, request, queryset) -> None:

@@ -7,6 +7,7 @@ import pytest
 from apikeys import services as apikey_services
 from tenants.models import Plan
 from tests.accounts.conftest import outbox  # noqa: F401  (sent mail, tasks eager after a real commit)
+from tests.console.conftest import admin_site_client, superuser  # noqa: F401  (the admin, signed in)
 from tests.factories import PlanFactory
 
 
