@@ -27,12 +27,14 @@ def stripe_enabled() -> bool:
     return bool(settings.STRIPE_API_KEY)
 
 
-def _enqueue(task_name: str, *args) -> None:
-    """Run a billing task after the commit (tasks take ids and reload)."""
+def _enqueue(task_name: str, *args, robust: bool = False) -> None:
+    """Run a billing task after the commit (tasks take ids and reload). `robust` for e-mails:
+    a broker that refuses the message is logged and the close or the webhook carries on, since
+    the money's state is committed already and must not wait on a notice."""
     from billing import tasks
 
     task = getattr(tasks, task_name)
-    transaction.on_commit(lambda: task.delay(*args))
+    transaction.on_commit(lambda: task.delay(*args), robust=robust)
 
 
 def _close_delay() -> timedelta:
@@ -210,7 +212,7 @@ def subscription_close_period(*, subscription_id, now: datetime | None = None) -
                 audit_record(action="invoice.finalize", target=invoice, tenant=subscription.tenant,
                              changes={"number": invoice.number, "total_cents": invoice.total_cents})
                 if invoice.status == Invoice.Status.OPEN:  # a zero total is paid: nothing to tell
-                    _enqueue("send_invoice_finalized", str(invoice.pk))
+                    _enqueue("send_invoice_finalized", str(invoice.pk), robust=True)
                 if invoice.collection == Invoice.Collection.STRIPE and invoice.status == Invoice.Status.OPEN:
                     _enqueue("stripe_invoice_push", str(invoice.pk))
         _advance(subscription=subscription, start=start, now=now)
@@ -299,7 +301,7 @@ def invoice_record_failure(
         subscription.past_due_since = subscription.past_due_since or now
         subscription.save(update_fields=["status", "past_due_since", "updated_at"])
         audit_record(action="subscription.past_due", target=subscription, tenant=invoice.tenant, changes=changes)
-        _enqueue("send_payment_failed", str(payment.pk))
+        _enqueue("send_payment_failed", str(payment.pk), robust=True)
     return payment
 
 
@@ -317,7 +319,7 @@ def subscriptions_warn_before_suspension(*, now: datetime | None = None) -> int:
         with transaction.atomic():
             if Subscription.objects.filter(pk=subscription_id, suspension_warned_at=None,
                                            status=Subscription.Status.PAST_DUE).update(suspension_warned_at=now):
-                _enqueue("send_suspension_warning", str(subscription_id))
+                _enqueue("send_suspension_warning", str(subscription_id), robust=True)
                 warned += 1
     return warned
 

@@ -92,7 +92,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 class EmailNotificationAdmin(RecordAdmin):
     list_display = ("created", "template", "category", "to", "status", "subject", "error")
     list_filter = ("status", "category", "template")
-    search_fields = ("to",)
+    search_fields = ("to", "key")  # a key names what it was about: invoice_finalized:<invoice id>
     paginator = CappedPaginator
     show_full_result_count = False
     readonly_fields = [field.name for field in EmailNotification._meta.fields]

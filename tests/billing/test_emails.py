@@ -211,3 +211,29 @@ def test_no_warning_setting_zero_and_a_warning_window_wider_than_the_grace(past_
     # Warned at once (the first beat after the failure), still before the suspension.
     assert services.subscriptions_warn_before_suspension(now=subscription.past_due_since + timedelta(hours=1)) == 1
     assert len(outbox) == 2
+
+
+@pytest.fixture
+def broker_down(transactional_db):
+    """The broker refuses connections (a closed port), then is restored."""
+    from config.celery import app
+
+    saved = (app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options)
+    app.conf.broker_url, app.conf.task_always_eager = "redis://127.0.0.1:1/0", False
+    app.conf.broker_transport_options = {}
+    app._after_fork()  # drop pooled connections to the real broker
+    yield
+    app.conf.broker_url, app.conf.task_always_eager, app.conf.broker_transport_options = saved
+    app._after_fork()
+
+
+def test_a_broker_that_refuses_the_mail_does_not_stop_the_close(broker_down, billed_tenant, cast):
+    from tests.factories import TenantFactory
+
+    second = TenantFactory(plan=billed_tenant.plan)
+    for tenant in (billed_tenant, second):
+        services.subscription_ensure(tenant=tenant, now=timezone.now() - timedelta(days=40))
+
+    assert services.periods_close_due() == 2  # both periods closed although no e-mail could be enqueued
+    assert Invoice.objects.filter(status="open").count() == 2
+    assert not EmailNotification.objects.exists()

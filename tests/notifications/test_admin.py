@@ -78,3 +78,12 @@ def test_the_billing_templates_are_seeded_and_preview_with_their_unsubscribe_lin
     assert words in page and "notifications/unsubscribe/sample" in page
     listing = admin_site_client.get("/admin/notifications/emailtemplate/").content.decode()
     assert name in listing and "billing" in listing
+
+
+def test_the_log_is_searched_by_what_an_e_mail_was_about(admin_site_client):
+    EmailNotification.objects.create(template="invoice_finalized", category="billing", to="a@example.com",
+                                     key="invoice_finalized:abc", status="sent")
+    EmailNotification.objects.create(template="payment_failed", category="billing", to="b@example.com",
+                                     key="payment_failed:xyz", status="sent")
+    page = admin_site_client.get("/admin/notifications/emailnotification/?q=invoice_finalized:abc").content
+    assert b"a@example.com" in page and b"b@example.com" not in page
