@@ -1,6 +1,8 @@
 """Interaction ingest: per-event rejections, idempotency ids, bounds."""
 import pytest
+from django.db import transaction
 
+from recommendations import services
 from recommendations.models import Interaction
 from tests.conftest import bearer_client
 from tests.recommendations.helpers import add_items
@@ -93,3 +95,17 @@ def test_ids_that_postgresql_cannot_store_are_rejected_not_a_500(client, tenant)
     body = response.json()
     assert body["accepted"] == 1
     assert [(entry["index"], sorted(entry["errors"])) for entry in body["rejected"]] == [(0, ["id"]), (1, ["user_id"])]
+
+
+def test_two_uploads_in_one_transaction_store_each_event_once(tenant):
+    # The request path commits per call; a caller of the service inside one transaction (the
+    # staging table lives per transaction) must not see the first upload's rows again.
+    events = [{"user_id": "u1", "item_id": "i1", "type": "view"}, {"user_id": "u1", "item_id": "nope", "type": "view"},
+              {"user_id": "u2", "item_id": "i2", "type": "click", "id": "e1"}]
+    add_items(tenant, ["i1", "i2"])
+    with transaction.atomic():
+        first = services.interactions_ingest(tenant=tenant, events=events)
+        second = services.interactions_ingest(tenant=tenant, events=events)
+    assert (first.accepted, first.duplicates, [r["index"] for r in first.rejected]) == (2, 0, [1])
+    assert (second.accepted, second.duplicates, [r["index"] for r in second.rejected]) == (1, 1, [1])
+    assert Interaction.objects.filter(tenant=tenant).count() == 3
