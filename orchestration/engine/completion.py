@@ -179,6 +179,7 @@ def _record(current: Attempt, *, fields: dict, logs: list, dependents: list[str]
         created_at=now(),
         dependents=dependents,
         failed=failed,
+        durable=current.claimed,  # a pure step's outcome may be lost in a crash: it is sent again
     )
     if step_sql.single_statement():
         return complete()  # atomic by itself
