@@ -409,3 +409,65 @@ def test_an_on_failure_step_keeps_its_join_rule_when_the_run_settles_first(
     run.refresh_from_db()
     assert {s.step_id: s.status for s in run.steps.all()} == {"a": "failed", "h1": "failed", "h2": "skipped"}
     assert run.status == "failed"
+
+
+SLEEPY = (
+    "name: sleepy\nsteps:\n  - {id: a, satellite: sleep, inputs: {seconds: 0}}\n"
+    "  - {id: b, satellite: echo, depends_on: [a]}\n"
+)
+
+
+@pytest.fixture
+def completions(monkeypatch):
+    """The completion statements the engine runs (they still run), as (sql, in a transaction)."""
+    from django.db import connection
+
+    from orchestration import step_sql
+
+    statements: list[tuple[str, bool]] = []
+    real = step_sql._fetch_prepared
+
+    def spy(sql, params):
+        statements.append((sql, connection.in_atomic_block))
+        return real(sql, params)
+
+    monkeypatch.setattr(step_sql, "_fetch_prepared", spy)
+    return statements
+
+
+def _commit_mode() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"), reason="PostgreSQL's commit modes")
+def test_only_a_pure_steps_completion_commits_asynchronously(transactional_db, tenant, sent, completions):
+    """A pure step's outcome may be lost in a PostgreSQL crash (the reaper sends it again), so
+    its statement alone skips the WAL flush; an impure step's completion stays durable, and
+    the worker's session keeps synchronous commits for everything else."""
+    run = services.run_trigger(cluster=make_cluster(tenant, SLEEPY), inputs={})
+    _deliver(sent.pop())  # a: sleep, claimed durably before it runs
+    _deliver(sent.pop())  # b: echo, pure
+    assert [("synchronous_commit" in sql, in_block) for sql, in_block in completions] == [
+        (False, False),
+        (True, False),
+    ]
+    assert _commit_mode() == "on"
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    assert list(run.steps.order_by("position").values_list("status", "attempts")) == [("succeeded", 1)] * 2
+
+
+@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"), reason="PostgreSQL's commit modes")
+def test_a_pure_completion_inside_a_transaction_leaves_its_commit_durable(
+    db, tenant, sent, completions, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.run_trigger(cluster=make_cluster(tenant, CHAIN), inputs={})
+    _deliver(sent.pop())  # inside the test's transaction
+    assert _commit_mode() == "on"  # the enclosing transaction commits as it would have
+    assert [("synchronous_commit" in sql, in_block) for sql, in_block in completions] == [(False, True)]
+    assert run.steps.get(step_id="a").status == "succeeded"
