@@ -288,6 +288,8 @@ def _recommend_local(*, tenant, user_id: str, count: int, category: str | None, 
         codes = np.fromiter(weights, dtype=np.int64)
         taste = np.log1p(np.fromiter(weights.values(), dtype=np.float64))
         affinity = np.asarray(vectors.similarity[codes].T @ taste).ravel()
+        if vectors.embeddings is not None and len(codes) <= engine.CONTENT_BLEND_MAX_ITEMS:
+            affinity = engine.blend(affinity, engine.content_scores(vectors.embeddings, codes, taste))
         if affinity.any():
             strategy = "personalized"
             scores = affinity + 1e-6 * scores
@@ -298,15 +300,20 @@ def _recommend_local(*, tenant, user_id: str, count: int, category: str | None, 
 
 
 def similar(*, tenant, item: Item, count: int = 10) -> dict:
-    """Item-to-item: the collaborative neighbours of an item with interactions."""
+    """Item-to-item: the collaborative neighbours of an item with interactions, the content
+    neighbours (title + description) of one without."""
     served = models.get(tenant)
     ranked: list[tuple[uuid.UUID, float]] = []
     strategy, version = "collaborative", None
     if served is not None:
         version = served.version
         code = served.codes.get(item.pk)
-        if code is not None:
-            row = served.vectors.similarity[code]
+        row = served.vectors.similarity[code] if code is not None else None
+        if row is not None and not row.nnz and served.vectors.embeddings is not None:
+            return {"item_id": item.external_id, "strategy": "content", "model_version": version,
+                    "items": _answer_from_memory(served, engine.content_neighbours(served.vectors.embeddings, code),
+                                                 count=count, category=None)}
+        if row is not None:
             order = np.argsort(-row.data, kind="stable")
             ranked = [(served.key(row.indices[i]), float(row.data[i])) for i in order]
     return {"item_id": item.external_id, "strategy": strategy, "model_version": version,

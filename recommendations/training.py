@@ -2,9 +2,10 @@
 
 A request inserts a `training` row; a partial unique index allows one per tenant, so two
 trainings of one tenant never run at once (the second request is refused, 409). The worker
-evaluates on a hold-out split, refits on all data, stores the vectors and marks the model
-`ready` only when it beats popularity on that split; otherwise `failed`, and the previous ready
-model keeps serving. Serving never waits for any of it (it reads the newest ready version).
+evaluates on a hold-out split, refits on all data, embeds the catalogue's texts (content.py),
+stores the vectors and marks the model `ready` only when it beats popularity on that split;
+otherwise `failed`, and the previous ready model keeps serving. Serving never waits for any of
+it (it reads the newest ready version).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from recommendations import engine, remote
+from recommendations import content, engine, remote
 from recommendations.models import Interaction, Item, ModelArtifact, RecommendationModel
 
 logger = logging.getLogger("groundstation.recommendations")
@@ -72,6 +73,17 @@ def _load_events(tenant) -> tuple[engine.Events, list]:
     return events, list(item_codes)
 
 
+def _catalogue_embeddings(tenant, item_keys: list) -> tuple[list, np.ndarray]:
+    """`item_keys` (the items with interactions) followed by the tenant's other items, hidden
+    ones too (serving filters them, so showing one again needs no training), and each item's
+    embedding of its title and description as they are now: an edit counts at the next training."""
+    texts = {pk: content.item_text(title, description) for pk, title, description in
+             Item.objects.for_tenant(tenant).values_list("pk", "title", "description").iterator(chunk_size=5000)}
+    known = set(item_keys)
+    keys = [*item_keys, *(pk for pk in texts if pk not in known)]
+    return keys, content.embed([texts.get(pk, "") for pk in keys])
+
+
 def _finish(model: RecommendationModel, **fields) -> RecommendationModel:
     for name, value in fields.items():
         setattr(model, name, value)
@@ -102,11 +114,17 @@ def model_train(*, model_id) -> RecommendationModel:
                            duration_ms=_elapsed(started), error="Not promoted: it does not beat popularity "
                            "on the hold-out split.", **counts)
         similarity, algorithm = engine.fit_similarity(matrix)
+        keys, embeddings = _catalogue_embeddings(model.tenant, item_keys)
+        # Items without interactions get rows too: no neighbours and no popularity, but content.
+        similarity.resize((len(keys), len(keys)))
+        popularity = engine.popularity(events, half_life)
         vectors = engine.Vectors(
-            item_keys=np.asarray([key.hex for key in item_keys], dtype="S32"),
+            item_keys=np.asarray([key.hex for key in keys], dtype="S32"),
             similarity=similarity,
-            popularity=engine.popularity(events, half_life),
+            popularity=np.pad(popularity, (0, len(keys) - len(popularity))),
+            embeddings=embeddings,
         )
+        counts["items"] = len(keys)
         blob = vectors.dumps()
         with transaction.atomic():
             ModelArtifact.objects.update_or_create(model=model, defaults={"data": blob})
