@@ -1,10 +1,18 @@
-"""Operators' pages: the catalogue, interactions (read-only), models with their metrics and a
-"train now" action that goes through `training` like the API."""
+"""Operators' pages: the catalogue, interactions (read-only), models with their metrics, a
+"train now" action that goes through `training` like the API, and a preview of one user's
+history beside what they would be recommended (through `serving`, as the API answers)."""
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
 
 from core.admin import CappedPaginator, may_change, state_badge, truncated
-from recommendations import services, training
-from recommendations.models import Interaction, Item, RecommendationModel
+from recommendations import selectors, services, serving, training
+from recommendations.models import EXTERNAL_ID_MAX, Interaction, Item, RecommendationModel
+from tenants.models import Tenant
+
+PREVIEW_HISTORY = 50
 
 
 @admin.register(Item)
@@ -67,6 +75,13 @@ class InteractionAdmin(admin.ModelAdmin):
         return False
 
 
+class PreviewForm(forms.Form):
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.order_by("slug"), to_field_name="slug")
+    user_id = forms.CharField(label="user id", max_length=EXTERNAL_ID_MAX, help_text="The tenant's own id of the user.")
+    count = forms.IntegerField(min_value=1, max_value=100, initial=10, required=False)
+    exclude_seen = forms.BooleanField(required=False, initial=True, label="exclude seen items")
+
+
 @admin.register(RecommendationModel)
 class RecommendationModelAdmin(admin.ModelAdmin):
     list_display = ["tenant", "version", "state", "algorithm", "ndcg", "popularity_ndcg", "recall",
@@ -76,6 +91,7 @@ class RecommendationModelAdmin(admin.ModelAdmin):
     list_select_related = ["tenant"]
     readonly_fields = [field.name for field in RecommendationModel._meta.fields]
     actions = ["train_now"]
+    change_list_template = "admin/recommendations/recommendationmodel/change_list.html"
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -120,3 +136,26 @@ class RecommendationModelAdmin(admin.ModelAdmin):
         names = ", ".join(sorted(busy)) if busy else ""
         self.message_user(request, f"Training {started} tenant(s)" + (f"; already training: {names}." if busy else "."),
                           messages.WARNING if busy else messages.SUCCESS)
+
+    def get_urls(self):
+        return [path("preview/", self.admin_site.admin_view(self.preview_view), name="recommendations_preview"),
+                *super().get_urls()]
+
+    def preview_view(self, request):
+        """The answer is `serving.recommend`'s own (so it also counts on /metrics): the served
+        model, the remote engine when ML_ENGINE_URL is set, popularity on cold start."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = PreviewForm(request.GET if "tenant" in request.GET else None)
+        context = {**self.admin_site.each_context(request), "title": "Preview a user's recommendations",
+                   "subtitle": None, "opts": self.model._meta, "form": form}
+        if form.is_valid():
+            tenant, user_id = form.cleaned_data["tenant"], form.cleaned_data["user_id"]
+            context.update(
+                tenant=tenant, user_id=user_id,
+                history=list(selectors.user_history(tenant=tenant, user_id=user_id, limit=PREVIEW_HISTORY)),
+                interactions=selectors.user_interaction_count(tenant=tenant, user_id=user_id),
+                answer=serving.recommend(tenant=tenant, user_id=user_id, count=form.cleaned_data["count"] or 10,
+                                         exclude_seen=form.cleaned_data["exclude_seen"]),
+            )
+        return TemplateResponse(request, "admin/recommendations/preview.html", context)
