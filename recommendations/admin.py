@@ -77,9 +77,9 @@ class InteractionAdmin(admin.ModelAdmin):
 
 class PreviewForm(forms.Form):
     tenant = forms.ModelChoiceField(queryset=Tenant.objects.order_by("slug"), to_field_name="slug")
-    user_id = forms.CharField(label="user id", max_length=EXTERNAL_ID_MAX, help_text="The tenant's own id of the user.")
+    user_id = forms.CharField(label="User id", max_length=EXTERNAL_ID_MAX, help_text="The tenant's own id of the user.")
     count = forms.IntegerField(min_value=1, max_value=100, initial=10, required=False)
-    exclude_seen = forms.BooleanField(required=False, initial=True, label="exclude seen items")
+    exclude_seen = forms.BooleanField(required=False, initial=True, label="Exclude seen items")
 
 
 @admin.register(RecommendationModel)
