@@ -9,6 +9,7 @@ every value is a parameter, converted by its model field. Works on PostgreSQL an
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 
 from django.db import connection
@@ -104,6 +105,37 @@ def queue(*, tokens: list[tuple], queued_at, batch_size: int = 500) -> None:
                 f"FROM (VALUES {values}) AS batch WHERE {STEP}.id = batch.column1",
                 params,
             )
+
+
+def insert_steps(*, run_pk, rows: list[tuple]) -> None:
+    """Create a run's steps, pending: [(step id, satellite, position, is_handler, remaining_deps)].
+
+    On PostgreSQL one statement over a JSON document: building a 1,000-wide fan-out's rows through the
+    ORM cost 100 ms of Python in the trigger (every field of every row prepared one by one)."""
+    if connection.vendor != "postgresql":
+        StepRun.objects.bulk_create(
+            [
+                StepRun(run_id=run_pk, step_id=sid, satellite=sat, position=pos, is_handler=hnd, remaining_deps=deps)
+                for sid, sat, pos, hnd, deps in rows
+            ],
+            batch_size=500,
+        )
+        return
+    steps = [
+        {"step_id": sid, "satellite": sat, "position": pos, "is_handler": hnd, "remaining_deps": deps}
+        for sid, sat, pos, hnd, deps in rows
+    ]
+    # The model's defaults for every other column, spelled out: the table has no defaults.
+    defaults = {"status": StepStatus.PENDING, "attempts": 0, "failed_deps": 0, "error": "", "task_id": ""}
+    defaults.update(worker="", redeliveries=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {STEP} (id, run_id, step_id, satellite, position, is_handler, remaining_deps, "
+            f"{', '.join(defaults)}) SELECT gen_random_uuid(), %s, step_id, satellite, position, is_handler, "
+            f"remaining_deps, {', '.join(['%s'] * len(defaults))} FROM jsonb_to_recordset(%s::jsonb) "
+            "AS step(step_id varchar, satellite varchar, position integer, is_handler boolean, remaining_deps integer)",
+            [_prep(Run, "id", run_pk), *defaults.values(), json.dumps(steps)],
+        )
 
 
 def append_logs(rows: list[tuple], *, created_at) -> None:

@@ -46,19 +46,13 @@ FAILING = (StepStatus.FAILED, StepStatus.TIMED_OUT, StepStatus.SKIPPED, StepStat
 
 # --- Creating and admitting runs ----------------------------------------------------------------
 def materialize(run: Run, graph: Graph) -> None:
-    rows = []
-    for position, step in enumerate(graph.steps.values()):
-        rows.append(
-            StepRun(
-                run=run,
-                step_id=step["id"],
-                satellite=step["satellite"],
-                position=position,
-                is_handler=step.get("handler", False),
-                remaining_deps=len(step["depends_on"]),
-            )
-        )
-    StepRun.objects.bulk_create(rows, batch_size=500)
+    step_sql.insert_steps(
+        run_pk=run.pk,
+        rows=[
+            (step["id"], step["satellite"], position, step.get("handler", False), len(step["depends_on"]))
+            for position, step in enumerate(graph.steps.values())
+        ],
+    )
 
 
 def admit(run: Run, graph: Graph) -> None:
