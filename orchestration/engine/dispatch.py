@@ -262,13 +262,19 @@ def main_done(run: Run) -> bool:
 
 
 def maybe_finish(run: Run, graph: Graph) -> None:
-    if run.status != RunStatus.RUNNING or not main_done(run):
+    if run.status != RunStatus.RUNNING:
         return
-    failing = list(
-        run.steps.filter(is_handler=False, status__in=FAILING)
+    # One query for "are the main steps done?" and "which failed?": the main steps that did
+    # not succeed (none at all in a run that went well).
+    unsuccessful = list(
+        run.steps.filter(is_handler=False)
+        .exclude(status=StepStatus.SUCCEEDED)
         .order_by("finished_at")
         .values_list("step_id", "status", "error")
     )
+    if any(status not in TERMINAL_STEP_STATUSES for _, status, _ in unsuccessful):
+        return
+    failing = [row for row in unsuccessful if row[1] in FAILING]
     handlers = run.steps.filter(is_handler=True)
     if failing:
         ready = ready_steps(handlers.filter(status=StepStatus.PENDING, remaining_deps=0))
@@ -290,9 +296,10 @@ def maybe_finish(run: Run, graph: Graph) -> None:
         error = f"step {first[0]} {first[1].replace('_', ' ')}: {first[2]}".strip().rstrip(":")
         finish(run, RunStatus.TIMED_OUT if only_timeouts else RunStatus.FAILED, error=error)
     else:
-        handlers.filter(status=StepStatus.PENDING).update(
-            status=StepStatus.SKIPPED, finished_at=now(), error="skipped: the run succeeded"
-        )
+        if any(step.get("handler") for step in graph.steps.values()):
+            handlers.filter(status=StepStatus.PENDING).update(
+                status=StepStatus.SKIPPED, finished_at=now(), error="skipped: the run succeeded"
+            )
         finish(run, RunStatus.SUCCEEDED)
 
 
@@ -323,11 +330,12 @@ def start_waiting_runs(cluster_id) -> None:
     cluster = Cluster.objects.select_for_update().filter(pk=cluster_id).first()
     if cluster is None:
         return
-    limit = (cluster.spec or {}).get("concurrency") or {"limit": 10**9}
-    active = Run.objects.filter(cluster_id=cluster_id, status=RunStatus.RUNNING).count()
-    free = limit["limit"] - active
-    if free <= 0:
-        return
+    limit = (cluster.spec or {}).get("concurrency")
+    free = None  # no limit (any more): start every waiting run
+    if limit:
+        free = limit["limit"] - Run.objects.filter(cluster_id=cluster_id, status=RunStatus.RUNNING).count()
+        if free <= 0:
+            return
     waiting = (
         Run.objects.select_for_update(skip_locked=True)
         .filter(cluster_id=cluster_id, status=RunStatus.QUEUED)
