@@ -471,3 +471,27 @@ def test_a_pure_completion_inside_a_transaction_leaves_its_commit_durable(
     assert _commit_mode() == "on"  # the enclosing transaction commits as it would have
     assert [("synchronous_commit" in sql, in_block) for sql, in_block in completions] == [(False, True)]
     assert run.steps.get(step_id="a").status == "succeeded"
+
+
+def test_a_runs_steps_are_created_pending_with_the_models_defaults(db, tenant):
+    definition = (
+        "name: shape\nsteps:\n  - {id: a, satellite: echo}\n  - {id: b, satellite: echo, depends_on: [a]}\n"
+        "  - {id: c, satellite: fail, depends_on: [a, b]}\n"
+        "on_failure:\n  - {id: alert, satellite: echo}\n"
+    )
+    run = services.run_trigger(cluster=make_cluster(tenant, definition), inputs={})
+    rows = list(
+        run.steps.values_list(
+            "step_id", "satellite", "position", "is_handler", "remaining_deps", "failed_deps", "attempts", "error"
+        )
+    )
+    assert rows == [
+        ("a", "echo", 0, False, 0, 0, 0, ""),
+        ("b", "echo", 1, False, 1, 0, 0, ""),
+        ("c", "fail", 2, False, 2, 0, 0, ""),
+        ("alert", "echo", 3, True, 0, 0, 0, ""),
+    ]
+    statuses = dict(run.steps.values_list("step_id", "status"))
+    assert statuses == {"a": "queued", "b": "pending", "c": "pending", "alert": "pending"}
+    assert len({pk for pk in run.steps.values_list("pk", flat=True)}) == 4
+    assert set(run.steps.values_list("worker", "redeliveries", "output", "started_at")) == {("", 0, None, None)}
