@@ -493,5 +493,5 @@ def test_a_runs_steps_are_created_pending_with_the_models_defaults(db, tenant):
     ]
     statuses = dict(run.steps.values_list("step_id", "status"))
     assert statuses == {"a": "queued", "b": "pending", "c": "pending", "alert": "pending"}
-    assert len({pk for pk in run.steps.values_list("pk", flat=True)}) == 4
+    assert len(set(run.steps.values_list("pk", flat=True))) == 4
     assert set(run.steps.values_list("worker", "redeliveries", "output", "started_at")) == {("", 0, None, None)}
