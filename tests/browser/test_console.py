@@ -6,7 +6,6 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from apikeys.models import ApiKey
@@ -15,6 +14,7 @@ from orchestration.models import Run, RunStatus, StepRun, StepStatus
 from tenants.models import Tenant
 from tenants.policy import Role
 from tests.apikeys.factories import make_key
+from tests.browser.waits import left_page
 from tests.console.factories import ApiCallFactory, HeartbeatFactory, RunFactory, seed_nodes
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 from tests.monitoring.factories import IncidentFactory, NodeFactory, NodeGroupFactory
@@ -29,7 +29,7 @@ SLOW_CLUSTER = "name: slow\nsteps:\n  - id: only\n    satellite: sleep\n    inpu
 def submit_and_wait(browser: WebDriver, button) -> None:
     """Click a submit button and wait until the next page replaced this one."""
     button.click()
-    WebDriverWait(browser, 15).until(staleness_of(button))
+    WebDriverWait(browser, 15).until(left_page(button))
 
 
 def run_action(browser: WebDriver, url: str, *, pks, label: str) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from orchestration import services
+from tests.browser.waits import left_page
 from tests.console.factories import seed_run
 from tests.factories import TenantFactory
 
@@ -72,7 +72,7 @@ def test_a_clusters_page_diffs_two_chosen_versions(wide, live_server, screenshot
     wide.find_element(By.CSS_SELECTOR, 'input[name="diff_from"][value="1"]').click()
     compare = wide.find_element(By.ID, "compare-versions")
     compare.click()
-    WebDriverWait(wide, 15).until(staleness_of(compare))
+    WebDriverWait(wide, 15).until(left_page(compare))
     assert "Changes from version 1 to version 3" in wide.find_element(By.ID, "diff-title").text
     added = [e.text for e in wide.find_elements(By.CSS_SELECTOR, "#version-diff .diff-added")]
     removed = [e.text for e in wide.find_elements(By.CSS_SELECTOR, "#version-diff .diff-removed")]
@@ -119,11 +119,11 @@ def test_log_out_is_a_link_to_a_confirmation_page_and_first_forms_do_not_sign_ou
     Select(wide.find_element(By.NAME, "action")).select_by_value("suspend")
     go = wide.find_element(By.CSS_SELECTOR, 'button[name="index"]')
     go.click()
-    WebDriverWait(wide, 15).until(staleness_of(go))
+    WebDriverWait(wide, 15).until(left_page(go))
     # A script submitting the page's first form confirms the action: it does not sign out.
     first = wide.find_element(By.TAG_NAME, "form")
     wide.execute_script("document.forms[0].submit()")
-    WebDriverWait(wide, 15).until(staleness_of(first))
+    WebDriverWait(wide, 15).until(left_page(first))
     tenant.refresh_from_db()
     assert tenant.status == Tenant.Status.SUSPENDED
     assert wide.find_element(By.ID, "logout-link").is_displayed()  # still signed in
@@ -133,7 +133,7 @@ def test_log_out_is_a_link_to_a_confirmation_page_and_first_forms_do_not_sign_ou
     screenshot()
     confirm = wide.find_element(By.ID, "confirm-logout")
     confirm.click()
-    WebDriverWait(wide, 15).until(staleness_of(confirm))
+    WebDriverWait(wide, 15).until(left_page(confirm))
     wide.get(f"{live_server.url}/admin/")
     assert "/admin/login/" in wide.current_url
 
