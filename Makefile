@@ -30,12 +30,17 @@ run: $(STAMP) .env
 	# web, worker, beat, and `operator`: prints the first operator's one-time password once all are up
 	$(BIN)/honcho start -f Procfile
 
+# Tests run on PYTEST_WORKERS pytest-xdist processes, each with its own test database, Redis
+# database and broker folder (tests/plugins/xdist_worker.py); `make test PYTEST_WORKERS=0` runs serially.
+PYTEST_WORKERS ?= 4
+XDIST = -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: $(DEV_STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 # The edit-test loop: everything but the fuzzing, hardening and browser families.
 test-fast: $(DEV_STAMP)
-	$(BIN)/pytest -m "not slow and not browser" $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) -m "not slow and not browser" $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

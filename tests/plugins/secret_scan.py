@@ -6,6 +6,8 @@ every log line of the run is written, formatted as in production, to `artifacts/
 Tests that start real processes (uvicorn, celery) add those processes' whole output with
 `include_log()`, and `remember()` the secrets those processes made. At the end the logs are
 searched for each secret; any hit fails the run. The figures go to `artifacts/secret-scan.json`.
+Under pytest-xdist each worker writes `test-run-gwN.log` and scans its own, and the controller
+adds the workers' figures up and fails the run if any found a secret.
 """
 import contextlib
 import json
@@ -13,6 +15,8 @@ import logging
 import os
 import secrets
 from pathlib import Path
+
+import pytest
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 # One file per process, so parallel runs (pytest -n) don't write over each other.
@@ -112,14 +116,35 @@ def pytest_sessionfinish(session, exitstatus):
     leaked = sorted(s for s in _created if s in text)
     report = {"secrets_created": len(_created), "log_bytes": len(text), "secrets_found_in_logs": len(leaked)}
     SCAN_REPORT.write_text(json.dumps(report, indent=2))
+    hints = [f"{value[:6]}… ({len(value)} chars)" for value in leaked[:10]]
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: its exit status is not the run's, so the controller judges
+        workeroutput["secret_scan"] = {**report, "hints": hints}
+        return
+    for worker in _worker_reports:
+        for key in report:
+            report[key] += worker[key]
+        hints += worker["hints"]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter:
         reporter.write_line(
             f"secret scan: {report['secrets_created']} secrets created, {report['log_bytes']} bytes of logs, "
-            f"{len(leaked)} found in logs"
+            f"{report['secrets_found_in_logs']} found in logs"
         )
-    if leaked:
+    if report["secrets_found_in_logs"]:
         if reporter:
-            for value in leaked[:10]:
-                reporter.write_line(f"  LEAKED: {value[:6]}… ({len(value)} chars)", red=True)
+            for hint in hints:
+                reporter.write_line(f"  LEAKED: {hint}", red=True)
         session.exitstatus = 1
+
+
+_worker_reports: list[dict] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """The controller of a parallel run (pytest -n) collects each worker's verdict."""
+    report = getattr(node, "workeroutput", {}).get("secret_scan")
+    if report is None:  # a worker that crashed before its end: its tests failed, and say so
+        return
+    _worker_reports.append(report)
