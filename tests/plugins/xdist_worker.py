@@ -34,6 +34,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     index = worker_index()
     if index is None:
         return
+    if index >= REDIS_DATABASES and os.environ.get("REDIS_URL"):
+        raise pytest.UsageError(f"at most {REDIS_DATABASES} xdist workers: each needs its own Redis database")
     for name in ("REDIS_URL", "CELERY_BROKER_URL"):
         if os.environ.get(name):
             os.environ[name] = shifted_redis_url(os.environ[name], index)
