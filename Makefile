@@ -30,9 +30,11 @@ run: $(STAMP) .env
 	# web, worker, beat, and `operator`: prints the first operator's one-time password once all are up
 	$(BIN)/honcho start -f Procfile
 
-# Tests run on PYTEST_WORKERS pytest-xdist processes, each with its own test database, Redis
-# database and broker folder (tests/plugins/xdist_worker.py); `make test PYTEST_WORKERS=0` runs serially.
-PYTEST_WORKERS ?= 4
+# On PostgreSQL tests run on PYTEST_WORKERS pytest-xdist processes, each with its own test database,
+# Redis database and broker folder (tests/plugins/xdist_worker.py); `make test PYTEST_WORKERS=0` runs
+# serially. SQLite's shared in-memory test database refuses concurrent writers at once ("table is
+# locked"), which parallel load turns into failures of the concurrency tests: serial there.
+PYTEST_WORKERS ?= $(if $(DATABASE_URL),4,0)
 XDIST = -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: $(DEV_STAMP)

@@ -1,4 +1,6 @@
 """Fixtures shared by every test: clients, the three-person cast, a real Celery worker."""
+import os
+
 import pytest
 from django.core.cache import cache
 from django.db import OperationalError, connections
@@ -11,8 +13,8 @@ from tests.factories import MembershipFactory, TenantFactory, UserFactory
 # The fuzzing and hardening families (docs/reliability.md) take most of the suite's time:
 # marked `slow` by folder, so new files there join them; `make test-fast` skips them.
 SLOW_FOLDERS = ("security", "hardening")
-# The one test that takes about ten minutes (the whole-schema fuzzing) starts first, so a parallel
-# run (pytest -n) does not end with one worker still fuzzing while the others sit idle.
+# The one test that takes about ten minutes (the whole-schema fuzzing) starts first in a parallel
+# run (pytest -n), so it does not end with one worker still fuzzing while the others sit idle.
 FIRST = ("security/test_schemathesis.py",)
 
 
@@ -22,7 +24,8 @@ def pytest_collection_modifyitems(config, items):
         relative = item.path.relative_to(tests_root) if item.path.is_relative_to(tests_root) else None
         if relative is not None and relative.parts[0] in SLOW_FOLDERS:
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: not item.nodeid.startswith(tuple(f"tests/{path}" for path in FIRST)))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: not item.nodeid.startswith(tuple(f"tests/{path}" for path in FIRST)))
 
 
 @pytest.fixture(autouse=True)
