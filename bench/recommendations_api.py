@@ -19,6 +19,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("RATELIMIT_ENABLED", "false")
+# The bench trains once, itself: an ingest-triggered training would make its request a 409.
+os.environ.setdefault("RECOMMENDER_RETRAIN_AFTER_INTERACTIONS", "0")
 django.setup()
 
 from django.test import Client  # noqa: E402
