@@ -32,8 +32,7 @@ run: $(STAMP) .env
 
 # On PostgreSQL tests run on PYTEST_WORKERS pytest-xdist processes, each with its own test database,
 # Redis database and broker folder (tests/plugins/xdist_worker.py); `make test PYTEST_WORKERS=0` runs
-# serially. SQLite's shared in-memory test database refuses concurrent writers at once ("table is
-# locked"), which parallel load turns into failures of the concurrency tests: serial there.
+# serially. On SQLite (a file test database, README "Quick start") the suite runs serially.
 PYTEST_WORKERS ?= $(if $(DATABASE_URL),4,0)
 XDIST = -n $(PYTEST_WORKERS) --dist loadgroup
 
