@@ -11,6 +11,9 @@ from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
 MAX_PAGE_SIZE = 200
+# The largest row offset a database can bind (a signed 64-bit integer): SQLite refuses a larger
+# one outright, and no list holds that many rows, so such a page is simply past the end.
+MAX_OFFSET = 2**63 - 1
 
 
 def strict_page_size(request, paginator) -> int:
@@ -45,6 +48,8 @@ class CountingPaginator(Paginator):
             return super().page(number)
         number = self._page_number(number)
         bottom = (number - 1) * self.per_page
+        if bottom + self.per_page > MAX_OFFSET:
+            raise EmptyPage(self.error_messages["no_results"])
         rows = list(self._with_total()[bottom:bottom + self.per_page])
         if not rows and number > 1:
             raise EmptyPage(self.error_messages["no_results"])
