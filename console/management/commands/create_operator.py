@@ -4,9 +4,10 @@ It lives in the console, the top floor: it needs accounts (the user) and monitor
 round trip through the heartbeat task), and accounts may import neither above it.
 
 `make run` runs it as the Procfile's `operator` entry with `--wait-for … --stay`: it waits
-until the web process answers /health and a worker has run a task, so its message comes after
-the processes' start-up banners instead of scrolling away above them, then idles until Ctrl-C
-(honcho stops every process as soon as one exits).
+until the web process answers /health, a worker has run a task and beat's start-up heartbeat
+(config/celery.py) has been recorded, so its message comes after the processes' start-up
+banners instead of scrolling away above them, then idles until Ctrl-C (honcho stops every
+process as soon as one exits).
 """
 import http.client
 import secrets
@@ -41,6 +42,15 @@ def _health_answers(url: str) -> bool:
         connection.close()
 
 
+def _poll(found, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found():
+            return True
+        time.sleep(0.25)
+    return False
+
+
 def _worker_answers(timeout: float) -> bool:
     """A heartbeat task round trip (as `manage.py smoke` does)."""
     from monitoring.models import Heartbeat
@@ -48,14 +58,15 @@ def _worker_answers(timeout: float) -> bool:
 
     key = f"start:{uuid.uuid4().hex}"
     heartbeat.delay(key=key, sent_at=timezone.now().isoformat())
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = Heartbeat.objects.filter(key=key).first()
-        if found:
-            found.delete()
-            return True
-        time.sleep(0.25)
-    return False
+    return _poll(lambda: Heartbeat.objects.filter(key=key).delete()[0] > 0, timeout)
+
+
+def _beat_started(since, timeout: float) -> bool:
+    """A beat heartbeat recorded after `since`: beat's start-up one, or (had it landed before
+    this command started) the next scheduled one, at most an interval later."""
+    from monitoring.models import Heartbeat
+
+    return _poll(lambda: Heartbeat.objects.filter(key="beat", seen_at__gte=since).exists(), timeout)
 
 
 class Command(BaseCommand):
@@ -65,7 +76,7 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="admin@localhost")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
         parser.add_argument("--wait-for", metavar="HEALTH_URL", default="",
-                            help="first wait until this URL answers 200 and a worker runs a task")
+                            help="first wait until this URL answers 200, a worker runs a task and beat has started")
         parser.add_argument("--timeout", type=float, default=120.0, help="how long --wait-for waits")
         parser.add_argument("--stay", action="store_true", help="then keep running until SIGINT/SIGTERM")
 
@@ -74,7 +85,7 @@ class Command(BaseCommand):
             for signum in STOP_SIGNALS:
                 signal.signal(signum, _exit_quietly)
         if wait_for:
-            self._wait(wait_for, timeout)
+            self._wait(wait_for, timeout, since=timezone.now())
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # create and show the password in one piece
         try:
             lines = [f"Groundstation is up: {base_url}/admin/ · {base_url}/api/docs · {base_url}/health"]
@@ -86,7 +97,7 @@ class Command(BaseCommand):
         while stay:
             signal.pause()
 
-    def _wait(self, url: str, timeout: float) -> None:
+    def _wait(self, url: str, timeout: float, *, since) -> None:
         deadline = time.monotonic() + timeout
         while not _health_answers(url):
             if time.monotonic() > deadline:
@@ -94,6 +105,8 @@ class Command(BaseCommand):
             time.sleep(0.25)
         if not _worker_answers(max(1.0, deadline - time.monotonic())):
             raise CommandError(f"no worker ran a task within {timeout:.0f}s")
+        if not _beat_started(since, max(1.0, deadline - time.monotonic())):
+            raise CommandError(f"beat sent no heartbeat within {timeout:.0f}s")
 
     def _operator(self, *, email: str, base_url: str) -> list[str]:
         User = get_user_model()  # noqa: N806
