@@ -58,8 +58,9 @@ def announce_beat(**_) -> None:
     prints below beat's banner. One attempt: the scheduled heartbeat follows anyway."""
     from django.utils import timezone
 
+    from monitoring.tasks import heartbeat
+
     try:
-        app.send_task("monitoring.tasks.heartbeat", kwargs={"key": "beat", "sent_at": timezone.now().isoformat()},
-                      retry=False)
+        heartbeat.apply_async(kwargs={"key": "beat", "sent_at": timezone.now().isoformat()}, retry=False)
     except Exception as exc:  # noqa: BLE001 - a broker that is down must not stop beat from starting
         logger.warning("beat: start-up heartbeat not sent", extra={"error": type(exc).__name__})

@@ -85,7 +85,7 @@ class Command(BaseCommand):
             for signum in STOP_SIGNALS:
                 signal.signal(signum, _exit_quietly)
         if wait_for:
-            self._wait(wait_for, timeout, since=timezone.now())
+            self._wait(wait_for, timeout)
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # create and show the password in one piece
         try:
             lines = [f"Groundstation is up: {base_url}/admin/ · {base_url}/api/docs · {base_url}/health"]
@@ -97,12 +97,10 @@ class Command(BaseCommand):
         while stay:
             signal.pause()
 
-    def _wait(self, url: str, timeout: float, *, since) -> None:
-        deadline = time.monotonic() + timeout
-        while not _health_answers(url):
-            if time.monotonic() > deadline:
-                raise CommandError(f"{url} did not answer within {timeout:.0f}s")
-            time.sleep(0.25)
+    def _wait(self, url: str, timeout: float) -> None:
+        since, deadline = timezone.now(), time.monotonic() + timeout
+        if not _poll(lambda: _health_answers(url), timeout):
+            raise CommandError(f"{url} did not answer within {timeout:.0f}s")
         if not _worker_answers(max(1.0, deadline - time.monotonic())):
             raise CommandError(f"no worker ran a task within {timeout:.0f}s")
         if not _beat_started(since, max(1.0, deadline - time.monotonic())):
